@@ -1,0 +1,68 @@
+# Two commands set everything up on a fresh clone: `make test` and `make demo`.
+# Every target installs what is missing (venv, pip, npm, the solc wrapper) and is quick when nothing is.
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+SOLC_VERSION := 0.8.28
+
+# Everything tool-related stays inside the checkout: no ~/.solcx, no ~/.ape.
+export SOLCX_BINARY_PATH := $(VENV)/solcx
+export APE_DATA_FOLDER := $(VENV)/ape
+export PATH := $(CURDIR)/node_modules/.bin:$(VENV)/bin:$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
+
+# EthTester in-process by default; NETWORK=ethereum:local:foundry runs the same suite on anvil.
+NETWORK ?= ethereum:local:test
+PYTEST_ARGS ?=
+
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+SOLC := $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
+BUILD_STAMP := .build/__local__.json
+
+.PHONY: setup compile test test-anvil demo bench clean distclean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(PY_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(SOLC): tools/solc-wrapper.sh $(NODE_STAMP)
+	mkdir -p $(SOLCX_BINARY_PATH)
+	echo "$(CURDIR)/node_modules/.bin/solcjs" > $(SOLCX_BINARY_PATH)/.solcjs-path
+	install -m 0755 tools/solc-wrapper.sh $@
+
+setup: $(PY_STAMP) $(NODE_STAMP) $(SOLC)
+
+$(BUILD_STAMP): $(PY_STAMP) $(SOLC) $(wildcard contracts/*.sol contracts/**/*.sol) ape-config.yaml
+	ape compile
+	touch $@
+
+compile: setup $(BUILD_STAMP)
+
+test: compile
+	ape test tests --network $(NETWORK) $(PYTEST_ARGS)
+
+test-anvil:
+	$(MAKE) test NETWORK=ethereum:local:foundry
+
+demo: compile
+	ape run demo
+
+bench: compile
+	$(VENV)/bin/python -m bench.run
+
+clean:
+	rm -rf .build contracts/.cache bench/out
+
+distclean: clean
+	rm -rf $(VENV) node_modules

@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @title What SensorFeed asks the twin Specification registry.
+interface ISpecification {
+    /// @notice True if the twin exists.
+    function twinExists(uint256 twin) external view returns (bool);
+
+    /// @notice True if the component exists on the twin and has not been removed or replaced.
+    function componentActive(uint256 twin, bytes32 component) external view returns (bool);
+}
