@@ -1,0 +1,70 @@
+"""One object to reach the deployed system: web3, the deployment's contracts, and a sender for one account."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+
+from .deployment import Deployment
+from .errors import ChainUnavailable, ErrorDecoder
+from .tx import TxSender
+
+RPC_TIMEOUT_S = 30
+
+
+def connect(rpc_url: str) -> Web3:
+    """A Web3 for `rpc_url`; raises ChainUnavailable with one clear line if nothing answers there."""
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
+    try:
+        w3.eth.chain_id
+    except Exception:
+        raise ChainUnavailable(f"no Ethereum node answers at {rpc_url}") from None
+    return w3
+
+
+@dataclass
+class TwinLedgerChain:
+    """The deployed contracts on one chain, acting as `account` (None: read-only)."""
+
+    w3: Web3
+    deployment: Deployment
+    account: LocalAccount | None = None
+    confirmations: int = 0
+
+    @classmethod
+    def open(cls, rpc_url: str, deployment: Deployment, account: LocalAccount | None = None,
+             confirmations: int = 0) -> "TwinLedgerChain":
+        w3 = connect(rpc_url)
+        if w3.eth.chain_id != deployment.chain_id:
+            raise ChainUnavailable(
+                f"the node at {rpc_url} is chain {w3.eth.chain_id}, the deployment is for chain {deployment.chain_id}")
+        return cls(w3=w3, deployment=deployment, account=account, confirmations=confirmations)
+
+    def contract(self, name: str) -> Contract:
+        ref = self.deployment.contract(name)
+        return self.w3.eth.contract(address=Web3.to_checksum_address(ref.address), abi=ref.abi)
+
+    @cached_property
+    def auth(self) -> Contract:
+        return self.contract("Authorization")
+
+    @cached_property
+    def spec(self) -> Contract:
+        return self.contract("Specification")
+
+    @cached_property
+    def feeds(self) -> Contract:
+        return self.contract("SensorFeed")
+
+    @cached_property
+    def decoder(self) -> ErrorDecoder:
+        return ErrorDecoder(self.deployment.all_abis())
+
+    @cached_property
+    def sender(self) -> TxSender:
+        if self.account is None:
+            raise ChainUnavailable("this action sends a transaction: choose an account")
+        return TxSender(self.w3, self.account, self.decoder, self.confirmations)

@@ -1,0 +1,138 @@
+"""Sending transactions: one local nonce counter, EIP-1559 fees, receipts with confirmations, and
+custom errors decoded before anything is broadcast."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
+from web3.types import TxReceipt
+
+from .errors import ChainError, ContractRevert, ErrorDecoder
+
+GAS_MARGIN = 1.2
+
+
+@dataclass(frozen=True)
+class SentTx:
+    tx_hash: str
+    nonce: int
+    raw: bytes  # kept so a dropped transaction can be rebroadcast unchanged
+
+
+class TxFailed(ChainError):
+    """The transaction was mined but reverted."""
+
+
+class TxSender:
+    """Signs and sends transactions for one account; safe to share between threads."""
+
+    def __init__(self, w3: Web3, account: LocalAccount, decoder: ErrorDecoder, confirmations: int = 0) -> None:
+        self.w3 = w3
+        self.account = account
+        self.decoder = decoder
+        self.confirmations = confirmations
+        self._lock = threading.Lock()
+        self._next_nonce: int | None = None
+        self.chain_id = w3.eth.chain_id
+        self.gas_spent = 0
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def resync_nonce(self) -> None:
+        with self._lock:
+            self._next_nonce = None
+
+    def _take_nonce(self) -> int:
+        if self._next_nonce is None:
+            self._next_nonce = self.w3.eth.get_transaction_count(self.account.address, "pending")
+        nonce = self._next_nonce
+        self._next_nonce += 1
+        return nonce
+
+    def _fees(self) -> dict[str, int]:
+        block = self.w3.eth.get_block("latest")
+        base = block.get("baseFeePerGas")
+        if base is None:
+            return {"gasPrice": self.w3.eth.gas_price}
+        tip = self.w3.to_wei(1, "gwei")
+        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+    def estimate(self, fn: ContractFunction) -> int:
+        try:
+            return fn.estimate_gas({"from": self.account.address})
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise self._decode(exc) from None
+
+    def call(self, fn: ContractFunction) -> Any:
+        try:
+            return fn.call({"from": self.account.address})
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise self._decode(exc) from None
+
+    def _decode(self, exc: Exception) -> ContractRevert:
+        data = getattr(exc, "data", None)
+        if isinstance(data, dict):
+            data = data.get("data")
+        if isinstance(data, str) and data.startswith("0x"):
+            return self.decoder.decode(data)
+        return ContractRevert("Error", {"reason": str(exc)})
+
+    def submit(self, fn: ContractFunction, gas: int | None = None, nonce: int | None = None) -> SentTx:
+        """Sign and broadcast; the gas estimate surfaces a custom error before anything is sent."""
+        gas = gas or int(self.estimate(fn) * GAS_MARGIN)
+        with self._lock:
+            tx_nonce = self._take_nonce() if nonce is None else nonce
+            tx = fn.build_transaction(
+                {"from": self.account.address, "nonce": tx_nonce, "gas": gas, "chainId": self.chain_id, **self._fees()}
+            )
+            signed = self.account.sign_transaction(tx)
+            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        return SentTx(tx_hash=HexBytes(tx_hash).to_0x_hex(), nonce=tx_nonce, raw=bytes(signed.raw_transaction))
+
+    def rebroadcast(self, sent: SentTx) -> None:
+        try:
+            self.w3.eth.send_raw_transaction(sent.raw)
+        except ValueError as exc:  # "already known" / "nonce too low" mean it is or was in the pool
+            if "already" not in str(exc) and "nonce too low" not in str(exc):
+                raise
+
+    def receipt(self, tx_hash: str) -> TxReceipt | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+
+    def wait(self, sent: SentTx, timeout: float = 60.0, confirmations: int | None = None) -> TxReceipt:
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(sent.tx_hash, timeout=timeout, poll_latency=0.05)
+        except TimeExhausted:
+            raise ChainError(f"transaction {sent.tx_hash} was not mined within {timeout:.0f}s") from None
+        self.gas_spent += receipt["gasUsed"]
+        if receipt["status"] != 1:
+            raise TxFailed(f"transaction {sent.tx_hash} reverted in block {receipt['blockNumber']}")
+        self._await_confirmations(receipt, self.confirmations if confirmations is None else confirmations, timeout)
+        return receipt
+
+    def _await_confirmations(self, receipt: TxReceipt, confirmations: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.w3.eth.block_number - receipt["blockNumber"] + 1 < confirmations:
+            if time.monotonic() > deadline:
+                raise ChainError(f"no {confirmations} confirmations for block {receipt['blockNumber']} within {timeout:.0f}s")
+            time.sleep(0.1)
+
+    def transact(self, fn: ContractFunction, gas: int | None = None, timeout: float = 60.0) -> TxReceipt:
+        return self.wait(self.submit(fn, gas=gas), timeout=timeout)
+
+    def is_canonical(self, receipt: TxReceipt) -> bool:
+        """False once a reorganisation has dropped the block that held the receipt."""
+        block = self.w3.eth.get_block(receipt["blockNumber"])
+        return block is not None and block["hash"] == receipt["blockHash"]
