@@ -1,0 +1,63 @@
+"""From a closed batch to an anchor: store the canonical bytes on IPFS, build the Merkle root, and sign
+the EIP-712 `Anchor` with the device key. The one implementation used by the daemon, the tools and tests."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..formats import cids
+from ..formats.batch import Batch
+from ..formats.eip712 import AnchorMessage, sign_anchor
+from ..formats.headchain import next_head
+from ..formats.merkle import MerkleTree, leaf_hash
+from ..formats.batch import encode_reading
+
+
+@dataclass(frozen=True)
+class PreparedAnchor:
+    """Everything `SensorFeed.anchor` takes, plus the head it will produce."""
+
+    feed: int
+    seq: int
+    root: bytes
+    cid: str
+    cid_digest: bytes
+    count: int
+    t_first: int
+    t_last: int
+    prev_head: bytes
+    head: bytes
+    signature: bytes
+
+    def anchor_args(self) -> tuple[Any, ...]:
+        return (self.feed, self.seq, self.root, self.cid_digest, self.count, self.t_first, self.t_last, self.signature)
+
+    def as_input(self) -> tuple[Any, ...]:
+        """The `AnchorInput` tuple of `SensorFeed.anchorMany`."""
+        return self.anchor_args()
+
+
+def merkle_tree(batch: Batch) -> MerkleTree:
+    return MerkleTree([leaf_hash(encode_reading(r)) for r in batch.readings])
+
+
+def store_batch(store, encoded: bytes) -> str:
+    """Put the encoded batch as one raw block (CIDv1 raw, sha2-256), pinned; returns its CID."""
+    stat = store.block_put(encoded, codec="raw", pin=True)
+    return str(stat.cid)
+
+
+def prepare_anchor(batch: Batch, cid: str, prev_head: bytes, device_key: bytes | str | None,
+                   chain_id: int, feed_contract: str, root: bytes | None = None) -> PreparedAnchor:
+    """Compute root and head and sign; `device_key=None` leaves the signature empty (ANCHOR-permission path)."""
+    root = root if root is not None else merkle_tree(batch).root
+    digest, _codec = cids.pack(cid)
+    times = [r.t_ms for r in batch.readings]
+    t_first, t_last = min(times), max(times)
+    message = AnchorMessage(feed_id=batch.feed, seq=batch.seq, prev_head=prev_head, root=root, cid=digest,
+                            count=len(batch.readings), t_first=t_first, t_last=t_last)
+    signature = sign_anchor(device_key, message, chain_id, feed_contract) if device_key is not None else b""
+    head = next_head(prev_head, batch.feed, batch.seq, root, digest, len(batch.readings), t_first, t_last)
+    return PreparedAnchor(feed=batch.feed, seq=batch.seq, root=root, cid=cid, cid_digest=digest,
+                          count=len(batch.readings), t_first=t_first, t_last=t_last, prev_head=prev_head,
+                          head=head, signature=signature)

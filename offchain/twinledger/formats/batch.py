@@ -1,0 +1,402 @@
+"""Reading and batch encoding, version 1 (docs/formats.md section 1).
+
+A reading is the DAG-CBOR map ``{r, s, t, v, q}`` and a batch the map ``{v, feed, seq, readings}``.
+Encoding goes through the ``dag_cbor`` package, which applies the deterministic DAG-CBOR rules
+(length-then-bytewise key order, shortest integers, 64-bit floats), so the same content always
+gives the same bytes. Decoding is strict: ``dag_cbor`` rejects non-canonical CBOR, and this module
+then checks the version, the exact key sets and every field's type and range.
+
+``encode_reading`` yields the bytes that the Merkle leaf hashes (``formats/merkle.py``).
+
+The ``dag_cbor`` package spends ~100 µs per reading, too slow for kHz feeds and 100k-reading
+audits, so both directions have a fast path specialised to this one fixed layout. The fast encoder
+must produce exactly ``dag_cbor.encode``'s bytes, and the fast decoder accepts only bytes that
+``dag_cbor.decode`` plus the checks below also accept (differential tests in
+tests/formats/test_batch_fastpath.py). Anything the fast decoder does not recognise goes through
+``dag_cbor`` for the verdict and the error message.
+``reading_encoded_size`` and ``batch_encoded_size`` compute encoding lengths arithmetically, so the
+outbox can close a batch below the size limit without encoding candidates.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from enum import IntFlag
+from typing import Any, Iterable, Sequence
+
+import dag_cbor
+from dag_cbor.encoding import DAGCBOREncodingError
+
+__all__ = [
+    "BATCH_FORMAT_VERSION",
+    "BATCH_SIZE_LIMIT",
+    "MAX_UINT64",
+    "Batch",
+    "BatchFormatError",
+    "Quality",
+    "Reading",
+    "batch_encoded_size",
+    "decode_batch",
+    "decode_reading",
+    "encode_batch",
+    "encode_batch_reference",
+    "encode_reading",
+    "encode_reading_reference",
+    "reading_encoded_size",
+]
+
+BATCH_FORMAT_VERSION = 1
+# A batch is one raw IPFS block of at most one 256 KiB chunk; its encoding must stay strictly below.
+BATCH_SIZE_LIMIT = 256 * 1024
+MAX_UINT64 = 2**64 - 1
+
+_READING_KEYS = frozenset({"r", "s", "t", "v", "q"})
+_BATCH_KEYS = frozenset({"v", "feed", "seq", "readings"})
+
+
+class BatchFormatError(ValueError):
+    """Bytes or values that are not a valid version-1 reading or batch."""
+
+
+class Quality(IntFlag):
+    """Quality flags of a reading (the ``q`` bitmask). ``GOOD`` (0) means no flag is set."""
+
+    GOOD = 0
+    OUT_OF_RANGE = 1
+    SAFETY_RULE = 2
+    REDUNDANCY_MISMATCH = 4
+    STUCK = 8
+    SPIKE = 16
+
+
+_QUALITY_MASK = int(
+    Quality.OUT_OF_RANGE
+    | Quality.SAFETY_RULE
+    | Quality.REDUNDANCY_MISMATCH
+    | Quality.STUCK
+    | Quality.SPIKE
+)
+
+
+def _check_uint(name: str, value: object, limit: int = MAX_UINT64) -> int:
+    if type(value) is not int:  # bool and IntFlag are rejected/normalised by the callers
+        raise BatchFormatError(f"{name} must be an unsigned integer, got {type(value).__name__}")
+    if not 0 <= value <= limit:
+        raise BatchFormatError(f"{name} out of range: {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One validated measurement as it is anchored. ``rid`` comes from the outbox."""
+
+    rid: int
+    sensor: str
+    t_ms: int
+    value: float
+    quality: int = 0
+
+    def __post_init__(self) -> None:
+        _check_uint("rid", self.rid)
+        if not isinstance(self.sensor, str) or not self.sensor:
+            raise BatchFormatError("sensor must be a non-empty string")
+        try:
+            self.sensor.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BatchFormatError(f"sensor is not valid UTF-8 text: {exc}") from None
+        _check_uint("t_ms", self.t_ms)
+        value = self.value
+        if type(value) is int:
+            value = float(value)
+            object.__setattr__(self, "value", value)
+        if type(value) is not float:
+            raise BatchFormatError(f"value must be a float, got {type(value).__name__}")
+        if not math.isfinite(value):
+            raise BatchFormatError(f"value must be finite, got {value!r}")
+        quality = self.quality
+        if isinstance(quality, IntFlag):
+            quality = int(quality)
+            object.__setattr__(self, "quality", quality)
+        _check_uint("quality", quality)
+        if quality & ~_QUALITY_MASK:
+            raise BatchFormatError(f"quality has unknown flag bits: {quality:#x}")
+
+    @property
+    def flags(self) -> Quality:
+        return Quality(self.quality)
+
+    def to_ipld(self) -> dict[str, Any]:
+        return {"r": self.rid, "s": self.sensor, "t": self.t_ms, "v": self.value, "q": self.quality}
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The readings of one feed closed under one sequence number, in acceptance (rid) order."""
+
+    feed: int
+    seq: int
+    readings: tuple[Reading, ...]
+
+    def __post_init__(self) -> None:
+        _check_uint("feed", self.feed)
+        _check_uint("seq", self.seq)
+        if not isinstance(self.readings, tuple):
+            object.__setattr__(self, "readings", tuple(self.readings))
+        if not self.readings:
+            raise BatchFormatError("a batch holds at least one reading")
+        prev = -1
+        for reading in self.readings:
+            if not isinstance(reading, Reading):
+                raise BatchFormatError(f"readings must be Reading objects, got {type(reading).__name__}")
+            if reading.rid <= prev:
+                raise BatchFormatError(f"reading ids must increase within a batch: {reading.rid} after {prev}")
+            prev = reading.rid
+
+    @property
+    def count(self) -> int:
+        return len(self.readings)
+
+    @property
+    def t_first(self) -> int:
+        """Earliest measurement time (readings are in acceptance order, not always time order)."""
+        return min(r.t_ms for r in self.readings)
+
+    @property
+    def t_last(self) -> int:
+        return max(r.t_ms for r in self.readings)
+
+    def to_ipld(self) -> dict[str, Any]:
+        return {
+            "v": BATCH_FORMAT_VERSION,
+            "feed": self.feed,
+            "seq": self.seq,
+            "readings": [r.to_ipld() for r in self.readings],
+        }
+
+
+def encode_reading(reading: Reading) -> bytes:
+    """The canonical DAG-CBOR bytes of one reading (the Merkle leaf preimage)."""
+    return _fast_reading(reading)
+
+
+def encode_batch(batch: Batch, *, max_bytes: int | None = BATCH_SIZE_LIMIT - 1) -> bytes:
+    """The canonical DAG-CBOR bytes of a batch; raises if longer than ``max_bytes``."""
+    data = b"".join([
+        b"\xa4\x61v\x01\x63seq", _head(0, batch.seq), b"\x64feed", _head(0, batch.feed), b"\x68readings",
+        _head(4, len(batch.readings)), *map(_fast_reading, batch.readings),
+    ])
+    if max_bytes is not None and len(data) > max_bytes:
+        raise BatchFormatError(f"batch encoding is {len(data)} bytes, above the limit of {max_bytes}")
+    return data
+
+
+def encode_reading_reference(reading: Reading) -> bytes:
+    """``encode_reading`` through the ``dag_cbor`` package (the reference the fast path must match)."""
+    return _encode(reading.to_ipld())
+
+
+def encode_batch_reference(batch: Batch) -> bytes:
+    return _encode(batch.to_ipld())
+
+
+_pack_double = struct.Struct(">d").pack
+_SMALL_HEADS = {major: [bytes([major << 5 | n]) for n in range(24)] for major in (0, 3, 4)}
+
+
+def _head(major: int, n: int) -> bytes:
+    if n < 24:
+        return _SMALL_HEADS[major][n]
+    m = major << 5
+    if n < 0x100:
+        return bytes((m | 24, n))
+    if n < 0x10000:
+        return bytes((m | 25,)) + n.to_bytes(2, "big")
+    if n < 0x100000000:
+        return bytes((m | 26,)) + n.to_bytes(4, "big")
+    return bytes((m | 27,)) + n.to_bytes(8, "big")
+
+
+def _fast_reading(r: Reading) -> bytes:
+    # Keys in DAG-CBOR order (length, then bytewise): q, r, s, t, v; each key is text(1) 0x61.
+    sensor = r.sensor.encode("utf-8")
+    return b"".join((
+        b"\xa5\x61q", _head(0, r.quality), b"\x61r", _head(0, r.rid), b"\x61s", _head(3, len(sensor)), sensor,
+        b"\x61t", _head(0, r.t_ms), b"\x61v\xfb", _pack_double(r.value),
+    ))
+
+
+def _encode(obj: Any) -> bytes:
+    try:
+        return dag_cbor.encode(obj)
+    except DAGCBOREncodingError as exc:
+        raise BatchFormatError(f"cannot encode: {exc}") from None
+
+
+def decode_reading(data: bytes) -> Reading:
+    """Strictly decode the bytes of one reading."""
+    return _reading_from_ipld(_decode(data), 0)
+
+
+def decode_batch(data: bytes, *, max_bytes: int | None = BATCH_SIZE_LIMIT - 1) -> Batch:
+    """Strictly decode a version-1 batch; any deviation raises ``BatchFormatError``."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise BatchFormatError(f"batch data must be bytes, got {type(data).__name__}")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise BatchFormatError(f"batch is {len(data)} bytes, above the limit of {max_bytes}")
+    data = bytes(data)
+    fast = _fast_decode_batch(data)
+    if fast is not None:
+        return fast
+    obj = _decode(data)
+    if type(obj) is not dict:
+        raise BatchFormatError(f"a batch must be a map, got {type(obj).__name__}")
+    if "v" in obj and obj["v"] != BATCH_FORMAT_VERSION:
+        raise BatchFormatError(f"unsupported batch format version {obj['v']!r}")
+    if obj.keys() != _BATCH_KEYS:
+        raise BatchFormatError(f"batch keys must be {sorted(_BATCH_KEYS)}, got {sorted(obj)}")
+    if type(obj["v"]) is not int:
+        raise BatchFormatError("batch version must be an unsigned integer")
+    items = obj["readings"]
+    if type(items) is not list:
+        raise BatchFormatError(f"readings must be a list, got {type(items).__name__}")
+    readings = tuple(_reading_from_ipld(item, i) for i, item in enumerate(items))
+    return Batch(feed=_check_uint("feed", obj["feed"]), seq=_check_uint("seq", obj["seq"]), readings=readings)
+
+
+def _decode(data: bytes) -> Any:
+    try:
+        return dag_cbor.decode(data)
+    except Exception as exc:  # the package raises several CBOR/DAG-CBOR error classes
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BatchFormatError(f"not canonical DAG-CBOR: {first_line}") from None
+
+
+def _reading_from_ipld(item: Any, index: int) -> Reading:
+    if type(item) is not dict or item.keys() != _READING_KEYS:
+        shown = sorted(item) if type(item) is dict else type(item).__name__
+        raise BatchFormatError(f"reading #{index}: must be a map with keys q, r, s, t, v; got {shown}")
+    if type(item["v"]) is not float:
+        raise BatchFormatError(f"reading #{index}: value must be a float, got {type(item['v']).__name__}")
+    try:
+        return Reading(rid=item["r"], sensor=item["s"], t_ms=item["t"], value=item["v"], quality=item["q"])
+    except BatchFormatError as exc:
+        raise BatchFormatError(f"reading #{index}: {exc}") from None
+
+
+def _uint_size(n: int) -> int:
+    if n < 24:
+        return 1
+    if n < 0x100:
+        return 2
+    if n < 0x10000:
+        return 3
+    if n < 0x100000000:
+        return 5
+    return 9
+
+
+# Fixed part of a reading: map head (1), five one-letter keys (2 each), float64 value (9).
+_READING_FIXED = 1 + 5 * 2 + 9
+# Fixed part of a batch: map head, keys "v", "seq", "feed", "readings" with their text heads, version 1.
+_BATCH_FIXED = 1 + 2 + 1 + 4 + 5 + 9
+
+
+def reading_encoded_size(sensor: str, rid: int, t_ms: int, quality: int) -> int:
+    """``len(encode_reading(...))`` without encoding (the value is always 9 bytes)."""
+    n = len(sensor.encode("utf-8"))
+    return _READING_FIXED + _uint_size(quality) + _uint_size(rid) + _uint_size(n) + n + _uint_size(t_ms)
+
+
+def batch_encoded_size(feed: int, seq: int, reading_sizes: Sequence[int] | Iterable[int]) -> int:
+    """``len(encode_batch(...))`` from the readings' encoded sizes."""
+    count = 0
+    total = 0
+    for size in reading_sizes:
+        count += 1
+        total += size
+    return batch_overhead(feed, seq, count) + total
+
+
+def batch_overhead(feed: int, seq: int, count: int) -> int:
+    """Bytes of a batch encoding that are not reading maps."""
+    return _BATCH_FIXED + _uint_size(feed) + _uint_size(seq) + _uint_size(count)
+
+
+class _NotFast(Exception):
+    """The fast decoder met something outside the canonical layout; the slow path decides."""
+
+
+_unpack_double = struct.Struct(">d").unpack_from
+_BATCH_PREFIX = b"\xa4\x61v\x01\x63seq"
+
+
+def _read_uint(data: bytes, pos: int, major: int) -> tuple[int, int]:
+    """A head of ``major`` type in shortest form at ``pos``: ``(argument, next position)``."""
+    ib = data[pos]
+    if ib >> 5 != major:
+        raise _NotFast
+    info = ib & 0x1F
+    if info < 24:
+        return info, pos + 1
+    if info == 24:
+        n, end = data[pos + 1], pos + 2
+        minimum = 24
+    elif info == 25:
+        n, end = int.from_bytes(data[pos + 1:pos + 3], "big"), pos + 3
+        minimum = 0x100
+    elif info == 26:
+        n, end = int.from_bytes(data[pos + 1:pos + 5], "big"), pos + 5
+        minimum = 0x10000
+    elif info == 27:
+        n, end = int.from_bytes(data[pos + 1:pos + 9], "big"), pos + 9
+        minimum = 0x100000000
+    else:
+        raise _NotFast
+    if end > len(data) or n < minimum:
+        raise _NotFast
+    return n, end
+
+
+def _fast_decode_batch(data: bytes) -> Batch | None:
+    try:
+        if not data.startswith(_BATCH_PREFIX):
+            return None
+        seq, pos = _read_uint(data, len(_BATCH_PREFIX), 0)
+        if data[pos:pos + 5] != b"\x64feed":
+            return None
+        feed, pos = _read_uint(data, pos + 5, 0)
+        if data[pos:pos + 9] != b"\x68readings":
+            return None
+        count, pos = _read_uint(data, pos + 9, 4)
+        readings = []
+        append = readings.append
+        for _ in range(count):
+            if data[pos:pos + 3] != b"\xa5\x61q":
+                return None
+            q, pos = _read_uint(data, pos + 3, 0)
+            if data[pos:pos + 2] != b"\x61r":
+                return None
+            r, pos = _read_uint(data, pos + 2, 0)
+            if data[pos:pos + 2] != b"\x61s":
+                return None
+            n, pos = _read_uint(data, pos + 2, 3)
+            raw = data[pos:pos + n]
+            if len(raw) != n:
+                return None
+            s = raw.decode("utf-8")
+            pos += n
+            if data[pos:pos + 2] != b"\x61t":
+                return None
+            t, pos = _read_uint(data, pos + 2, 0)
+            if data[pos:pos + 3] != b"\x61v\xfb" or pos + 11 > len(data):
+                return None
+            (v,) = _unpack_double(data, pos + 3)
+            pos += 11
+            append(Reading(r, s, t, v, q))
+        if pos != len(data):
+            return None
+        return Batch(feed, seq, tuple(readings))
+    except (_NotFast, IndexError, UnicodeDecodeError, BatchFormatError):
+        return None  # the slow path gives the verdict and the precise error
