@@ -1,0 +1,222 @@
+"""Per-feed batching on top of the outbox, and the ingest pipeline (source -> validation -> outbox).
+
+A feed's batch closes when its oldest unbatched reading has waited ``window_s`` (default 1 s, as in
+EtherTwin), or earlier when it is full: ``max_readings`` readings or an encoding that would pass
+``max_bytes`` (below 256 KiB). The outbox assigns the seq and stores the bytes (``claim_batch``),
+so the batcher holds only counters and can be rebuilt from the outbox after a restart.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
+
+import structlog
+
+from twinledger.agent.outbox import Outbox
+from twinledger.agent.sources import SensorSwapped, SourceItem
+from twinledger.agent.validation import Accepted, Rejected, Validator
+from twinledger.formats.batch import BATCH_SIZE_LIMIT, Batch, Reading, batch_overhead, reading_encoded_size
+
+__all__ = ["Batcher", "IngestStats", "Pipeline", "UnknownSensorError"]
+
+log = structlog.get_logger(__name__)
+
+
+class UnknownSensorError(KeyError):
+    """A reading whose sensor is not mapped to any feed."""
+
+
+@dataclass
+class _Open:
+    opened_at: float
+    count: int = 0
+    size: int = 0
+
+
+class Batcher:
+    def __init__(
+        self,
+        outbox: Outbox,
+        feeds: Mapping[str, int],
+        *,
+        window_s: float = 1.0,
+        max_readings: int = 10_000,
+        max_bytes: int = BATCH_SIZE_LIMIT - 1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if window_s <= 0:
+            raise ValueError("window_s must be positive")
+        if not 0 < max_bytes < BATCH_SIZE_LIMIT:
+            raise ValueError(f"max_bytes must be in (0, {BATCH_SIZE_LIMIT})")
+        self.outbox = outbox
+        self.feeds = dict(feeds)
+        self.window_s = window_s
+        self.max_readings = max_readings
+        self.max_bytes = max_bytes
+        self.clock = clock
+        self._open: dict[int, _Open] = {}
+        now = clock()
+        for feed in outbox.feeds_with_unbatched():   # readings left unbatched by a previous run
+            count, size = outbox.unbatched(feed)
+            self._open[feed] = _Open(now, count, size)
+
+    def feed_of(self, sensor: str) -> int:
+        try:
+            return self.feeds[sensor]
+        except KeyError:
+            raise UnknownSensorError(f"sensor {sensor!r} is not mapped to a feed") from None
+
+    def set_feed(self, sensor: str, feed: int) -> None:
+        self.feeds[sensor] = feed
+
+    def add(self, reading: Accepted) -> Reading:
+        """Commit one reading to the outbox; it is received once this returns."""
+        return self.add_many([reading])[0]
+
+    def add_many(self, readings: Iterable[Accepted]) -> list[Reading]:
+        """Group commit: all readings in one outbox transaction."""
+        items = [(self.feed_of(r.sensor), r) for r in readings]
+        stored = self.outbox.append_many(items)
+        now = self.clock()
+        for (feed, _), reading in zip(items, stored):
+            state = self._open.get(feed)
+            if state is None:
+                state = self._open[feed] = _Open(now)
+            state.count += 1
+            state.size += reading_encoded_size(reading.sensor, reading.rid, reading.t_ms, reading.quality)
+        return stored
+
+    def _full(self, feed: int, state: _Open) -> bool:
+        return (state.count >= self.max_readings
+                or batch_overhead(feed, 2**32, state.count) + state.size > self.max_bytes)
+
+    def due(self, now: float | None = None) -> list[Batch]:
+        """Close every batch that is full or whose window has passed."""
+        now = self.clock() if now is None else now
+        closed: list[Batch] = []
+        for feed in sorted(self._open):
+            state = self._open[feed]
+            expired = now - state.opened_at >= self.window_s
+            while state.count and (expired or self._full(feed, state)):
+                closed.append(self._claim(feed, state))
+            if not state.count:
+                del self._open[feed]
+        return closed
+
+    def flush(self) -> list[Batch]:
+        """Close every open batch now (shutdown)."""
+        return self.due(now=float("inf"))
+
+    def next_deadline(self) -> float | None:
+        """Clock time at which the next window expires, or None when nothing is open."""
+        return min((s.opened_at + self.window_s for s in self._open.values()), default=None)
+
+    def _claim(self, feed: int, state: _Open) -> Batch:
+        batch = self.outbox.claim_batch(feed, self.max_readings, self.max_bytes)
+        if batch is None:  # counters out of step with the outbox (another writer); trust the outbox
+            counted = state.count
+            state.count, state.size = 0, 0
+            raise RuntimeError(f"feed {feed}: no unbatched readings although {counted} were counted")
+        state.count -= batch.count
+        state.size -= sum(reading_encoded_size(r.sensor, r.rid, r.t_ms, r.quality) for r in batch.readings)
+        log.debug("batch closed", feed=feed, seq=batch.seq, count=batch.count, t_first=batch.t_first,
+                 t_last=batch.t_last)
+        return batch
+
+
+@dataclass
+class IngestStats:
+    samples: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    events: int = 0
+    batches: int = 0
+    unmapped: int = 0
+    by_feed: dict[int, int] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Drives items from a source through validation into the outbox and closes due batches.
+
+    Accepted readings are group-committed ``group_size`` at a time, or sooner once the oldest has
+    waited ``group_delay_s`` (checked as items arrive). A ``SensorSwapped`` event first commits the
+    pending group, then goes to ``on_event``; without a handler the new sensor takes over the old
+    sensor's rules and feed (the daemon's handler registers a new feed instead).
+    """
+
+    def __init__(
+        self,
+        validator: Validator,
+        batcher: Batcher,
+        *,
+        on_event: Callable[[SensorSwapped], None] | None = None,
+        on_batch: Callable[[Batch], None] | None = None,
+        group_size: int = 256,
+        group_delay_s: float = 0.05,
+    ) -> None:
+        self.validator = validator
+        self.batcher = batcher
+        self.on_event = on_event or self._default_swap
+        self.on_batch = on_batch
+        self.group_size = max(1, group_size)
+        self.group_delay_s = group_delay_s
+        self.stats = IngestStats()
+        self._group: list[Accepted] = []
+        self._group_since = 0.0
+
+    def _default_swap(self, event: SensorSwapped) -> None:
+        self.validator.rename_sensor(event.old, event.new)
+        self.batcher.set_feed(event.new, self.batcher.feed_of(event.old))
+
+    def run(self, source: Iterable[SourceItem]) -> IngestStats:
+        for item in source:
+            self.push(item)
+        self.commit()
+        self._close(self.batcher.due())
+        return self.stats
+
+    def push(self, item: SourceItem) -> None:
+        if isinstance(item, SensorSwapped):
+            self.commit()
+            self.stats.events += 1
+            self.on_event(item)
+            return
+        self.stats.samples += 1
+        result = self.validator.validate(item)
+        if isinstance(result, Rejected):
+            self.stats.rejected += 1
+            return
+        if result.sensor not in self.batcher.feeds:
+            # Validation should have rejected it (known_sensors); refusing here keeps the outbox clean.
+            self.stats.unmapped += 1
+            log.warning("reading for an unmapped sensor", sensor=result.sensor)
+            return
+        if not self._group:
+            self._group_since = self.batcher.clock()
+        self._group.append(result)
+        if len(self._group) >= self.group_size or self.batcher.clock() - self._group_since >= self.group_delay_s:
+            self.commit()
+            self._close(self.batcher.due())
+
+    def commit(self) -> list[Reading]:
+        if not self._group:
+            return []
+        stored = self.batcher.add_many(self._group)
+        self._group = []
+        self.stats.accepted += len(stored)
+        return stored
+
+    def flush(self) -> None:
+        """Commit the pending group and close every open batch (shutdown)."""
+        self.commit()
+        self._close(self.batcher.flush())
+
+    def _close(self, batches: list[Batch]) -> None:
+        for batch in batches:
+            self.stats.batches += 1
+            self.stats.by_feed[batch.feed] = self.stats.by_feed.get(batch.feed, 0) + batch.count
+            if self.on_batch is not None:
+                self.on_batch(batch)
+

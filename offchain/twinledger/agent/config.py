@@ -1,0 +1,299 @@
+"""Agent configuration: a pydantic model loaded from YAML, JSON or TOML (``load_config``).
+
+Relative paths are resolved against the config file's folder. Unknown keys are errors, so a typo
+does not silently fall back to a default. ``ConfigError`` carries one line per problem.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from twinledger.agent import sources as src
+from twinledger.agent.validation import RedundantGroup, SpikeRule, ValidationRules
+from twinledger.formats.batch import BATCH_SIZE_LIMIT
+
+__all__ = ["AgentConfig", "ConfigError", "load_config", "parse_config"]
+
+
+class ConfigError(ValueError):
+    """An unreadable or invalid agent configuration."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChainConfig(_Model):
+    rpc_url: str = "http://127.0.0.1:8545"
+    deployment_file: Path | None = None
+    confirmations: int = Field(2, ge=0, le=1000)
+    poll_interval_s: float = Field(1.0, gt=0)
+
+
+class FeedConfig(_Model):
+    feed_id: int = Field(ge=0, lt=2**64)
+    component: str = Field(min_length=1)
+
+
+class BatchingConfig(_Model):
+    window_s: float = Field(1.0, gt=0, le=3600)
+    max_readings: int = Field(10_000, ge=1)
+    max_bytes: int = Field(BATCH_SIZE_LIMIT - 1, ge=256, lt=BATCH_SIZE_LIMIT)
+    group_commit: int = Field(256, ge=1, le=100_000)
+    group_delay_s: float = Field(0.05, ge=0)
+
+
+class BoundsConfig(_Model):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BoundsConfig:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+    def as_tuple(self) -> tuple[float | None, float | None]:
+        return (self.min, self.max)
+
+
+class GroupConfig(_Model):
+    sensors: list[str] = Field(min_length=2)
+    tolerance: float = Field(ge=0)
+    window_ms: int = Field(1000, ge=0)
+
+
+class SpikeConfig(_Model):
+    max_delta: float = Field(gt=0)
+    window: int = Field(5, ge=1, le=1000)
+
+
+class ValidationConfig(_Model):
+    ranges: dict[str, BoundsConfig] = {}
+    safety_limits: dict[str, BoundsConfig] = {}    # fallback; the daemon prefers the chain's rules
+    redundant_groups: list[GroupConfig] = []
+    stuck_count: int = Field(0, ge=0)
+    stuck_overrides: dict[str, int] = {}
+    spikes: dict[str, SpikeConfig] = {}
+
+
+class FaultConfig(_Model):
+    kind: Literal["stuck", "broken", "drift", "spikes", "swap"]
+    sensor: str
+    start_s: float = Field(0.0, ge=0)
+    end_s: float = math.inf
+    mode: Literal["nan", "none", "garbage", "mixed"] = "mixed"
+    rate_per_s: float = 0.01
+    probability: float = Field(0.05, ge=0, le=1)
+    magnitude: float = 1.0
+    new_name: str = ""
+    new_serial: str = ""
+
+    @model_validator(mode="after")
+    def _swap_has_name(self) -> FaultConfig:
+        if self.kind == "swap" and not self.new_name:
+            raise ValueError("a swap fault needs new_name")
+        return self
+
+    def build(self) -> src.Fault:
+        base: dict[str, Any] = {"sensor": self.sensor, "start_s": self.start_s, "end_s": self.end_s}
+        if self.kind == "stuck":
+            return src.Stuck(**base)
+        if self.kind == "broken":
+            return src.Broken(**base, mode=self.mode)
+        if self.kind == "drift":
+            return src.Drift(**base, rate_per_s=self.rate_per_s)
+        if self.kind == "spikes":
+            return src.Spikes(**base, probability=self.probability, magnitude=self.magnitude)
+        return src.Swap(**base, new_name=self.new_name, new_serial=self.new_serial)
+
+
+class SimulatorSource(_Model):
+    kind: Literal["simulator"]
+    seed: int = 0
+    rates_hz: dict[str, float] = {name: 10.0 for name in src.DEFAULT_SENSORS}
+    faults: list[FaultConfig] = []
+    realtime: bool = True
+    mode: Literal["auto", "manual"] = "auto"
+    duration_s: float | None = Field(None, gt=0)
+    start_ms: int | None = None       # None: now when realtime, a fixed epoch otherwise
+
+    @field_validator("rates_hz")
+    @classmethod
+    def _rates(cls, rates: dict[str, float]) -> dict[str, float]:
+        for name, hz in rates.items():
+            if name not in src.DEFAULT_SENSORS:
+                raise ValueError(f"unknown simulated sensor {name!r} (known: {', '.join(src.DEFAULT_SENSORS)})")
+            if not 0 < hz <= 1000:
+                raise ValueError(f"rate of {name} must be in (0, 1000] Hz, got {hz}")
+        return rates
+
+
+class CsvSource(_Model):
+    kind: Literal["csv"]
+    path: Path
+    speed: float | None = Field(None, gt=0)
+
+
+class JsonlSource(_Model):
+    kind: Literal["jsonl"]
+    path: Path
+    speed: float | None = Field(None, gt=0)
+
+
+class StdinSourceConfig(_Model):
+    kind: Literal["stdin"]
+    format: Literal["auto", "jsonl", "csv"] = "auto"
+
+
+SourceConfig = Annotated[
+    Union[SimulatorSource, CsvSource, JsonlSource, StdinSourceConfig], Field(discriminator="kind")
+]
+
+
+class EncryptionConfig(_Model):
+    enabled: bool = False
+    recipients_file: Path | None = None
+
+
+class AgentConfig(_Model):
+    twin_id: int = Field(ge=0)
+    device_key_file: Path
+    outbox_path: Path = Path(".twinledger/outbox.sqlite")
+    ipfs: str = "embedded:.twinledger/ipfs"     # "embedded:<dir>" or "kubo:<rpc url>"
+    chain: ChainConfig = ChainConfig()
+    feeds: dict[str, FeedConfig] = Field(min_length=1)    # sensor name -> feed
+    batching: BatchingConfig = BatchingConfig()
+    validation: ValidationConfig = ValidationConfig()
+    source: SourceConfig
+    encryption: EncryptionConfig = EncryptionConfig()
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+    @field_validator("ipfs")
+    @classmethod
+    def _ipfs(cls, spec: str) -> str:
+        kind, sep, rest = spec.partition(":")
+        if not sep or kind not in ("embedded", "kubo") or not rest:
+            raise ValueError(f"ipfs must be 'embedded:<dir>' or 'kubo:<rpc url>', got {spec!r}")
+        return spec
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AgentConfig:
+        components: dict[int, str] = {}
+        for sensor, feed in self.feeds.items():
+            if components.setdefault(feed.feed_id, feed.component) != feed.component:
+                raise ValueError(f"feed {feed.feed_id} is mapped to two components "
+                                 f"({components[feed.feed_id]!r} and {feed.component!r}, via {sensor!r})")
+        v = self.validation
+        named = [("validation.ranges", v.ranges), ("validation.safety_limits", v.safety_limits),
+                 ("validation.spikes", v.spikes), ("validation.stuck_overrides", v.stuck_overrides)]
+        named += [(f"validation.redundant_groups[{i}]", g.sensors) for i, g in enumerate(v.redundant_groups)]
+        for where, sensors in named:
+            unknown = sorted(set(sensors) - set(self.feeds))
+            if unknown:
+                raise ValueError(f"{where} names sensors without a feed: {', '.join(unknown)}")
+        return self
+
+    def feed_map(self) -> dict[str, int]:
+        return {sensor: feed.feed_id for sensor, feed in self.feeds.items()}
+
+    def validation_rules(self) -> ValidationRules:
+        v = self.validation
+        return ValidationRules(
+            ranges={s: b.as_tuple() for s, b in v.ranges.items()},
+            safety={s: b.as_tuple() for s, b in v.safety_limits.items()},
+            groups=tuple(RedundantGroup(tuple(g.sensors), g.tolerance, g.window_ms) for g in v.redundant_groups),
+            stuck_count=v.stuck_count,
+            stuck_overrides=dict(v.stuck_overrides),
+            spikes={s: SpikeRule(r.max_delta, r.window) for s, r in v.spikes.items()},
+            known_sensors=frozenset(self.feeds),
+        )
+
+    def build_source(self, *, start_ms: int | None = None) -> src.Source:
+        s = self.source
+        if isinstance(s, SimulatorSource):
+            import time
+            start = s.start_ms if s.start_ms is not None else (
+                start_ms if start_ms is not None else (time.time_ns() // 1_000_000 if s.realtime else 1_700_000_000_000))
+            return src.FillingPlantSimulator(seed=s.seed, rates_hz=s.rates_hz, faults=[f.build() for f in s.faults],
+                                             start_ms=start, duration_s=s.duration_s, realtime=s.realtime, mode=s.mode)
+        if isinstance(s, CsvSource):
+            return src.CsvReplay(s.path, speed=s.speed)
+        if isinstance(s, JsonlSource):
+            return src.JsonLinesReplay(s.path, speed=s.speed)
+        return src.StdinSource(fmt=s.format)
+
+
+_PATH_FIELDS = (("device_key_file",), ("outbox_path",), ("chain", "deployment_file"), ("source", "path"),
+                ("encryption", "recipients_file"))
+
+
+def parse_config(data: Any, *, base_dir: Path | None = None, origin: str = "config") -> AgentConfig:
+    """Validate already-parsed data; relative paths are resolved against ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping, got {type(data).__name__}")
+    try:
+        config = AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{origin}: {exc.error_count()} problem(s):"]
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"  {where}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+    if base_dir is not None:
+        config = _resolve_paths(config, base_dir)
+    return config
+
+
+def _resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:
+    def fix(model: BaseModel, path: tuple[str, ...]) -> BaseModel:
+        name, rest = path[0], path[1:]
+        value = getattr(model, name, None)
+        if value is None:
+            return model
+        if rest:
+            return model.model_copy(update={name: fix(value, rest)})
+        if isinstance(value, Path) and not value.is_absolute():
+            return model.model_copy(update={name: base / value})
+        return model
+
+    for path in _PATH_FIELDS:
+        config = fix(config, path)  # type: ignore[assignment]
+    kind, _, rest = config.ipfs.partition(":")
+    if kind == "embedded" and not Path(rest).is_absolute():
+        config = config.model_copy(update={"ipfs": f"embedded:{base / rest}"})
+    return config
+
+
+def load_config(path: str | Path) -> AgentConfig:
+    """Read a ``.yaml``/``.yml``, ``.json`` or ``.toml`` file into an ``AgentConfig``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:  # PyYAML comes with ape; a bare install may lack it
+                raise ConfigError(f"{path}: YAML needs PyYAML; use JSON or TOML instead") from None
+            data = yaml.safe_load(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        elif suffix == ".toml":
+            import tomllib
+            data = tomllib.loads(text)
+        else:
+            raise ConfigError(f"{path}: unknown config type {suffix!r} (use .yaml, .json or .toml)")
+    except ConfigError:
+        raise
+    except Exception as exc:  # each parser has its own error class; all mean "not parseable"
+        raise ConfigError(f"{path}: cannot parse: {exc}") from None
+    return parse_config(data, base_dir=path.resolve().parent, origin=str(path))

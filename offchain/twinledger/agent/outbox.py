@@ -1,0 +1,530 @@
+"""Durable outbox: the single source of truth for accepted readings and the batches made of them.
+
+Storage is one SQLite file in WAL mode. Invariants, each held by one transaction:
+
+- A reading counts as received only once ``append``/``append_many`` has committed it; its ``rid``
+  is its ``INTEGER PRIMARY KEY AUTOINCREMENT`` row id, so ids are unique, increasing and never
+  reused (not even after pruning).
+- ``claim_batch`` picks the oldest unbatched readings of a feed, gives them the feed's next ``seq``,
+  marks them with that seq and stores the encoded bytes, all in one ``BEGIN IMMEDIATE``
+  transaction. A reading has a single ``batch_seq`` column and ``(feed, seq)`` is the batches'
+  primary key, so no reading can land in two batches and no seq can be used twice; because the
+  bytes are stored, a batch re-anchored after a crash is byte-identical.
+- Batch states move ``pending -> stored(cid) -> submitted(tx, nonce) -> anchored(block) ->
+  confirmed``; a dropped transaction or a reorg moves a batch back (see ``_TRANSITIONS``).
+
+Durability: ``synchronous=FULL`` by default, so a commit survives power loss. ``NORMAL`` is
+allowed: in WAL mode it still survives a process crash (kill -9), because committed frames are
+already in the OS page cache, but the last transactions can roll back on an OS crash or power cut.
+
+Memory: no call loads every row; candidates for a batch are streamed and bounded by
+``max_readings``, and listings are paged.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Iterable, Iterator, Literal, Protocol, Sequence
+
+import structlog
+
+from twinledger.formats.batch import (
+    BATCH_SIZE_LIMIT,
+    Batch,
+    Reading,
+    batch_overhead,
+    decode_batch,
+    encode_batch,
+    reading_encoded_size,
+)
+
+__all__ = ["BatchRecord", "BatchState", "Outbox", "OutboxError", "ReadingIn", "ReconcileReport"]
+
+log = structlog.get_logger(__name__)
+
+
+class OutboxError(RuntimeError):
+    """An outbox operation that would break one of its invariants."""
+
+
+class ReadingIn(Protocol):
+    """What the outbox needs from a validated reading (``validation.Accepted`` fits)."""
+
+    @property
+    def sensor(self) -> str: ...
+    @property
+    def t_ms(self) -> int: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def quality(self) -> int: ...
+
+
+class BatchState(str, Enum):
+    PENDING = "pending"
+    STORED = "stored"
+    SUBMITTED = "submitted"
+    ANCHORED = "anchored"
+    CONFIRMED = "confirmed"
+
+
+# Allowed moves. Backwards moves: a dropped or replaced tx (submitted -> stored) and a reorg that
+# removes the anchoring block (anchored -> submitted/stored).
+_TRANSITIONS: dict[BatchState, frozenset[BatchState]] = {
+    BatchState.PENDING: frozenset({BatchState.STORED, BatchState.ANCHORED}),
+    BatchState.STORED: frozenset({BatchState.STORED, BatchState.SUBMITTED, BatchState.ANCHORED}),
+    BatchState.SUBMITTED: frozenset({BatchState.SUBMITTED, BatchState.STORED, BatchState.ANCHORED}),
+    BatchState.ANCHORED: frozenset({BatchState.CONFIRMED, BatchState.SUBMITTED, BatchState.STORED,
+                                    BatchState.ANCHORED}),
+    BatchState.CONFIRMED: frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """A batch's bookkeeping row (without its bytes; see ``Outbox.batch_data``)."""
+
+    feed: int
+    seq: int
+    state: BatchState
+    count: int
+    first_rid: int
+    last_rid: int
+    t_first: int
+    t_last: int
+    size: int
+    cid: str | None
+    txhash: str | None
+    nonce: int | None
+    block: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    feed: int
+    marked_anchored: tuple[int, ...]
+    reverted: tuple[int, ...]
+    next_seq: int
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS readings (
+    rid       INTEGER PRIMARY KEY AUTOINCREMENT,
+    feed      INTEGER NOT NULL,
+    sensor    TEXT    NOT NULL,
+    t_ms      INTEGER NOT NULL,
+    value     REAL    NOT NULL,
+    quality   INTEGER NOT NULL,
+    size      INTEGER NOT NULL,
+    batch_seq INTEGER
+);
+CREATE INDEX IF NOT EXISTS readings_unbatched ON readings (feed, rid) WHERE batch_seq IS NULL;
+CREATE INDEX IF NOT EXISTS readings_batch ON readings (feed, batch_seq, rid) WHERE batch_seq IS NOT NULL;
+CREATE TABLE IF NOT EXISTS feeds (feed INTEGER PRIMARY KEY, next_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    feed       INTEGER NOT NULL,
+    seq        INTEGER NOT NULL,
+    state      TEXT    NOT NULL,
+    count      INTEGER NOT NULL,
+    first_rid  INTEGER NOT NULL,
+    last_rid   INTEGER NOT NULL,
+    t_first    INTEGER NOT NULL,
+    t_last     INTEGER NOT NULL,
+    size       INTEGER NOT NULL,
+    data       BLOB,
+    cid        TEXT,
+    txhash     TEXT,
+    nonce      INTEGER,
+    block      INTEGER,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (feed, seq)
+);
+CREATE INDEX IF NOT EXISTS batches_open ON batches (feed, seq) WHERE state != 'confirmed';
+"""
+_SCHEMA_VERSION = "1"
+_BATCH_COLUMNS = "feed, seq, state, count, first_rid, last_rid, t_first, t_last, size, cid, txhash, nonce, block"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Outbox:
+    """SQLite-backed outbox. Thread-safe (one connection behind a lock)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        busy_timeout_ms: int = 10_000,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError("synchronous must be FULL or NORMAL")
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so the write lock is taken up
+        # front and a transaction never has to upgrade from a read lock.
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise OutboxError(f"cannot put {self.path} in WAL mode (got {mode})")
+        self._db.execute(f"PRAGMA synchronous = {synchronous}")
+        with self._tx() as db:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
+            elif row[0] != _SCHEMA_VERSION:
+                raise OutboxError(f"outbox schema {row[0]} is not supported (expected {_SCHEMA_VERSION})")
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    class _Tx:
+        def __init__(self, outbox: Outbox) -> None:
+            self.outbox = outbox
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.outbox._lock.acquire()
+            try:
+                self.outbox._db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.outbox._lock.release()
+                raise
+            return self.outbox._db
+
+        def __exit__(self, exc_type: object, *rest: object) -> None:
+            try:
+                self.outbox._db.execute("ROLLBACK" if exc_type else "COMMIT")
+            finally:
+                self.outbox._lock.release()
+
+    def _tx(self) -> Outbox._Tx:
+        return Outbox._Tx(self)
+
+    # -- readings -------------------------------------------------------------------------------
+
+    def append(self, feed: int, reading: ReadingIn) -> Reading:
+        """Commit one reading; returns it with its rid. It counts as received only after this."""
+        return self.append_many([(feed, reading)])[0]
+
+    def append_many(self, items: Iterable[tuple[int, ReadingIn]]) -> list[Reading]:
+        """Group commit: every reading of ``items`` in one transaction (all or none)."""
+        rows = [(feed, r.sensor, int(r.t_ms), float(r.value), int(r.quality)) for feed, r in items]
+        if not rows:
+            return []
+        out: list[Reading] = []
+        with self._tx() as db:
+            seq_row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'readings'").fetchone()
+            next_rid = (seq_row[0] if seq_row else 0) + 1
+            params = []
+            for feed, sensor, t_ms, value, quality in rows:
+                reading = Reading(rid=next_rid, sensor=sensor, t_ms=t_ms, value=value, quality=quality)
+                size = reading_encoded_size(sensor, next_rid, t_ms, quality)
+                params.append((next_rid, feed, sensor, t_ms, value, quality, size))
+                out.append(reading)
+                next_rid += 1
+            db.executemany(
+                "INSERT INTO readings (rid, feed, sensor, t_ms, value, quality, size)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+        return out
+
+    def unbatched(self, feed: int) -> tuple[int, int]:
+        """``(count, sum of encoded reading sizes)`` of the feed's readings not yet in a batch."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*), coalesce(sum(size), 0) FROM readings WHERE feed = ? AND batch_seq IS NULL",
+                (feed,),
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def feeds_with_unbatched(self) -> list[int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT feed FROM readings WHERE batch_seq IS NULL ORDER BY feed"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def reading_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM readings").fetchone()[0])
+
+    def iter_readings(self, feed: int | None = None, *, page: int = 5000) -> Iterator[tuple[int, Reading, int | None]]:
+        """``(feed, reading, batch_seq)`` in rid order, paged so memory stays bounded."""
+        after = 0
+        while True:
+            with self._lock:
+                if feed is None:
+                    rows = self._db.execute(
+                        "SELECT rid, feed, sensor, t_ms, value, quality, batch_seq FROM readings"
+                        " WHERE rid > ? ORDER BY rid LIMIT ?",
+                        (after, page),
+                    ).fetchall()
+                else:
+                    rows = self._db.execute(
+                        "SELECT rid, feed, sensor, t_ms, value, quality, batch_seq FROM readings"
+                        " WHERE feed = ? AND rid > ? ORDER BY rid LIMIT ?",
+                        (feed, after, page),
+                    ).fetchall()
+            if not rows:
+                return
+            for rid, f, sensor, t_ms, value, quality, bseq in rows:
+                yield f, Reading(rid, sensor, t_ms, value, quality), bseq
+            after = rows[-1][0]
+
+    # -- batches --------------------------------------------------------------------------------
+
+    def next_seq(self, feed: int) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT next_seq FROM feeds WHERE feed = ?", (feed,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def claim_batch(
+        self, feed: int, max_readings: int = 10_000, max_bytes: int = BATCH_SIZE_LIMIT - 1
+    ) -> Batch | None:
+        """Close the feed's next batch from its oldest unbatched readings, or return None.
+
+        The batch gets the feed's next seq and at most ``max_readings`` readings, and its encoding
+        is at most ``max_bytes``. Its bytes are stored with it, so ``batch_data`` returns exactly
+        what was claimed even after a crash.
+        """
+        if max_readings < 1:
+            raise ValueError("max_readings must be at least 1")
+        if max_bytes >= BATCH_SIZE_LIMIT:
+            raise ValueError(f"max_bytes must be below {BATCH_SIZE_LIMIT}")
+        with self._tx() as db:
+            row = db.execute("SELECT next_seq FROM feeds WHERE feed = ?", (feed,)).fetchone()
+            seq = int(row[0]) if row else 0
+            cursor = db.execute(
+                "SELECT rid, sensor, t_ms, value, quality, size FROM readings"
+                " WHERE feed = ? AND batch_seq IS NULL ORDER BY rid LIMIT ?",
+                (feed, max_readings),
+            )
+            readings: list[Reading] = []
+            total = 0
+            for rid, sensor, t_ms, value, quality, size in cursor:
+                # The array head grows with the count, so check with count+1 every time.
+                if readings and batch_overhead(feed, seq, len(readings) + 1) + total + size > max_bytes:
+                    break
+                readings.append(Reading(rid, sensor, t_ms, value, quality))
+                total += size
+            cursor.close()
+            if not readings:
+                return None
+            batch = Batch(feed=feed, seq=seq, readings=tuple(readings))
+            data = encode_batch(batch, max_bytes=max_bytes)
+            now = _now_ms()
+            db.execute(
+                "INSERT INTO batches (feed, seq, state, count, first_rid, last_rid, t_first, t_last, size,"
+                " data, created_ms, updated_ms) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (feed, seq, batch.count, readings[0].rid, readings[-1].rid, batch.t_first, batch.t_last,
+                 len(data), data, now, now),
+            )
+            updated = db.execute(
+                "UPDATE readings SET batch_seq = ? WHERE feed = ? AND batch_seq IS NULL AND rid BETWEEN ? AND ?",
+                (seq, feed, readings[0].rid, readings[-1].rid),
+            ).rowcount
+            if updated != len(readings):  # only possible if another writer broke the lock discipline
+                raise OutboxError(f"feed {feed} seq {seq}: marked {updated} readings, expected {len(readings)}")
+            db.execute(
+                "INSERT INTO feeds (feed, next_seq) VALUES (?, ?)"
+                " ON CONFLICT (feed) DO UPDATE SET next_seq = excluded.next_seq",
+                (feed, seq + 1),
+            )
+        log.debug("batch claimed", feed=feed, seq=seq, count=batch.count, bytes=len(data))
+        return batch
+
+    def batch_data(self, feed: int, seq: int) -> bytes:
+        """The exact encoded bytes stored when the batch was claimed."""
+        with self._lock:
+            row = self._db.execute("SELECT data FROM batches WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
+        if row is None:
+            raise KeyError((feed, seq))
+        if row[0] is None:
+            raise OutboxError(f"feed {feed} seq {seq}: bytes were pruned")
+        return bytes(row[0])
+
+    def load_batch(self, feed: int, seq: int) -> Batch:
+        return decode_batch(self.batch_data(feed, seq))
+
+    def get_batch(self, feed: int, seq: int) -> BatchRecord:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE feed = ? AND seq = ?", (feed, seq)
+            ).fetchone()
+        if row is None:
+            raise KeyError((feed, seq))
+        return _record(row)
+
+    def batches(self, feed: int | None = None, *, states: Sequence[BatchState] | None = None,
+                page: int = 1000) -> Iterator[BatchRecord]:
+        """Batch records in (feed, seq) order, optionally filtered by state; paged."""
+        state_sql = ""
+        state_args: tuple[str, ...] = ()
+        if states:
+            state_sql = f" AND state IN ({','.join('?' * len(states))})"
+            state_args = tuple(BatchState(s).value for s in states)
+        feed_sql = " AND feed = ?" if feed is not None else ""
+        feed_args: tuple[int, ...] = (feed,) if feed is not None else ()
+        last = (-1, -1)
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT {_BATCH_COLUMNS} FROM batches WHERE (feed, seq) > (?, ?){feed_sql}{state_sql}"
+                    " ORDER BY feed, seq LIMIT ?",
+                    (*last, *feed_args, *state_args, page),
+                ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _record(row)
+            last = (rows[-1][0], rows[-1][1])
+
+    def resume(self) -> Iterator[BatchRecord]:
+        """Batches a restarted agent still has to finish (every state but confirmed), oldest first."""
+        return self.batches(states=[s for s in BatchState if s is not BatchState.CONFIRMED])
+
+    def _move(self, feed: int, seq: int, to: BatchState, **fields: object) -> None:
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM batches WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
+            if row is None:
+                raise KeyError((feed, seq))
+            current = BatchState(row[0])
+            if to not in _TRANSITIONS[current]:
+                raise OutboxError(f"feed {feed} seq {seq}: cannot go from {current.value} to {to.value}")
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            db.execute(
+                f"UPDATE batches SET state = ?, updated_ms = ?{', ' if sets else ''}{sets} WHERE feed = ? AND seq = ?",
+                (to.value, _now_ms(), *fields.values(), feed, seq),
+            )
+        log.info("batch state", feed=feed, seq=seq, state=to.value, **{k: v for k, v in fields.items() if v is not None})
+
+    def mark_stored(self, feed: int, seq: int, cid: str) -> None:
+        self._move(feed, seq, BatchState.STORED, cid=cid)
+
+    def mark_submitted(self, feed: int, seq: int, txhash: str, nonce: int) -> None:
+        self._move(feed, seq, BatchState.SUBMITTED, txhash=txhash, nonce=nonce)
+
+    def mark_anchored(self, feed: int, seq: int, block: int | None) -> None:
+        self._move(feed, seq, BatchState.ANCHORED, block=block)
+
+    def mark_confirmed(self, feed: int, seq: int) -> None:
+        self._move(feed, seq, BatchState.CONFIRMED)
+
+    def mark_dropped(self, feed: int, seq: int) -> None:
+        """The anchor transaction was dropped or reorged out: back to stored, to be resubmitted."""
+        record = self.get_batch(feed, seq)
+        target = BatchState.STORED if record.cid is not None else BatchState.PENDING
+        if target is BatchState.PENDING:
+            raise OutboxError(f"feed {feed} seq {seq}: no cid, it was never stored")
+        self._move(feed, seq, target, txhash=None, nonce=None, block=None)
+
+    def reconcile(self, feed: int, onchain_next_seq: int) -> ReconcileReport:
+        """Align the outbox with the chain's next expected seq for ``feed``.
+
+        Batches with ``seq < onchain_next_seq`` made it on-chain and are marked anchored (block
+        unknown; the caller should compare the on-chain anchor with ``batch_data``). Anchored or
+        confirmed batches at or above it were reorged out and go back to stored. If the chain is
+        ahead of the outbox (a fresh outbox for an existing feed), the feed's next seq jumps to it.
+        """
+        if onchain_next_seq < 0:
+            raise ValueError("onchain_next_seq must be >= 0")
+        open_states = (BatchState.PENDING.value, BatchState.STORED.value, BatchState.SUBMITTED.value)
+        done_states = (BatchState.ANCHORED.value, BatchState.CONFIRMED.value)
+        now = _now_ms()
+        with self._tx() as db:
+            made_it = [r[0] for r in db.execute(
+                "SELECT seq FROM batches WHERE feed = ? AND seq < ? AND state IN (?, ?, ?) ORDER BY seq",
+                (feed, onchain_next_seq, *open_states))]
+            db.execute(
+                "UPDATE batches SET state = 'anchored', updated_ms = ? WHERE feed = ? AND seq < ? AND state IN (?, ?, ?)",
+                (now, feed, onchain_next_seq, *open_states),
+            )
+            reverted = [r[0] for r in db.execute(
+                "SELECT seq FROM batches WHERE feed = ? AND seq >= ? AND state IN (?, ?) ORDER BY seq",
+                (feed, onchain_next_seq, *done_states))]
+            db.execute(
+                "UPDATE batches SET state = CASE WHEN cid IS NULL THEN 'pending' ELSE 'stored' END,"
+                " block = NULL, txhash = NULL, nonce = NULL, updated_ms = ?"
+                " WHERE feed = ? AND seq >= ? AND state IN (?, ?)",
+                (now, feed, onchain_next_seq, *done_states),
+            )
+            row = db.execute("SELECT next_seq FROM feeds WHERE feed = ?", (feed,)).fetchone()
+            local_next = int(row[0]) if row else 0
+            if onchain_next_seq > local_next:
+                db.execute(
+                    "INSERT INTO feeds (feed, next_seq) VALUES (?, ?)"
+                    " ON CONFLICT (feed) DO UPDATE SET next_seq = excluded.next_seq",
+                    (feed, onchain_next_seq),
+                )
+                local_next = onchain_next_seq
+        if reverted:
+            log.warning("batches reorged out", feed=feed, seqs=reverted)
+        if made_it:
+            log.info("batches found on-chain", feed=feed, seqs=made_it)
+        return ReconcileReport(feed, tuple(made_it), tuple(reverted), local_next)
+
+    def prune_confirmed(self, feed: int, *, keep_last: int = 0) -> int:
+        """Delete the readings and bytes of confirmed batches (they live on IPFS); keeps the rows'
+        bookkeeping. Returns the number of readings deleted."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT max(seq) FROM batches WHERE feed = ? AND state = 'confirmed'", (feed,)
+            ).fetchone()
+            if row[0] is None:
+                return 0
+            upto = int(row[0]) - keep_last
+            deleted = db.execute(
+                "DELETE FROM readings WHERE feed = ? AND batch_seq IN"
+                " (SELECT seq FROM batches WHERE feed = ? AND seq <= ? AND state = 'confirmed')",
+                (feed, feed, upto),
+            ).rowcount
+            db.execute(
+                "UPDATE batches SET data = NULL WHERE feed = ? AND seq <= ? AND state = 'confirmed'",
+                (feed, upto),
+            )
+        return deleted
+
+    def check_integrity(self) -> None:
+        """Raise ``OutboxError`` if the stored invariants do not hold (used by tests and on start)."""
+        with self._lock:
+            db = self._db
+            for feed, n, lo, hi in db.execute("SELECT feed, count(*), min(seq), max(seq) FROM batches GROUP BY feed"):
+                nxt = db.execute("SELECT next_seq FROM feeds WHERE feed = ?", (feed,)).fetchone()
+                if nxt is None or nxt[0] <= hi:
+                    raise OutboxError(f"feed {feed}: next_seq {nxt} not above max seq {hi}")
+                if hi - lo + 1 != n:
+                    raise OutboxError(f"feed {feed}: seqs {lo}..{hi} have gaps ({n} batches)")
+            bad = db.execute(
+                "SELECT b.feed, b.seq FROM batches b WHERE b.data IS NOT NULL AND b.count !="
+                " (SELECT count(*) FROM readings r WHERE r.feed = b.feed AND r.batch_seq = b.seq) LIMIT 1"
+            ).fetchone()
+            if bad is not None:
+                raise OutboxError(f"feed {bad[0]} seq {bad[1]}: reading count does not match")
+
+
+def _record(row: tuple) -> BatchRecord:
+    feed, seq, state, count, first_rid, last_rid, t_first, t_last, size, cid, txhash, nonce, block = row
+    return BatchRecord(feed, seq, BatchState(state), count, first_rid, last_rid, t_first, t_last, size,
+                       cid, txhash, nonce, block)
