@@ -208,6 +208,12 @@ class Pipeline:
         self.stats.accepted += len(stored)
         return stored
 
+    def tick(self) -> None:
+        """Time passed without a new item: commit a group that waited long enough, close due batches."""
+        if self._group and self.batcher.clock() - self._group_since >= self.group_delay_s:
+            self.commit()
+        self._close(self.batcher.due())
+
     def flush(self) -> None:
         """Commit the pending group and close every open batch (shutdown)."""
         self.commit()

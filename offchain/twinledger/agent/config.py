@@ -163,7 +163,8 @@ class EncryptionConfig(_Model):
 
 class AgentConfig(_Model):
     twin_id: int = Field(ge=0)
-    device_key_file: Path
+    device_key_file: Path                      # signs the batches (EIP-712), one key per device
+    account_key_file: Path | None = None        # sends the transactions; default: the device key
     outbox_path: Path = Path(".twinledger/outbox.sqlite")
     ipfs: str = "embedded:.twinledger/ipfs"     # "embedded:<dir>" or "kubo:<rpc url>"
     chain: ChainConfig = ChainConfig()
@@ -229,7 +230,7 @@ class AgentConfig(_Model):
         return src.StdinSource(fmt=s.format)
 
 
-_PATH_FIELDS = (("device_key_file",), ("outbox_path",), ("chain", "deployment_file"), ("source", "path"),
+_PATH_FIELDS = (("device_key_file",), ("account_key_file",), ("outbox_path",), ("chain", "deployment_file"), ("source", "path"),
                 ("encryption", "recipients_file"))
 
 

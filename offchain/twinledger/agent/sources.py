@@ -265,21 +265,21 @@ class PlantParams:
     refill_low_m: float = 0.6           # local controller: inlet on below, off above refill_high_m
     refill_high_m: float = 1.6
     noise: Mapping[str, float] = field(default_factory=lambda: {
-        "tank_level_1": 0.002, "tank_level_2": 0.002, "pipe_flow": 0.003,
+        "tank_level_a": 0.002, "tank_level_b": 0.002, "pipe_flow": 0.003,
         "bottle_level": 0.5, "valve_position": 0.0})
 
 
 # Sensor name -> (serial, what it measures). Two level transmitters watch the same tank.
 DEFAULT_SENSORS: dict[str, str] = {
-    "tank_level_1": "LT101-0001",
-    "tank_level_2": "LT102-0001",
+    "tank_level_a": "LT101-0001",
+    "tank_level_b": "LT102-0001",
     "pipe_flow": "FT201-0001",
     "bottle_level": "LT301-0001",
     "valve_position": "ZT401-0001",
 }
 _QUANTITY = {
-    "tank_level_1": "tank_level",
-    "tank_level_2": "tank_level",
+    "tank_level_a": "tank_level",
+    "tank_level_b": "tank_level",
     "pipe_flow": "flow",
     "bottle_level": "bottle_level",
     "valve_position": "valve",

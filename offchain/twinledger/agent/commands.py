@@ -1,0 +1,119 @@
+"""Commands to the device: program calls queued on-chain are picked up, checked again against their
+bounds, executed on the device, and acknowledged on-chain with a result stored on IPFS."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+import structlog
+
+from ..chain.connection import TwinLedgerChain
+from ..client.aml import Program
+from ..formats import cids
+from .sources import CommandError
+
+log = structlog.get_logger(__name__)
+
+QUEUED, DELIVERED = 1, 2  # Specification.CallStatus
+
+
+class Device(Protocol):
+    def execute(self, program: str, args: dict[str, Any]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    call_id: int
+    program: str
+    ok: bool
+    message: str
+    result_cid: str
+
+
+class PlantDriver:
+    """Maps the AML programs of the bottling plant onto the simulated plant's commands."""
+
+    MAX_FILL_RATE_L_MIN = 40.0
+
+    def __init__(self, plant) -> None:
+        self.plant = plant
+
+    def execute(self, program: str, args: dict[str, Any]) -> Any:
+        if program == "SetValvePosition":
+            return self.plant.set_valve(float(args["position"]) / 100.0)
+        if program == "CloseValve":
+            return self.plant.set_valve(0.0)
+        if program == "SetFillRate":
+            return self.plant.set_valve(min(1.0, float(args["rate"]) / self.MAX_FILL_RATE_L_MIN))
+        if program == "EmergencyStop":
+            return self.plant.emergency_stop()
+        raise CommandError(f"the plant has no program {program!r}")
+
+
+class ProgramCallWatcher:
+    """Polls `ProgramCalled` for one twin and drives each call to Done or Failed exactly once."""
+
+    def __init__(self, chain: TwinLedgerChain, store, twin: int, programs: dict[bytes, Program], device: Device,
+                 from_block: int) -> None:
+        self.chain = chain
+        self.store = store
+        self.twin = twin
+        self.programs = programs
+        self.device = device
+        self.next_block = from_block
+        self.outcomes: list[CallOutcome] = []
+
+    def poll(self) -> list[CallOutcome]:
+        latest = self.chain.w3.eth.block_number
+        if latest < self.next_block:
+            return []
+        logs = self.chain.spec.events.ProgramCalled.get_logs(
+            from_block=self.next_block, to_block=latest, argument_filters={"twin": self.twin})
+        done = [o for o in (self._handle(entry["args"]) for entry in logs) if o is not None]
+        self.next_block = latest + 1
+        self.outcomes.extend(done)
+        return done
+
+    def _handle(self, call: Any) -> CallOutcome | None:
+        call_id = call["callId"]
+        status = self.chain.spec.functions.programCall(call_id).call()[4]
+        if status not in (QUEUED, DELIVERED):
+            return None  # handled before (e.g. by this agent before a restart)
+        send = self.chain.sender.transact
+        if status == QUEUED:
+            send(self.chain.spec.functions.markDelivered(call_id))
+        program = self.programs.get(bytes(call["program"]))
+        try:
+            name, args = self._checked_args(call, program)
+            result = self.device.execute(name, args)
+            ok, message = True, str(getattr(result, "message", "") or result)
+        except CommandError as exc:
+            name = program.name if program else call["program"].hex()
+            ok, message = False, str(exc)
+        result_cid = self._store_result(call_id, name, ok, message, call["params"])
+        digest, codec = cids.pack(result_cid)
+        send(self.chain.spec.functions.completeCall(call_id, ok, digest, codec))
+        log.info("program call acknowledged", call=call_id, program=name, ok=ok, message=message)
+        return CallOutcome(call_id, name, ok, message, result_cid)
+
+    def _checked_args(self, call: Any, program: Program | None) -> tuple[str, dict[str, Any]]:
+        """The contract checked the bounds when the call was queued; check again against them now."""
+        if program is None:
+            raise CommandError(f"program {call['program'].hex()} is not in the twin's specification")
+        names, mins, maxs = self.chain.spec.functions.programBounds(self.twin, call["component"], call["program"]).call()
+        params = list(call["params"])
+        if len(params) != len(names) or len(params) != len(program.params):
+            raise CommandError(f"{program.name}: expected {len(names)} parameters, got {len(params)}")
+        args = {}
+        for value, low, high, spec_param in zip(params, mins, maxs, program.params):
+            if not low <= value <= high:
+                raise CommandError(f"{program.name}: {spec_param.name}={value} outside [{low}, {high}]")
+            args[spec_param.name] = float(Decimal(value).scaleb(-spec_param.bounds.decimals))
+        return program.name, args
+
+    def _store_result(self, call_id: int, program: str, ok: bool, message: str, params: list[int]) -> str:
+        body = json.dumps({"call": call_id, "twin": self.twin, "program": program, "ok": ok, "message": message,
+                           "params": list(params)}, sort_keys=True).encode()
+        return str(self.store.add_bytes(body).cid)

@@ -1,0 +1,239 @@
+"""The device agent daemon: wires sources → validation → outbox/batching → IPFS → SensorFeed, plus
+program calls back to the device and sensor replacement.
+
+Threads: one ingests the source (it may block, e.g. on stdin), one anchors, one watches program
+calls. The main thread ticks the batch windows, prints the status line, and handles SIGTERM/SIGINT
+by flushing the open batches and anchoring them before it exits.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from ..chain.connection import TwinLedgerChain
+from ..chain.deployment import Deployment
+from ..chain.errors import ChainError
+from ..ipfs import open_store
+from ..ipfs.errors import IpfsError
+from .anchorer import OPEN_STATES, AnchoredBatch, Anchorer
+from .batcher import Batcher, Pipeline
+from .commands import PlantDriver, ProgramCallWatcher
+from .config import AgentConfig
+from .outbox import Outbox
+from .sources import FillingPlantSimulator, SensorSwapped
+from .swap import SensorReplacer
+from .twinspec import load_spec
+from .validation import Validator
+
+log = structlog.get_logger(__name__)
+
+MAX_BACKOFF_S = 10.0
+IDLE_SLEEP_S = 0.05
+DRAIN_TIMEOUT_S = 60.0
+
+
+def _read_key(path: Path) -> bytes:
+    return bytes.fromhex(path.read_text().strip().removeprefix("0x"))
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff for a loop that keeps retrying a flaky dependency (IPFS, the chain)."""
+
+    delay: float = 0.0
+    failures: int = 0
+
+    def fail(self) -> float:
+        self.failures += 1
+        self.delay = min(MAX_BACKOFF_S, 0.2 * 2 ** min(self.failures, 6))
+        return self.delay
+
+    def ok(self) -> None:
+        self.delay, self.failures = 0.0, 0
+
+
+@dataclass
+class AgentStatus:
+    started: float = field(default_factory=time.monotonic)
+    latencies_ms: list[float] = field(default_factory=list)
+    last_anchored_t_ms: int | None = None
+    errors: int = 0
+
+
+class AgentDaemon:
+    def __init__(self, config: AgentConfig, *, record_latency: bool = False) -> None:
+        self.config = config
+        self.record_latency = record_latency
+        self.stop_requested = threading.Event()
+        self.source_done = threading.Event()
+        self.lock = threading.Lock()  # pipeline, batcher and validator are driven from two threads
+        self.status = AgentStatus()
+        self._setup()
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        c = self.config
+        deployment = Deployment.load(c.chain.deployment_file) if c.chain.deployment_file else None
+        if deployment is None:
+            raise ChainError("the agent config needs chain.deployment_file")
+        account_key = _read_key(c.account_key_file or c.device_key_file)
+        from eth_account import Account
+
+        self.chain = TwinLedgerChain.open(c.chain.rpc_url, deployment, Account.from_key(account_key),
+                                          c.chain.confirmations)
+        self.store = open_store(c.ipfs)
+        c.outbox_path.parent.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(c.outbox_path, synchronous=c.synchronous)
+        self.validator = Validator(c.validation_rules())
+        self.batcher = Batcher(self.outbox, c.feed_map(), window_s=c.batching.window_s,
+                               max_readings=c.batching.max_readings, max_bytes=c.batching.max_bytes)
+        self.pipeline = Pipeline(self.validator, self.batcher, on_event=self._on_swap,
+                                 group_size=c.batching.group_commit, group_delay_s=c.batching.group_delay_s)
+        device_key = _read_key(c.device_key_file)
+        keys: dict[int, bytes | None] = {feed.feed_id: device_key for feed in c.feeds.values()}
+        self.anchorer = Anchorer(self.outbox, self.store, self.chain, keys, on_anchored=self._on_anchored)
+        self.replacer = SensorReplacer(self.chain, c.twin_id, c.outbox_path.with_name("swaps.json"))
+        for r in self.replacer.done.values():  # a restart after a swap keeps the new mapping
+            self._apply_replacement(r)
+        self.spec = load_spec(self.chain, self.store, c.twin_id)
+        self.validator.set_safety_rules({**self.spec.safety_rules(), **c.validation_rules().safety})
+        self.source = c.build_source()
+        device = PlantDriver(self.source) if isinstance(self.source, FillingPlantSimulator) else None
+        self.watcher = (ProgramCallWatcher(self.chain, self.store, c.twin_id, self.spec.programs_by_id(), device,
+                                           deployment.block) if device is not None else None)
+        self.anchorer.reconcile_all(sorted({f.feed_id for f in c.feeds.values()}))
+        self.outbox.check_integrity()
+
+    def _apply_replacement(self, r) -> None:
+        self.batcher.set_feed(r.new_sensor, r.new_feed)
+        self.validator.rename_sensor(r.old_sensor, r.new_sensor)
+        self.anchorer.device_keys[r.new_feed] = self.replacer.key_of(r)
+
+    def _on_swap(self, event: SensorSwapped) -> None:
+        old_feed = self.batcher.feed_of(event.old)
+        component = next(f.component for s, f in self.config.feeds.items() if f.feed_id == old_feed)
+        self._apply_replacement(self.replacer.replace(event, old_feed, component))
+
+    def _on_anchored(self, batch: AnchoredBatch) -> None:
+        self.status.last_anchored_t_ms = batch.t_last
+        if self.record_latency:
+            from ..formats.batch import decode_batch
+
+            readings = decode_batch(self.outbox.batch_data(batch.feed, batch.seq)).readings
+            self.status.latencies_ms.extend(batch.anchored_at * 1000 - r.t_ms for r in readings)
+
+    # -- threads -------------------------------------------------------------------------------
+
+    def _ingest(self) -> None:
+        try:
+            for item in self.source:
+                with self.lock:
+                    self.pipeline.push(item)
+                if self.stop_requested.is_set():
+                    break
+        except Exception as exc:  # noqa: BLE001 - a broken source stops ingest, not the anchoring of what we have
+            log.error("source failed", error=str(exc))
+            self.status.errors += 1
+        finally:
+            with self.lock:
+                self.pipeline.flush()
+            self.source_done.set()
+
+    def _anchor_loop(self) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                anchored = self.anchorer.run_once()
+                self.replacer.retire_drained(self._has_open_batches)
+                backoff.ok()
+            except (IpfsError, ChainError, OSError, ConnectionError) as exc:
+                self.status.errors += 1
+                delay = backoff.fail()
+                log.warning("storage or chain unavailable, retrying", error=str(exc), retry_in_s=delay)
+                if self._finished():
+                    return
+                time.sleep(delay)
+                continue
+            if anchored == 0:
+                if self._finished():
+                    return
+                time.sleep(IDLE_SLEEP_S)
+
+    def _has_open_batches(self, feed: int) -> bool:
+        unbatched, _ = self.outbox.unbatched(feed)
+        return unbatched > 0 or any(True for _ in self.outbox.batches(feed, states=list(OPEN_STATES)))
+
+    def _finished(self) -> bool:
+        """Done once the source ended (or we were asked to stop) and nothing is left to anchor."""
+        if not self.source_done.is_set():
+            return False
+        return self.anchorer.unanchored() == 0 or self._drain_expired()
+
+    def _drain_expired(self) -> bool:
+        return self.stop_requested.is_set() and time.monotonic() - self._stop_at > DRAIN_TIMEOUT_S
+
+    def _watch_calls(self) -> None:
+        while not (self.source_done.is_set() and self.stop_requested.is_set()) and not self._anchor_done.is_set():
+            try:
+                self.watcher.poll()
+            except ChainError as exc:
+                log.warning("program-call watch failed, retrying", error=str(exc))
+            time.sleep(self.config.chain.poll_interval_s)
+
+    # -- main ----------------------------------------------------------------------------------
+
+    def request_stop(self, *_: object) -> None:
+        if not self.stop_requested.is_set():
+            self._stop_at = time.monotonic()
+            log.info("stop requested: flushing open batches")
+            self.stop_requested.set()
+
+    def run(self, status_every_s: float = 1.0, install_signals: bool = True) -> dict[str, float | int]:
+        self._stop_at = 0.0
+        self._anchor_done = threading.Event()
+        if install_signals and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        ingest = threading.Thread(target=self._ingest, name="ingest", daemon=True)
+        anchor = threading.Thread(target=lambda: (self._anchor_loop(), self._anchor_done.set()), name="anchor",
+                                  daemon=True)
+        ingest.start()
+        anchor.start()
+        if self.watcher is not None:
+            threading.Thread(target=self._watch_calls, name="calls", daemon=True).start()
+        last_status = time.monotonic()
+        while anchor.is_alive():
+            with self.lock:
+                if not self.source_done.is_set():
+                    self.pipeline.tick()
+            if time.monotonic() - last_status >= status_every_s:
+                self._print_status()
+                last_status = time.monotonic()
+            anchor.join(timeout=0.05)
+        ingest.join(timeout=5)
+        summary = self.summary()
+        log.info("agent stopped", **summary)
+        self.outbox.close()
+        return summary
+
+    def summary(self) -> dict[str, float | int]:
+        stats = self.anchorer.stats
+        ingest = self.pipeline.stats
+        return {"accepted": ingest.accepted, "rejected": ingest.rejected, "batches_anchored": stats.batches,
+                "readings_anchored": stats.readings, "transactions": stats.transactions, "gas": stats.gas,
+                "errors": self.status.errors, "program_calls": len(self.watcher.outcomes) if self.watcher else 0}
+
+    def _print_status(self) -> None:
+        elapsed = max(time.monotonic() - self.status.started, 1e-9)
+        stats, ingest = self.anchorer.stats, self.pipeline.stats
+        lag = (time.time() * 1000 - self.status.last_anchored_t_ms) / 1000 if self.status.last_anchored_t_ms else 0.0
+        line = (f"readings/s {ingest.accepted / elapsed:8.1f} | batches anchored {stats.batches:6d} | "
+                f"outbox depth {self.anchorer.pending():4d} | lag {lag:6.1f}s | gas {stats.gas:,}")
+        print(line, file=sys.stderr, flush=True)

@@ -1,0 +1,129 @@
+"""A provisioned bottling plant on a real anvil chain and embedded IPFS store, for the agent's
+end-to-end and crash tests: the twin from examples/bottling-plant.aml, an owner, a device agent
+account holding DEVICE_AGENT and MAINTAINER, one feed per sensor, and a config writer."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_utils import keccak
+
+from twinledger.chain.devnet import test_account
+from twinledger.chain.stack import DevStack
+from twinledger.client.provision import create_twin_from_aml, register_feed
+
+ROOT = Path(__file__).resolve().parents[2]
+PLANT_AML = ROOT / "examples" / "bottling-plant.aml"
+OWNER, AGENT, DEVICE = 1, 6, 7
+SENSORS = ("tank_level_a", "tank_level_b", "pipe_flow", "valve_position", "bottle_level")
+
+
+@dataclass
+class Plant:
+    stack: DevStack
+    twin: int
+    feeds: dict[str, int]
+    components: dict[str, str]  # sensor -> AML id
+    workdir: Path
+
+    def config(self, name: str = "agent", *, source: dict, ipfs: str | None = None, rpc_url: str | None = None,
+               window_s: float = 0.5, confirmations: int = 0, **extra) -> Path:
+        """Write an agent config file and return its path."""
+        data = {
+            "twin_id": self.twin,
+            "device_key_file": str(self.workdir / "device.key"),
+            "account_key_file": str(self.workdir / "agent.key"),
+            "outbox_path": str(self.workdir / name / "outbox.sqlite"),
+            "ipfs": ipfs or self.stack.ipfs_spec,
+            "chain": {"rpc_url": rpc_url or self.stack.rpc_url, "deployment_file": str(self.stack.deployment_path),
+                      "confirmations": confirmations, "poll_interval_s": 0.2},
+            "feeds": {s: {"feed_id": f, "component": self.components[s]} for s, f in self.feeds.items()},
+            "batching": {"window_s": window_s},
+            "source": source,
+            **extra,
+        }
+        (self.workdir / name).mkdir(parents=True, exist_ok=True)
+        path = self.workdir / name / "agent.json"
+        path.write_text(json.dumps(data, indent=1))
+        return path
+
+
+def provision_plant(workdir: Path) -> Plant:
+    stack = DevStack(workdir / "stack").start()
+    owner = stack.chain(OWNER)
+    store = stack.store()
+    twin = create_twin_from_aml(owner, store, PLANT_AML)
+    agent = test_account(AGENT)
+    for role in ("DEVICE_AGENT", "MAINTAINER"):
+        owner.sender.transact(owner.auth.functions.grantRole(twin.twin_id, keccak(text=role), agent.address))
+    device = test_account(DEVICE)
+    feeds, components = {}, {}
+    for sensor in SENSORS:
+        component = twin.spec.component(sensor)
+        feeds[sensor] = register_feed(owner, twin.twin_id, component.component_id, device.address)
+        components[sensor] = component.aml_id
+    (workdir / "device.key").write_text(device.key.hex())
+    (workdir / "agent.key").write_text(agent.key.hex())
+    return Plant(stack, twin.twin_id, feeds, components, workdir)
+
+
+# -- an independent oracle: what the chain and IPFS alone say was anchored -----------------------
+
+@dataclass(frozen=True)
+class AnchoredFeed:
+    feed: int
+    seqs: list[int]
+    rids: list[int]  # every reading id, in anchoring order (duplicates kept, so tests can see them)
+    head: bytes
+
+
+def anchored_feed(plant: Plant, feed: int) -> AnchoredFeed:
+    """Re-read a feed from events and IPFS, checking each batch's CID, Merkle root and the head chain."""
+    from twinledger.formats.batch import decode_batch
+    from twinledger.formats.cids import raw_cid_from_digest
+    from twinledger.formats.headchain import GENESIS_HEAD, next_head
+    from twinledger.agent.publish import merkle_tree
+
+    chain, store = plant.stack.chain(), plant.stack.store()
+    events = chain.feeds.events.Anchored.get_logs(from_block=0, argument_filters={"feedId": feed})
+    head, seqs, rids = GENESIS_HEAD, [], []
+    for event in sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"])):
+        a = event["args"]
+        batch = decode_batch(store.block_get(raw_cid_from_digest(a["cid"])))  # block_get checks the hash
+        assert (batch.feed, batch.seq) == (feed, a["seq"]), "batch content does not match its anchor"
+        assert merkle_tree(batch).root == bytes(a["root"]), f"feed {feed} seq {a['seq']}: root mismatch"
+        head = next_head(head, feed, a["seq"], a["root"], a["cid"], a["count"], a["tFirst"], a["tLast"])
+        assert head == bytes(a["head"]), f"feed {feed} seq {a['seq']}: head chain broken"
+        seqs.append(a["seq"])
+        rids.extend(r.rid for r in batch.readings)
+    assert head == bytes(chain.feeds.functions.headOf(feed).call())
+    return AnchoredFeed(feed, seqs, rids, head)
+
+
+def outbox_rids(path: Path) -> dict[int, list[int]]:
+    """feed -> every accepted reading id in the outbox (read-only, straight from SQLite)."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        out: dict[int, list[int]] = {}
+        for feed, rid in db.execute("SELECT feed, rid FROM readings ORDER BY rid"):
+            out.setdefault(feed, []).append(rid)
+        return out
+    finally:
+        db.close()
+
+
+def assert_nothing_lost(plant: Plant, outbox: Path) -> int:
+    """Every accepted reading is anchored exactly once, and every feed's seqs are 0..n-1."""
+    accepted = outbox_rids(outbox)
+    total = 0
+    for feed, rids in accepted.items():
+        anchored = anchored_feed(plant, feed)
+        assert anchored.seqs == list(range(len(anchored.seqs))), f"feed {feed}: seqs {anchored.seqs}"
+        assert len(anchored.rids) == len(set(anchored.rids)), f"feed {feed}: a reading was anchored twice"
+        missing = set(rids) - set(anchored.rids)
+        assert not missing, f"feed {feed}: {len(missing)} accepted readings never anchored"
+        total += len(rids)
+    return total
