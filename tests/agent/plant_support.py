@@ -105,7 +105,7 @@ def outbox_rids(path: Path) -> dict[int, list[int]]:
     """feed -> every accepted reading id in the outbox (read-only, straight from SQLite)."""
     import sqlite3
 
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db = sqlite3.connect(path)  # not mode=ro: a WAL database needs its -shm file, which ro cannot create
     try:
         out: dict[int, list[int]] = {}
         for feed, rid in db.execute("SELECT feed, rid FROM readings ORDER BY rid"):

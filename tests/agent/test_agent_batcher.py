@@ -9,7 +9,7 @@ from twinledger.agent.sources import FillingPlantSimulator, Sample, Swap
 from twinledger.agent.validation import Accepted, RedundantGroup, ValidationRules, Validator
 from twinledger.formats.batch import BATCH_SIZE_LIMIT, Quality, decode_batch
 
-FEEDS = {"tank_level_1": 1, "tank_level_2": 1, "pipe_flow": 2, "bottle_level": 3, "valve_position": 4}
+FEEDS = {"tank_level_a": 1, "tank_level_b": 1, "pipe_flow": 2, "bottle_level": 3, "valve_position": 4}
 
 
 class Clock:
@@ -28,7 +28,7 @@ def test_window_closes_batches_per_feed(tmp_path):
     clock = Clock()
     with Outbox(tmp_path / "o.sqlite") as ob:
         b = Batcher(ob, FEEDS, window_s=1.0, clock=clock)
-        b.add_many([acc("pipe_flow", 0), acc("tank_level_1", 1)])
+        b.add_many([acc("pipe_flow", 0), acc("tank_level_a", 1)])
         clock.now = 0.5
         b.add(acc("pipe_flow", 2))
         assert b.due() == [] and b.next_deadline() == 1.0
@@ -81,9 +81,9 @@ def test_restart_picks_up_unbatched_readings(tmp_path):
 
 def test_pipeline_from_simulator_with_swap(tmp_path):
     clock = Clock()
-    sim = FillingPlantSimulator(seed=9, rates_hz={"tank_level_1": 10, "tank_level_2": 10, "pipe_flow": 100},
-                                duration_s=5, faults=[Swap("tank_level_2", 2.5, new_name="tank_level_2b")])
-    rules = ValidationRules(groups=(RedundantGroup(("tank_level_1", "tank_level_2"), 0.05, 100),),
+    sim = FillingPlantSimulator(seed=9, rates_hz={"tank_level_a": 10, "tank_level_b": 10, "pipe_flow": 100},
+                                duration_s=5, faults=[Swap("tank_level_b", 2.5, new_name="tank_level_bb")])
+    rules = ValidationRules(groups=(RedundantGroup(("tank_level_a", "tank_level_b"), 0.05, 100),),
                             known_sensors=frozenset(FEEDS))
     events, batches = [], []
     with Outbox(tmp_path / "o.sqlite") as ob:
@@ -104,7 +104,7 @@ def test_pipeline_from_simulator_with_swap(tmp_path):
         assert pipe.stats.accepted == 600 and pipe.stats.rejected == 0
         assert sum(b.count for b in batches) == 600
         sensors = {r.sensor for b in batches for r in decode_batch(ob.batch_data(b.feed, b.seq)).readings}
-        assert {"tank_level_2", "tank_level_2b"} <= sensors
+        assert {"tank_level_b", "tank_level_bb"} <= sensors
         assert all(b.t_last - b.t_first <= 1100 for b in batches)   # about one window each
 
 
@@ -113,7 +113,7 @@ def _flood(n: int):
         if i % 97 == 0:
             yield Sample("pipe_flow", i, "garbage")
         else:
-            yield Sample(("pipe_flow", "tank_level_1", "bottle_level")[i % 3], 1_700_000_000_000 + i, str(i % 1000 / 7))
+            yield Sample(("pipe_flow", "tank_level_a", "bottle_level")[i % 3], 1_700_000_000_000 + i, str(i % 1000 / 7))
 
 
 def test_flood_of_200k_readings_in_bounded_memory(tmp_path):

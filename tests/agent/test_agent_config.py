@@ -14,14 +14,14 @@ device_key_file: keys/device.json
 ipfs: embedded:ipfs
 chain: {rpc_url: "http://127.0.0.1:8545", confirmations: 3}
 feeds:
-  tank_level_1: {feed_id: 1, component: tank}
-  tank_level_2: {feed_id: 2, component: tank}
+  tank_level_a: {feed_id: 1, component: tank}
+  tank_level_b: {feed_id: 2, component: tank}
   pipe_flow: {feed_id: 3, component: pipe}
 batching: {window_s: 0.5, max_readings: 2000}
 validation:
-  ranges: {tank_level_1: {min: 0, max: 2}}
+  ranges: {tank_level_a: {min: 0, max: 2}}
   safety_limits: {pipe_flow: {max: 0.5}}
-  redundant_groups: [{sensors: [tank_level_1, tank_level_2], tolerance: 0.05, window_ms: 200}]
+  redundant_groups: [{sensors: [tank_level_a, tank_level_b], tolerance: 0.05, window_ms: 200}]
   stuck_count: 50
   spikes: {pipe_flow: {max_delta: 0.3}}
 source:
@@ -29,9 +29,9 @@ source:
   seed: 7
   realtime: false
   duration_s: 2
-  rates_hz: {tank_level_1: 10, tank_level_2: 10, pipe_flow: 100}
+  rates_hz: {tank_level_a: 10, tank_level_b: 10, pipe_flow: 100}
   faults:
-    - {kind: swap, sensor: tank_level_2, start_s: 1, new_name: tank_level_2b}
+    - {kind: swap, sensor: tank_level_b, start_s: 1, new_name: tank_level_bb}
 encryption: {enabled: true}
 """
 
@@ -44,10 +44,10 @@ def test_yaml_config_round_trip(tmp_path):
     assert cfg.outbox_path == tmp_path / ".twinledger/outbox.sqlite"
     assert cfg.ipfs == f"embedded:{tmp_path / 'ipfs'}"
     assert cfg.chain.confirmations == 3 and cfg.encryption.enabled
-    assert cfg.feed_map() == {"tank_level_1": 1, "tank_level_2": 2, "pipe_flow": 3}
+    assert cfg.feed_map() == {"tank_level_a": 1, "tank_level_b": 2, "pipe_flow": 3}
     rules = cfg.validation_rules()
     assert rules.safety == {"pipe_flow": (None, 0.5)} and rules.groups[0].tolerance == 0.05
-    assert rules.known_sensors == {"tank_level_1", "tank_level_2", "pipe_flow"}
+    assert rules.known_sensors == {"tank_level_a", "tank_level_b", "pipe_flow"}
     Validator(rules)
     source = cfg.build_source()
     assert isinstance(source, FillingPlantSimulator) and source.start_ms == 1_700_000_000_000

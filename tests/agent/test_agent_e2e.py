@@ -156,12 +156,18 @@ def test_sensor_swap_retires_old_feed_and_keeps_history(plant):
 
 def test_sigterm_flushes_the_open_batch(plant):
     config = plant.config("sigterm", source=simulator(None, hz=20, realtime=True), window_s=30)
-    proc = subprocess.Popen([sys.executable, "-m", "twinledger.client.cli", "agent", "run", "--config", str(config),
-                             "--status-every", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    time.sleep(3)
+    log = config.parent / "stderr.log"
+    with open(log, "wb") as err_file:
+        proc = subprocess.Popen([sys.executable, "-m", "twinledger.client.cli", "agent", "run", "--config",
+                                 str(config), "--status-every", "0.5"], stdout=subprocess.PIPE, stderr=err_file,
+                                start_new_session=True)
+    deadline = time.monotonic() + 60
+    while b'"agent ready"' not in log.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2)
     os.killpg(proc.pid, signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    out, _ = proc.communicate(timeout=60)
+    err = log.read_bytes()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"readings/s" in err, "the status line is printed"
     summary = dict(kv.split("=") for kv in out.decode().split())

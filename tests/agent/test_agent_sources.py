@@ -20,7 +20,7 @@ from twinledger.agent.sources import (
     Swap,
 )
 
-RATES = {"tank_level_1": 10, "tank_level_2": 10, "pipe_flow": 100, "bottle_level": 50, "valve_position": 20}
+RATES = {"tank_level_a": 10, "tank_level_b": 10, "pipe_flow": 100, "bottle_level": 50, "valve_position": 20}
 
 
 def run(sim):
@@ -41,21 +41,21 @@ def test_simulator_is_deterministic_per_seed():
 
 
 def test_rates_and_time_order():
-    items = run(FillingPlantSimulator(rates_hz={"pipe_flow": 1000, "tank_level_1": 2}, duration_s=2, start_ms=0))
+    items = run(FillingPlantSimulator(rates_hz={"pipe_flow": 1000, "tank_level_a": 2}, duration_s=2, start_ms=0))
     flow = series(items, "pipe_flow")
     assert len(flow) == 2000 and [t for t, _ in flow[:3]] == [0, 1, 2]
-    assert len(series(items, "tank_level_1")) == 4
+    assert len(series(items, "tank_level_a")) == 4
     times = [s.t_ms for s in items]
     assert times == sorted(times)
 
 
 def test_auto_mode_fills_bottles_and_drains_tank():
-    sim = FillingPlantSimulator(seed=1, rates_hz={"tank_level_1": 10, "pipe_flow": 50, "bottle_level": 50},
+    sim = FillingPlantSimulator(seed=1, rates_hz={"tank_level_a": 10, "pipe_flow": 50, "bottle_level": 50},
                                 duration_s=30)
     items = run(sim)
     assert sim.bottles_done >= 5
     assert not sim.flooding
-    level = series(items, "tank_level_1")
+    level = series(items, "tank_level_a")
     assert level[-1][1] < level[0][1] - 0.005            # the tank falls as bottles fill
     flow = [v for _, v in series(items, "pipe_flow")]
     assert max(flow) > 0.3 and min(flow) < 0.02          # valve opens and closes
@@ -102,40 +102,40 @@ def test_commands_are_checked():
 
 def test_realtime_mode_paces_with_sleep():
     slept = []
-    sim = FillingPlantSimulator(rates_hz={"tank_level_1": 10}, duration_s=1, realtime=True, sleep=slept.append)
+    sim = FillingPlantSimulator(rates_hz={"tank_level_a": 10}, duration_s=1, realtime=True, sleep=slept.append)
     assert len(run(sim)) == 10
     assert slept[-1] == pytest.approx(0.9, abs=0.05)    # the fake sleep does not advance time
 
 
 def test_faults_are_visible():
     faults = [
-        Stuck("tank_level_1", 2, 4),
+        Stuck("tank_level_a", 2, 4),
         Broken("pipe_flow", 1, 2, mode="mixed"),
-        Drift("tank_level_2", 0, rate_per_s=0.1),
+        Drift("tank_level_b", 0, rate_per_s=0.1),
         Spikes("bottle_level", 0, probability=0.2, magnitude=500),
     ]
     items = run(FillingPlantSimulator(seed=5, rates_hz=RATES, duration_s=5, faults=faults))
-    stuck = [v for t, v in series(items, "tank_level_1") if 1_700_000_002_000 <= t < 1_700_000_004_000]
+    stuck = [v for t, v in series(items, "tank_level_a") if 1_700_000_002_000 <= t < 1_700_000_004_000]
     assert len(set(stuck)) == 1 and len(stuck) == 20
     broken = [v for t, v in series(items, "pipe_flow") if 1_700_000_001_000 <= t < 1_700_000_002_000]
     assert all(v is None or isinstance(v, str) or math.isnan(v) for v in broken)
     assert {type(v) for v in broken} >= {type(None), str, float}
-    l1 = dict(series(items, "tank_level_1"))
-    l2 = dict(series(items, "tank_level_2"))
+    l1 = dict(series(items, "tank_level_a"))
+    l2 = dict(series(items, "tank_level_b"))
     assert l2[1_700_000_004_900] - l1[1_700_000_004_900] == pytest.approx(0.49, abs=0.02)
     assert any(abs(v) > 300 for _, v in series(items, "bottle_level"))
 
 
 def test_sensor_swap_emits_event_and_renames():
-    items = run(FillingPlantSimulator(seed=1, rates_hz={"tank_level_2": 10}, duration_s=3,
-                                      faults=[Broken("tank_level_2", 1, mode="nan"),
-                                              Swap("tank_level_2", 2, new_name="tank_level_2b", new_serial="LT102-0002")]))
+    items = run(FillingPlantSimulator(seed=1, rates_hz={"tank_level_b": 10}, duration_s=3,
+                                      faults=[Broken("tank_level_b", 1, mode="nan"),
+                                              Swap("tank_level_b", 2, new_name="tank_level_bb", new_serial="LT102-0002")]))
     events = [i for i in items if isinstance(i, SensorSwapped)]
-    assert events == [SensorSwapped("tank_level_2", "tank_level_2b", 1_700_000_002_000, "LT102-0001", "LT102-0002")]
+    assert events == [SensorSwapped("tank_level_b", "tank_level_bb", 1_700_000_002_000, "LT102-0001", "LT102-0002")]
     at = items.index(events[0])
-    assert {s.sensor for s in items[:at]} == {"tank_level_2"}
+    assert {s.sensor for s in items[:at]} == {"tank_level_b"}
     after = items[at + 1:]
-    assert {s.sensor for s in after} == {"tank_level_2b"}
+    assert {s.sensor for s in after} == {"tank_level_bb"}
     assert all(math.isfinite(s.value) for s in after)     # the new sensor works
 
 
@@ -149,7 +149,7 @@ def test_simulator_rejects_bad_setup():
 def test_csv_replay(tmp_path):
     path = tmp_path / "in.csv"
     path.write_text("sensor,t_ms,value\npipe_flow,1,0.5\n\n# comment\nbad line\npipe_flow,2,\"1,5\"\n"
-                    "tank_level_1,3,garbage\n")
+                    "tank_level_a,3,garbage\n")
     items = list(CsvReplay(path))
     assert items[0] == Sample("pipe_flow", "1", "0.5", f"{path}:2")
     assert items[1].error and "3 CSV fields" in items[1].error

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
+import time
 
 import click
 import structlog
@@ -32,9 +35,19 @@ def agent_group() -> None:
 @click.option("--status-every", default=1.0, show_default=True, help="Seconds between status lines.")
 def run(config_path: str, log_format: str, log_level: str, status_every: float) -> None:
     """Run until the source ends or SIGTERM; the open batch is flushed and anchored before exit."""
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)  # first thing: a stop during start-up must end cleanly too
+    signal.signal(signal.SIGINT, on_signal)
     from .config import load_config
     from .daemon import AgentDaemon
 
     configure_logging(log_format, log_level)
-    summary = AgentDaemon(load_config(config_path)).run(status_every_s=status_every)
+    daemon = AgentDaemon(load_config(config_path), stop_event=stop)
+    structlog.get_logger(__name__).info("agent ready", startup_s=round(time.monotonic() - started, 2))
+    summary = daemon.run(status_every_s=status_every, install_signals=False)
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))

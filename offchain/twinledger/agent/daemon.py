@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
+from web3.exceptions import Web3Exception
 
 from ..chain.connection import TwinLedgerChain
 from ..chain.deployment import Deployment
@@ -67,10 +68,13 @@ class AgentStatus:
 
 
 class AgentDaemon:
-    def __init__(self, config: AgentConfig, *, record_latency: bool = False) -> None:
+    def __init__(self, config: AgentConfig, *, record_latency: bool = False,
+                 stop_event: threading.Event | None = None) -> None:
         self.config = config
         self.record_latency = record_latency
-        self.stop_requested = threading.Event()
+        # The CLI passes an event its signal handlers already set, so a SIGTERM during start-up counts too.
+        self.stop_requested = stop_event or threading.Event()
+        self._stop_at = time.monotonic()
         self.source_done = threading.Event()
         self.lock = threading.Lock()  # pipeline, batcher and validator are driven from two threads
         self.status = AgentStatus()
@@ -134,10 +138,10 @@ class AgentDaemon:
     def _ingest(self) -> None:
         try:
             for item in self.source:
-                with self.lock:
-                    self.pipeline.push(item)
                 if self.stop_requested.is_set():
                     break
+                with self.lock:
+                    self.pipeline.push(item)
         except Exception as exc:  # noqa: BLE001 - a broken source stops ingest, not the anchoring of what we have
             log.error("source failed", error=str(exc))
             self.status.errors += 1
@@ -153,8 +157,9 @@ class AgentDaemon:
                 anchored = self.anchorer.run_once()
                 self.replacer.retire_drained(self._has_open_batches)
                 backoff.ok()
-            except (IpfsError, ChainError, OSError, ConnectionError) as exc:
+            except (IpfsError, ChainError, OSError, Web3Exception) as exc:
                 self.status.errors += 1
+                self.chain.sender.resync_nonce()  # a transaction may or may not have reached the node
                 delay = backoff.fail()
                 log.warning("storage or chain unavailable, retrying", error=str(exc), retry_in_s=delay)
                 if self._finished():
@@ -196,7 +201,6 @@ class AgentDaemon:
             self.stop_requested.set()
 
     def run(self, status_every_s: float = 1.0, install_signals: bool = True) -> dict[str, float | int]:
-        self._stop_at = 0.0
         self._anchor_done = threading.Event()
         if install_signals and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.request_stop)

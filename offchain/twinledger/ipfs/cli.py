@@ -58,7 +58,9 @@ def _store(ctx: click.Context) -> ContentStore:
 @click.pass_context
 def ipfs_group(ctx: click.Context, spec: Optional[str]) -> None:
     """Content-addressed storage (embedded IPFS node or a Kubo daemon)."""
-    ctx.ensure_object(dict)["spec"] = spec
+    if spec is None and ctx.parent is not None:  # under `twinledger`: its --ipfs option or the dev stack
+        spec = getattr(ctx.parent.obj, "store_spec", None)
+    ctx.obj = {"spec": spec}
 
 
 @ipfs_group.command("add")
