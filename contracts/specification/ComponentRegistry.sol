@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {Permissions} from "../interfaces/IAuthorization.sol";
+import {SpecificationBase} from "./SpecificationBase.sol";
+
+/// @title Component tree of each twin.
+/// @notice A component id is a `bytes32` (off-chain: keccak256 of the AML InternalElement ID);
+///         `bytes32(0)` stands for the twin itself. Components are never deleted: removal marks
+///         them inactive, replacement keeps the old entry as inactive history pointing to its
+///         successor (`replacedBy`). Children keep their parent id; follow `replacedBy` to find the
+///         current part. Structural changes need SPEC_UPDATE for the parent (adding) or for the
+///         component itself (removing, replacing), so a scoped maintainer can work inside its scope.
+abstract contract ComponentRegistry is SpecificationBase {
+    /// @notice `component` was added under `parent` (`bytes32(0)` = twin root).
+    event ComponentAdded(
+        uint256 indexed twin,
+        bytes32 indexed component,
+        bytes32 indexed parent,
+        bytes32 kind,
+        string name,
+        address sender
+    );
+    /// @notice `component` was marked inactive.
+    event ComponentRemoved(uint256 indexed twin, bytes32 indexed component, address sender);
+    /// @notice `oldComponent` was replaced by `newComponent` (which took over its parent).
+    event ComponentReplaced(
+        uint256 indexed twin,
+        bytes32 indexed oldComponent,
+        bytes32 indexed newComponent,
+        address sender
+    );
+
+    /// @notice Adds component `id` under `parent` (`bytes32(0)` = directly under the twin).
+    /// @dev Needs SPEC_UPDATE for `parent`. The parent must be active; `id` must be new on the twin.
+    ///      Emits {ComponentAdded}.
+    /// @param twin Twin id.
+    /// @param id New component id (non-zero, never used on this twin before).
+    /// @param parent Parent component id, or `bytes32(0)`.
+    /// @param name Human-readable name, 1..{MAX_NAME_LENGTH} bytes.
+    /// @param kind Free-form kind tag (e.g. a short ASCII string or a role-class hash).
+    function addComponent(uint256 twin, bytes32 id, bytes32 parent, string calldata name, bytes32 kind) external {
+        _requireTarget(twin, parent);
+        _authorize(twin, Permissions.SPEC_UPDATE, parent);
+        _addComponent(twin, id, parent, name, kind);
+    }
+
+    /// @notice Adds several components in order; a parent may be added earlier in the same batch.
+    /// @dev Needs SPEC_UPDATE for each parent. At most {MAX_BATCH} items. Emits {ComponentAdded} each.
+    function addComponents(
+        uint256 twin,
+        bytes32[] calldata ids,
+        bytes32[] calldata parents,
+        string[] calldata names,
+        bytes32[] calldata kinds
+    ) external {
+        uint256 n = ids.length;
+        if (parents.length != n || names.length != n || kinds.length != n) revert LengthMismatch();
+        if (n > MAX_BATCH) revert BatchTooLarge(n, MAX_BATCH);
+        _requireTwin(twin);
+        bytes32 lastChecked;
+        bool checked;
+        for (uint256 i; i < n; ++i) {
+            bytes32 parent = parents[i];
+            if (parent != bytes32(0)) _activeComponent(twin, parent);
+            if (!checked || parent != lastChecked) {
+                _authorize(twin, Permissions.SPEC_UPDATE, parent);
+                lastChecked = parent;
+                checked = true;
+            }
+            _addComponent(twin, ids[i], parent, names[i], kinds[i]);
+        }
+    }
+
+    /// @notice Marks component `id` inactive. Never deletes it.
+    /// @dev Needs SPEC_UPDATE for `id`. Emits {ComponentRemoved}.
+    function removeComponent(uint256 twin, bytes32 id) external {
+        Component storage c = _activeComponent(twin, id);
+        _authorize(twin, Permissions.SPEC_UPDATE, id);
+        c.active = false;
+        emit ComponentRemoved(twin, id, msg.sender);
+    }
+
+    /// @notice Replaces component `oldId` by a new component `newId` under the same parent. The old
+    ///         entry stays as inactive history with `replacedBy = newId`.
+    /// @dev Needs SPEC_UPDATE for `oldId`. Emits {ComponentReplaced} then {ComponentAdded}.
+    function replaceComponent(
+        uint256 twin,
+        bytes32 oldId,
+        bytes32 newId,
+        string calldata name,
+        bytes32 kind
+    ) external {
+        Component storage old = _activeComponent(twin, oldId);
+        _authorize(twin, Permissions.SPEC_UPDATE, oldId);
+        old.active = false;
+        old.replacedBy = newId;
+        emit ComponentReplaced(twin, oldId, newId, msg.sender);
+        _addComponent(twin, newId, old.parent, name, kind);
+    }
+
+    /// @notice A component's record. `exists == false` if it was never added.
+    function component(
+        uint256 twin,
+        bytes32 id
+    )
+        external
+        view
+        returns (
+            bool exists,
+            bool active,
+            bytes32 parent,
+            bytes32 kind,
+            bytes32 replacedBy,
+            uint256 addedAt,
+            string memory name
+        )
+    {
+        Component storage c = _components[twin][id];
+        return (c.exists, c.active, c.parent, c.kind, c.replacedBy, c.addedAt, c.name);
+    }
+
+    function _addComponent(uint256 twin, bytes32 id, bytes32 parent, string calldata name, bytes32 kind) private {
+        if (id == bytes32(0)) revert InvalidComponentId();
+        _requireName(name);
+        Component storage c = _components[twin][id];
+        if (c.exists) revert ComponentExists(twin, id);
+        if (parent != bytes32(0)) c.parent = parent;
+        if (kind != bytes32(0)) c.kind = kind;
+        c.addedAt = uint40(block.timestamp);
+        c.exists = true;
+        c.active = true;
+        c.name = name;
+        emit ComponentAdded(twin, id, parent, kind, name, msg.sender);
+    }
+}

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {Permissions} from "../interfaces/IAuthorization.sol";
+import {SpecificationBase} from "./SpecificationBase.sol";
+
+/// @title Documents (with versions) and external sources of each twin.
+/// @notice Documents and sources have stable global ids (counters starting at 1) and are never
+///         deleted: documents are archived, sources marked removed. A document belongs to one
+///         component (`bytes32(0)` = the twin as a whole) and its permissions are checked for that
+///         component.
+abstract contract DocumentRegistry is SpecificationBase {
+    /// @notice Longest source URI, in bytes.
+    uint256 public constant MAX_URI_LENGTH = 256;
+    /// @notice Longest source description, in bytes.
+    uint256 public constant MAX_DESCRIPTION_LENGTH = 1024;
+
+    /// @dev Slot 0: twin, versionCount, archived, createdAt.
+    struct Document {
+        uint64 twin;
+        uint32 versionCount;
+        bool archived;
+        uint40 createdAt;
+        bytes32 component;
+        string name;
+    }
+
+    struct Source {
+        address owner;
+        uint64 twin;
+        bool removed;
+        string uri;
+        string description;
+    }
+
+    mapping(uint256 docId => Document) private _documents;
+    mapping(uint256 docId => mapping(uint256 index => Version)) private _docVersions;
+    mapping(uint256 sourceId => Source) private _sources;
+
+    /// @notice Document `docId` was created on `component` of `twin`.
+    event DocumentAdded(
+        uint256 indexed twin,
+        uint256 indexed docId,
+        bytes32 indexed component,
+        string name,
+        address author
+    );
+    /// @notice Version `version` (0-based) of document `docId` was added. Its author is stored
+    ///      with the version ({documentVersion}) and is the transaction's sender.
+    event DocumentVersionAdded(
+        uint256 indexed twin,
+        uint256 indexed docId,
+        uint256 version,
+        bytes32 cid,
+        uint16 codec,
+        bytes32 digest
+    );
+    /// @notice Document `docId` was archived: no more versions.
+    event DocumentArchived(uint256 indexed twin, uint256 indexed docId, address sender);
+    /// @notice External source `sourceId` was registered by `owner`.
+    event SourceAdded(
+        uint256 indexed twin,
+        uint256 indexed sourceId,
+        address indexed owner,
+        string uri,
+        string description
+    );
+    /// @notice External source `sourceId` was marked removed.
+    event SourceRemoved(uint256 indexed twin, uint256 indexed sourceId, address sender);
+
+    /// @notice No document `docId` on `twin`.
+    error UnknownDocument(uint256 twin, uint256 docId);
+    /// @notice Document `docId` is archived.
+    error DocumentIsArchived(uint256 docId);
+    /// @notice No source `sourceId` on `twin`.
+    error UnknownSource(uint256 twin, uint256 sourceId);
+    /// @notice Source `sourceId` was already removed.
+    error SourceIsRemoved(uint256 sourceId);
+
+    /// @notice Creates a document on `componentId` of `twin` with its first version (version 0).
+    /// @dev Needs DOC_CREATE for `componentId` (active, or `bytes32(0)` for the twin).
+    ///      Emits {DocumentAdded} and {DocumentVersionAdded}.
+    /// @return docId Global document id.
+    function addDocument(
+        uint256 twin,
+        bytes32 componentId,
+        string calldata name,
+        bytes32 cid,
+        uint16 codec,
+        bytes32 digest
+    ) external returns (uint256 docId) {
+        _requireTarget(twin, componentId);
+        _authorize(twin, Permissions.DOC_CREATE, componentId);
+        _requireName(name);
+        _requireCid(cid, codec);
+        docId = ++_counters.documents;
+        Document storage d = _documents[docId];
+        d.twin = uint64(twin);
+        d.versionCount = 1;
+        d.createdAt = uint40(block.timestamp);
+        if (componentId != bytes32(0)) d.component = componentId;
+        d.name = name;
+        _writeVersion(_docVersions[docId][0], cid, codec, digest);
+        emit DocumentAdded(twin, docId, componentId, name, msg.sender);
+        emit DocumentVersionAdded(twin, docId, 0, cid, codec, digest);
+    }
+
+    /// @notice Adds a new version to document `docId` of `twin`.
+    /// @dev Needs DOC_UPDATE for the document's component. Emits {DocumentVersionAdded}.
+    /// @return version Index of the new version.
+    function addDocumentVersion(
+        uint256 twin,
+        uint256 docId,
+        bytes32 cid,
+        uint16 codec,
+        bytes32 digest
+    ) external returns (uint256 version) {
+        Document storage d = _documents[docId];
+        // Hot path: read and write the document's first slot once.
+        // Layout: twin (bits 0..63), versionCount (64..95), archived (96..103), createdAt (104..143).
+        uint256 header;
+        assembly ("memory-safe") {
+            header := sload(d.slot)
+        }
+        if (twin == 0 || uint64(header) != twin) revert UnknownDocument(twin, docId);
+        if ((header >> 96) & 0xff != 0) revert DocumentIsArchived(docId);
+        _authorizeLazy(twin, Permissions.DOC_UPDATE, d);
+        _requireCid(cid, codec);
+        version = uint32(header >> 64); // + 1 cannot overflow: 2^32 versions cost > 4e14 gas
+        assembly ("memory-safe") {
+            sstore(d.slot, add(header, shl(64, 1)))
+        }
+        _writeVersion(_docVersions[docId][version], cid, codec, digest);
+        emit DocumentVersionAdded(twin, docId, version, cid, codec, digest);
+    }
+
+    /// @notice Archives document `docId` of `twin`: it keeps its versions but gets no new ones.
+    /// @dev Needs DOC_UPDATE for the document's component. Emits {DocumentArchived}.
+    function archiveDocument(uint256 twin, uint256 docId) external {
+        Document storage d = _requireDocument(twin, docId);
+        _authorizeLazy(twin, Permissions.DOC_UPDATE, d);
+        d.archived = true;
+        emit DocumentArchived(twin, docId, msg.sender);
+    }
+
+    /// @notice Document record.
+    function document(
+        uint256 docId
+    )
+        external
+        view
+        returns (
+            uint256 twin,
+            bytes32 componentId,
+            string memory name,
+            uint256 versionCount,
+            bool archived,
+            uint256 createdAt
+        )
+    {
+        Document storage d = _documents[docId];
+        return (d.twin, d.component, d.name, d.versionCount, d.archived, d.createdAt);
+    }
+
+    /// @notice Number of versions of document `docId`.
+    function documentVersionCount(uint256 docId) external view returns (uint256) {
+        return _documents[docId].versionCount;
+    }
+
+    /// @notice Version `index` of document `docId`.
+    function documentVersion(
+        uint256 docId,
+        uint256 index
+    ) external view returns (bytes32 cid, uint16 codec, bytes32 digest, address author, uint256 time) {
+        uint256 count = _documents[docId].versionCount;
+        if (index >= count) revert VersionNotFound(index, count);
+        Version storage v = _docVersions[docId][index];
+        return (v.cid, v.codec, v.digest, v.author, v.time);
+    }
+
+    /// @notice Number of documents ever created (ids are 1..documentCount).
+    function documentCount() external view returns (uint256) {
+        return _counters.documents;
+    }
+
+    /// @notice Registers an external data source of `twin`, owned by the caller.
+    /// @dev Needs SOURCE_MANAGE at twin level. `uri` 1..{MAX_URI_LENGTH} bytes, `description` at
+    ///      most {MAX_DESCRIPTION_LENGTH}. Emits {SourceAdded}.
+    /// @return sourceId Global source id.
+    function addSource(
+        uint256 twin,
+        string calldata uri,
+        string calldata description
+    ) external returns (uint256 sourceId) {
+        _requireTwin(twin);
+        _authorize(twin, Permissions.SOURCE_MANAGE, bytes32(0));
+        uint256 len = bytes(uri).length;
+        if (len == 0 || len > MAX_URI_LENGTH) revert InvalidLength(len, MAX_URI_LENGTH);
+        len = bytes(description).length;
+        if (len > MAX_DESCRIPTION_LENGTH) revert InvalidLength(len, MAX_DESCRIPTION_LENGTH);
+        sourceId = ++_counters.sources;
+        Source storage s = _sources[sourceId];
+        s.owner = msg.sender;
+        s.twin = uint64(twin);
+        s.uri = uri;
+        if (len != 0) s.description = description;
+        emit SourceAdded(twin, sourceId, msg.sender, uri, description);
+    }
+
+    /// @notice Marks source `sourceId` of `twin` removed (the id stays taken).
+    /// @dev The source's owner needs SOURCE_MANAGE; anyone else needs TWIN_UPDATE (e.g. an OWNER).
+    ///      Emits {SourceRemoved}.
+    function removeSource(uint256 twin, uint256 sourceId) external {
+        Source storage s = _sources[sourceId];
+        if (twin == 0 || s.twin != twin) revert UnknownSource(twin, sourceId);
+        _authorize(twin, s.owner == msg.sender ? Permissions.SOURCE_MANAGE : Permissions.TWIN_UPDATE, bytes32(0));
+        if (s.removed) revert SourceIsRemoved(sourceId);
+        s.removed = true;
+        emit SourceRemoved(twin, sourceId, msg.sender);
+    }
+
+    /// @notice Source record.
+    function source(
+        uint256 sourceId
+    )
+        external
+        view
+        returns (uint256 twin, address owner, bool removed, string memory uri, string memory description)
+    {
+        Source storage s = _sources[sourceId];
+        return (s.twin, s.owner, s.removed, s.uri, s.description);
+    }
+
+    /// @notice Number of sources ever registered (ids are 1..sourceCount).
+    function sourceCount() external view returns (uint256) {
+        return _counters.sources;
+    }
+
+    /// @dev `can(twin-level)` implies `can(any component)`, so the document's component (a cold
+    ///      storage slot) is read only when the twin-level check fails (scoped accounts).
+    function _authorizeLazy(uint256 twin, uint256 permissions, Document storage d) private view {
+        (bool allowed, bool frozen) = _check(twin, permissions, bytes32(0));
+        if (frozen) revert TwinDismissed(twin);
+        if (!allowed) _authorize(twin, permissions, d.component);
+    }
+
+    function _requireDocument(uint256 twin, uint256 docId) private view returns (Document storage d) {
+        d = _documents[docId];
+        if (twin == 0 || d.twin != twin) revert UnknownDocument(twin, docId);
+        if (d.archived) revert DocumentIsArchived(docId);
+    }
+}

@@ -1,0 +1,107 @@
+"""Fixtures shared by the whole test suite: named accounts and the deployed, wired contracts.
+
+Contracts are deployed once per session; ape's isolation reverts the chain after every test, so
+each test starts from the state its fixtures built.
+"""
+
+import pytest
+
+from contract_constants import (
+    AUDITOR,
+    DEVICE_AGENT,
+    DEVICE_ID,
+    DISTRIBUTOR,
+    MAINTAINER,
+    MANUFACTURER,
+    RAW,
+    REGISTRY_ROLE,
+    SPEC_CID,
+    SPEC_DIGEST,
+    twin_of,
+)
+
+
+@pytest.fixture(scope="session")
+def deployer(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def owner(accounts):
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def manufacturer(accounts):
+    return accounts[2]
+
+
+@pytest.fixture(scope="session")
+def maintainer(accounts):
+    return accounts[3]
+
+
+@pytest.fixture(scope="session")
+def distributor(accounts):
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def auditor(accounts):
+    return accounts[5]
+
+
+@pytest.fixture(scope="session")
+def device_agent(accounts):
+    return accounts[6]
+
+
+@pytest.fixture(scope="session")
+def outsider(accounts):
+    return accounts[7]
+
+
+@pytest.fixture(scope="session")
+def auth(project, deployer):
+    """Authorization; `deployer` holds DEFAULT_ADMIN_ROLE."""
+    return deployer.deploy(project.Authorization, deployer)
+
+
+@pytest.fixture(scope="session")
+def spec(project, deployer, auth):
+    """Specification registry, wired: it holds REGISTRY_ROLE on `auth`."""
+    registry = deployer.deploy(project.Specification, auth)
+    auth.grantRole(REGISTRY_ROLE, registry, sender=deployer)
+    return registry
+
+
+@pytest.fixture(scope="session")
+def sensor_feed(project, deployer, auth, spec):
+    """SensorFeed deployed against `auth` and `spec`. Lazy: only tests that ask for it need
+    contracts/SensorFeed.sol; they are skipped while it is not compiled. SensorFeed only reads
+    (`can`, `isFrozen`, `twinExists`, `componentActive`), so it needs no role on `auth`."""
+    container = getattr(project, "SensorFeed", None)
+    if container is None:
+        pytest.skip("contracts/SensorFeed.sol is not compiled")
+    return deployer.deploy(container, auth, spec)
+
+
+@pytest.fixture
+def twin(spec, owner):
+    """Id of a fresh twin owned by `owner` (no other roles granted)."""
+    tx = spec.createTwin("Bottling plant", DEVICE_ID, SPEC_CID, RAW, SPEC_DIGEST, sender=owner)
+    return twin_of(tx)
+
+
+@pytest.fixture
+def staffed_twin(auth, twin, owner, manufacturer, maintainer, distributor, auditor, device_agent):
+    """`twin` with every built-in role granted to its named account."""
+    for role, account in (
+        (MANUFACTURER, manufacturer),
+        (MAINTAINER, maintainer),
+        (DISTRIBUTOR, distributor),
+        (AUDITOR, auditor),
+        (DEVICE_AGENT, device_agent),
+    ):
+        auth.grantRole(twin, role, account, sender=owner)
+    return twin
