@@ -61,6 +61,21 @@ def _register_commands() -> None:
 COMMAND_MODULES: list[tuple[str, str]] = [
     ("..ipfs.cli", "ipfs_group"),
     (".dev", "dev_group"),
+    ("..agent.cli", "agent_group"),
+    (".commands.twins", "twin_group"),
+    (".commands.twins", "spec_group"),
+    (".commands.twins", "component_group"),
+    (".commands.twins", "phase_group"),
+    (".commands.parties", "role_group"),
+    (".commands.parties", "scope_group"),
+    (".commands.parties", "key_group"),
+    (".commands.documents", "doc_group"),
+    (".commands.documents", "source_group"),
+    (".commands.programs", "program_group"),
+    (".commands.verification", "verify_group"),
+    (".commands.verification", "feed_group"),
+    (".commands.verification", "watch_cmd"),
+    (".commands.verification", "audit_group"),
 ]
 
 

@@ -1,0 +1,1 @@
+"""The `twinledger` command groups for twins, parties, documents, sources and program calls."""
