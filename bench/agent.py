@@ -1,0 +1,370 @@
+"""Device-agent throughput and latency through the agent's own stages: validation -> durable outbox ->
+per-feed batching -> IPFS store -> EIP-712 signed anchor on SensorFeed (anvil), with the anchorer in its own
+thread as in `AgentDaemon`. Also the naive baseline (one transaction per reading) and the cost of
+encryption (AES-256-GCM sealed batches, epoch keys wrapped to readers) measured in the same run."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .batches import DEVICE_ADDRESS, DEVICE_KEY
+from .chainenv import AGENT_INDEX, DEVICE_AGENT, NAIVE_INDEX, T0_MS, BenchEnv
+from .common import NotAvailable, Results, percentile
+
+WINDOW_S = 1.0
+IDLE_SLEEP_S = 0.005
+TICK_S = 0.05  # AgentDaemon.run ticks the pipeline every 50 ms
+
+
+def _agent_modules() -> dict[str, Any]:
+    """The agent's stages; NotAvailable if a module the measurement needs is not there yet."""
+    try:
+        from twinledger.agent.anchorer import AnchoredBatch, Anchorer
+        from twinledger.agent.batcher import Batcher, Pipeline
+        from twinledger.agent.outbox import Outbox
+        from twinledger.agent.sources import Sample
+        from twinledger.agent.validation import ValidationRules, Validator
+    except ImportError as exc:
+        raise NotAvailable(f"agent module not available yet: {exc}") from exc
+    return dict(Anchorer=Anchorer, AnchoredBatch=AnchoredBatch, Batcher=Batcher, Pipeline=Pipeline, Outbox=Outbox,
+                Sample=Sample, ValidationRules=ValidationRules, Validator=Validator)
+
+
+class Sealer:
+    """Per-feed epoch keys (EpochManager, wrapped to `readers` readers) and `seal_item` of each batch."""
+
+    def __init__(self, twin: int, readers: int = 3) -> None:
+        try:
+            from twinledger.crypto import EpochManager, Recipient, Subject, seal_item
+            from twinledger.crypto.keys import address_from_private_key, generate_private_key, public_key_from_private
+        except ImportError as exc:
+            raise NotAvailable(f"crypto module not available yet: {exc}") from exc
+        self._seal_item, self._manager_cls, self._subject = seal_item, EpochManager, Subject
+        keys = [generate_private_key() for _ in range(readers)]
+        self.recipients = [Recipient(address_from_private_key(k), public_key_from_private(k)) for k in keys]
+        self.twin = twin
+        self.managers: dict[int, Any] = {}
+        self.envelopes: list[bytes] = []
+        self.plain_bytes = 0
+        self.sealed_bytes = 0
+        self.batches = 0
+
+    def seal(self, feed: int, seq: int, data: bytes) -> bytes:
+        """The sealed payload of batch `seq`; the epoch key is checked against the readers before each write."""
+        manager = self.managers.get(feed)
+        if manager is None:
+            manager = self.managers[feed] = self._manager_cls(self.twin, self._subject.feed(feed), DEVICE_ADDRESS)
+        update = manager.update(self.recipients)
+        if update.envelope is not None:
+            self.envelopes.append(update.envelope.to_bytes())
+        sealed = self._seal_item(data, update.key, seq)
+        self.plain_bytes += len(data)
+        self.sealed_bytes += len(sealed)
+        self.batches += 1
+        return sealed
+
+
+@dataclass
+class RunStats:
+    """One agent run: readings pushed and anchored, wall time, per-reading latency and anchor gas."""
+
+    pushed: int
+    anchored: int
+    seconds: float
+    latencies_ms: list[float] = field(default_factory=list)
+    gas: int = 0
+    transactions: int = 0
+
+    @property
+    def readings_per_s(self) -> float:
+        return self.anchored / self.seconds
+
+    @property
+    def gas_per_reading(self) -> float:
+        return self.gas / max(self.anchored, 1)
+
+
+class AgentRig:
+    """One agent over fresh feeds: the pipeline in the caller's thread, the anchorer in a background thread."""
+
+    def __init__(self, env: BenchEnv, twin: int, workdir: Path, feeds: int, *, window_s: float = WINDOW_S,
+                 max_readings: int = 10_000, max_items: int = 32, sealer: Sealer | None = None) -> None:
+        m = _agent_modules()
+        self.feed_ids = env.new_feeds(twin, feeds, DEVICE_ADDRESS)
+        self.sensors = {f"S{feed}": feed for feed in self.feed_ids}
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.outbox = m["Outbox"](workdir / "outbox.sqlite")
+        self.validator = m["Validator"](m["ValidationRules"](ranges={s: (0.0, 100.0) for s in self.sensors},
+                                                             known_sensors=frozenset(self.sensors)))
+        self.batcher = m["Batcher"](self.outbox, self.sensors, window_s=window_s, max_readings=max_readings)
+        self.pipeline = m["Pipeline"](self.validator, self.batcher)
+        self.Sample = m["Sample"]
+        self.store = env.stack.store()
+        anchorer_cls = m["Anchorer"] if sealer is None else _sealing_anchorer(m["Anchorer"], sealer)
+        self.anchorer = anchorer_cls(self.outbox, self.store, env.chain(AGENT_INDEX),
+                                     {f: bytes.fromhex(DEVICE_KEY[2:]) for f in self.feed_ids},
+                                     max_items=max_items, on_anchored=self._on_anchored)
+        self.lock = threading.Lock()
+        self.arrivals: dict[int, deque[tuple[int, float]]] = {f: deque() for f in self.feed_ids}
+        self.latencies_ms: list[float] = []
+        self.anchored = 0
+        self.done = threading.Event()
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._anchor_loop, name="bench-anchor", daemon=True)
+
+    def _on_anchored(self, batch: Any) -> None:
+        self.anchored += batch.count
+        queue = self.arrivals[batch.feed]
+        while queue and queue[0][0] <= batch.t_last:
+            _, arrived = queue.popleft()
+            self.latencies_ms.append((batch.anchored_at - arrived) * 1000)
+
+    def _anchor_loop(self) -> None:
+        try:
+            while True:
+                if self.anchorer.run_once() == 0:
+                    if self.done.is_set() and self.anchorer.pending() == 0:
+                        return
+                    time.sleep(IDLE_SLEEP_S)
+        except BaseException as exc:  # surfaced by finish()
+            self.errors.append(exc)
+
+    def push(self, sensor: str, t_ms: int, value: float, track: bool) -> None:
+        if track:
+            self.arrivals[self.sensors[sensor]].append((t_ms, time.time()))
+        with self.lock:
+            self.pipeline.push(self.Sample(sensor, t_ms, value))
+
+    def tick(self) -> None:
+        """What the daemon's main loop does every 50 ms: commit a group that waited long enough, close due
+        batches (`Pipeline.tick`)."""
+        with self.lock:
+            self.pipeline.tick()
+
+    def finish(self, timeout: float = 300.0) -> None:
+        with self.lock:
+            self.pipeline.flush()
+        self.done.set()
+        self.thread.join(timeout)
+        if self.errors:
+            raise self.errors[0]
+        if self.thread.is_alive():
+            raise RuntimeError("the anchorer did not drain the outbox in time")
+
+    def close(self) -> None:
+        self.outbox.close()
+        self.store.close()
+
+
+def _sealing_anchorer(base: type, sealer: Sealer) -> type:
+    """The anchorer storing sealed batches: the CID anchored is the sealed payload's (docs/formats.md section 6);
+    the Merkle root stays over the plaintext readings."""
+    from twinledger.agent.publish import store_batch
+
+    if not hasattr(base, "_store"):
+        raise NotAvailable("the anchorer has no storage step to encrypt (agent encryption not available yet)")
+
+    class SealingAnchorer(base):  # type: ignore[misc, valid-type]
+        def _store(self, record: Any, data: bytes) -> str:
+            cid = store_batch(self.store, sealer.seal(record.feed, record.seq, data))
+            self.outbox.mark_stored(record.feed, record.seq, cid)
+            return cid
+
+    return SealingAnchorer
+
+
+def max_rate(env: BenchEnv, twin: int, workdir: Path, total: int, feeds: int = 10, *, max_readings: int = 10_000,
+             max_items: int = 32, window_s: float = WINDOW_S, sealer: Sealer | None = None) -> RunStats:
+    """Push `total` readings round-robin over `feeds` sensors as fast as the agent takes them; readings/s from the
+    first push until the last anchor is mined."""
+    rig = AgentRig(env, twin, workdir, feeds, window_s=window_s, max_readings=max_readings, max_items=max_items,
+                   sealer=sealer)
+    sensors = list(rig.sensors)
+    gas0, tx0 = rig.anchorer.stats.gas, rig.anchorer.stats.transactions
+    t0 = time.perf_counter()
+    rig.thread.start()
+    for i in range(total):
+        rig.push(sensors[i % feeds], T0_MS + 10 * (i // feeds), 20.0 + (i % 50) * 0.1, track=False)
+    rig.finish()
+    seconds = time.perf_counter() - t0
+    stats = RunStats(total, rig.anchored, seconds, gas=rig.anchorer.stats.gas - gas0,
+                     transactions=rig.anchorer.stats.transactions - tx0)
+    rig.close()
+    return stats
+
+
+def real_time(env: BenchEnv, twin: int, workdir: Path, sensors: int, hz: float, seconds: float) -> RunStats:
+    """`sensors` sensors at `hz` each for `seconds` of wall time with the 1 s window; latency from a reading's
+    arrival to the receipt of the block that anchors it."""
+    rig = AgentRig(env, twin, workdir, sensors)
+    names = list(rig.sensors)
+    period = 1.0 / hz
+    rig.thread.start()
+    start = time.perf_counter()
+    ticks = int(seconds * hz)
+    pushed = 0
+    last_tick = start
+    for tick in range(ticks):
+        target = start + tick * period
+        delay = target - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        t_ms = T0_MS + int(tick * period * 1000)
+        for name in names:
+            rig.push(name, t_ms, 20.0 + (tick % 50) * 0.1, track=True)
+            pushed += 1
+        if time.perf_counter() - last_tick >= TICK_S:
+            rig.tick()
+            last_tick = time.perf_counter()
+    rig.finish()
+    elapsed = time.perf_counter() - start
+    stats = RunStats(pushed, rig.anchored, elapsed, latencies_ms=list(rig.latencies_ms), gas=rig.anchorer.stats.gas,
+                     transactions=rig.anchorer.stats.transactions)
+    rig.close()
+    return stats
+
+
+def naive_rate(env: BenchEnv, total: int) -> tuple[float, int]:
+    """One transaction (one new storage slot) per reading, after the same validation and leaf hashing; the
+    transactions are pipelined (fixed gas, local nonces) and the clock stops at the last receipt."""
+    m = _agent_modules()
+    from twinledger.formats.batch import Reading, encode_reading
+    from twinledger.formats.merkle import leaf_hash
+
+    contract, _ = env.deploy("NaiveReadings", index=NAIVE_INDEX)
+    sender = env.chain(NAIVE_INDEX).sender
+    validator = m["Validator"](m["ValidationRules"](ranges={"S": (0.0, 100.0)}))
+    gas = int(sender.estimate(contract.functions.store(10**9, b"\x01" * 32)) * 1.2)
+    t0 = time.perf_counter()
+    sent = []
+    for i in range(total):
+        ok = validator.validate(m["Sample"]("S", T0_MS + 10 * i, 20.0 + (i % 50) * 0.1))
+        digest = leaf_hash(encode_reading(Reading(i + 1, ok.sensor, ok.t_ms, ok.value, int(ok.quality))))
+        sent.append(sender.submit(contract.functions.store(i + 1, digest), gas=gas))
+    receipts = [sender.wait(s) for s in sent]
+    seconds = time.perf_counter() - t0
+    return total / seconds, sum(r["gasUsed"] for r in receipts) // total
+
+
+@dataclass
+class AgentPlan:
+    """Sizes of the agent measurements (the quick mode shrinks them)."""
+
+    runs: int = 3
+    total: int = 50_000
+    feeds: int = 10
+    naive_total: int = 500
+    latency_sensors: int = 10
+    latency_hz: float = 100.0
+    latency_s: float = 8.0
+    batch_sizes: Sequence[int] = (1, 10, 100, 1000)
+    batch_size_batches: int = 60
+    feed_counts: Sequence[int] = (1, 10, 100)
+    feed_scaling_s: float = 6.0
+
+
+def _setup_twin(env: BenchEnv) -> int:
+    twin, _ = env.create_twin("Agent bench")
+    env.grant(twin, DEVICE_AGENT, AGENT_INDEX)
+    return twin
+
+
+def _guard(res: Results, keys: Sequence[str], fn: Callable[[], None]) -> None:
+    """Run one measurement; a missing module records `keys` as null with the reason."""
+    try:
+        fn()
+    except NotAvailable as exc:
+        res.missing(keys, str(exc))
+
+
+def measure(env: BenchEnv, workdir: Path, plan: AgentPlan = AgentPlan()) -> Results:
+    """Every agent figure; plaintext and encrypted throughput alternate run by run, as do agent and naive."""
+    res = Results()
+    twin = _setup_twin(env)
+    runs = iter(range(10**6))
+
+    def wd() -> Path:
+        return Path(workdir) / f"agent-{next(runs)}"
+
+    def throughput() -> None:
+        plain, enc, naive, gas, naive_gas = [], [], [], [], []
+        sealers: list[Sealer] = []
+        enc_error: str | None = None
+        for _ in range(plan.runs):
+            s = max_rate(env, twin, wd(), plan.total, plan.feeds)
+            plain.append(s.readings_per_s)
+            gas.append(s.gas_per_reading)
+            rate, g = naive_rate(env, plan.naive_total)
+            naive.append(rate)
+            naive_gas.append(g)
+            if enc_error is None:
+                try:
+                    sealer = Sealer(twin)
+                    enc.append(max_rate(env, twin, wd(), plan.total, plan.feeds, sealer=sealer).readings_per_s)
+                    sealers.append(sealer)
+                except NotAvailable as exc:
+                    enc_error = str(exc)
+        res.put("agent_readings_per_s", plain)
+        res.put("agent_gas_per_reading", gas)
+        res.put("naive_readings_per_s", naive)
+        res.put("naive_gas_per_reading_agent_run", naive_gas)
+        if enc:
+            res.put("agent_readings_per_s_encrypted", enc)
+            plain_b = sum(s.plain_bytes for s in sealers)
+            sealed_b = sum(s.sealed_bytes for s in sealers)
+            n = sum(s.batches for s in sealers)
+            res.put_value("encryption_overhead_bytes_per_batch", (sealed_b - plain_b) / n)
+            res.put_value("encryption_overhead_pct", 100.0 * (sealed_b - plain_b) / plain_b)
+            res.extra["encryption_mean_batch_bytes"] = plain_b / n
+            res.extra["encryption_envelope_bytes"] = len(sealers[0].envelopes[0]) if sealers[0].envelopes else None
+            res.extra["encryption_readers"] = len(sealers[0].recipients)
+        else:
+            res.missing(["agent_readings_per_s_encrypted", "encryption_overhead_bytes_per_batch"],
+                        enc_error or "not measured")
+        res.extra["agent_total_readings"] = plan.total
+        res.extra["agent_feeds"] = plan.feeds
+        res.extra["naive_total_readings"] = plan.naive_total
+
+    def latency() -> None:
+        p50, p99, rates = [], [], []
+        for _ in range(plan.runs):
+            s = real_time(env, twin, wd(), plan.latency_sensors, plan.latency_hz, plan.latency_s)
+            p50.append(percentile(s.latencies_ms, 50))
+            p99.append(percentile(s.latencies_ms, 99))
+            rates.append(s.readings_per_s)
+        res.put("agent_latency_p50_ms", p50)
+        res.put("agent_latency_p99_ms", p99)
+        res.extra["latency_offered_readings_per_s"] = plan.latency_sensors * plan.latency_hz
+        res.extra["latency_sensors"] = plan.latency_sensors
+
+    def by_batch_size() -> None:
+        series: dict[str, float] = {}
+        for n in plan.batch_sizes:
+            total = n * plan.batch_size_batches if n > 1 else plan.batch_size_batches * 3
+            s = max_rate(env, twin, wd(), total, 1, max_readings=n, max_items=1, window_s=3600.0)
+            series[str(n)] = res.put(f"agent_readings_per_s_batch_{n}", [s.readings_per_s])
+        res.extra["agent_readings_per_s_by_batch_size"] = series
+
+    def by_feeds() -> None:
+        rate: dict[str, float] = {}
+        p50: dict[str, float] = {}
+        gas: dict[str, float] = {}
+        for n in plan.feed_counts:
+            s = real_time(env, twin, wd(), n, 100.0, plan.feed_scaling_s)
+            rate[str(n)] = s.readings_per_s
+            p50[str(n)] = percentile(s.latencies_ms, 50)
+            gas[str(n)] = s.gas_per_reading
+        res.extra["agent_readings_per_s_by_feeds"] = rate
+        res.extra["agent_latency_p50_ms_by_feeds"] = p50
+        res.extra["agent_gas_per_reading_by_feeds"] = gas
+
+    _guard(res, ["agent_readings_per_s", "agent_gas_per_reading", "naive_readings_per_s",
+                 "agent_readings_per_s_encrypted"], throughput)
+    _guard(res, ["agent_latency_p50_ms", "agent_latency_p99_ms"], latency)
+    _guard(res, [f"agent_readings_per_s_batch_{n}" for n in plan.batch_sizes], by_batch_size)
+    _guard(res, [], by_feeds)
+    return res

@@ -1,0 +1,138 @@
+"""`make bench`: run every benchmark in one process tree (one anvil chain, the embedded IPFS node), write
+bench/results.json and regenerate docs/benchmarks.md with its plots.
+
+    python -m bench.run                 # everything (< 15 min on 2 cores)
+    python -m bench.run --quick         # tiny sizes, to prove the harness works end to end
+    python -m bench.run --only gas      # one group (gas, verify, agent, ipfs); merged into the existing results
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import structlog
+
+from . import agent, gas, ipfs, limits, report, verify
+from .chainenv import BenchEnv
+from .common import Results, machine
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUPS = ("gas", "verify", "agent", "ipfs")
+SCHEMA = 1
+
+
+def plans(quick: bool) -> dict[str, dict[str, Any]]:
+    """Sizes per group: the full run, or the quick smoke run."""
+    if quick:
+        return {
+            "gas": dict(runs=2, batch_sizes=(1, 10), feed_counts=(1, 2)),
+            "verify": dict(runs=1, batches=4, batch_size=100),
+            "agent": dict(plan=agent.AgentPlan(runs=1, total=400, feeds=4, naive_total=20, latency_sensors=2,
+                                               latency_hz=50.0, latency_s=1.6, batch_sizes=(1, 10),
+                                               batch_size_batches=4, feed_counts=(1, 2), feed_scaling_s=1.3)),
+            "ipfs": dict(runs=1, file_mb=2, small_count=50),
+        }
+    return {
+        "gas": dict(runs=5),
+        "verify": dict(runs=3, batches=100, batch_size=1000),
+        "agent": dict(plan=agent.AgentPlan()),
+        "ipfs": dict(runs=3, file_mb=100, small_count=2000),
+    }
+
+
+def quiet_logs() -> None:
+    """The agent logs every batch state at info level: keep the bench output readable."""
+    logging.basicConfig(level=logging.WARNING)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str], None]) -> Results:
+    """Run `groups` in order on one chain; returns every figure they measured."""
+    res = Results()
+    p = plans(quick)
+    chain_groups = [g for g in groups if g in ("gas", "verify", "agent")]
+    if chain_groups:
+        with BenchEnv(workdir / "chain") as env:
+            for group in chain_groups:
+                t0 = time.perf_counter()
+                if group == "gas":
+                    res.merge(gas.measure(env, **p["gas"]))
+                elif group == "verify":
+                    res.merge(verify.measure(env, **p["verify"]))
+                else:
+                    res.merge(agent.measure(env, workdir / "agent", **p["agent"]))
+                say(f"{group}: {time.perf_counter() - t0:.1f} s")
+    if "ipfs" in groups:
+        t0 = time.perf_counter()
+        res.merge(ipfs.measure(workdir, **p["ipfs"]))
+        say(f"ipfs: {time.perf_counter() - t0:.1f} s")
+    return res
+
+
+def assemble(res: Results, previous: dict[str, Any] | None, quick: bool, seconds: float) -> dict[str, Any]:
+    """results.json: every figure at the top level (null when unavailable), spreads and series beside them."""
+    out: dict[str, Any] = dict(previous or {})
+    for key in ("spread", "extra", "unavailable"):
+        out[key] = dict(out.get(key) or {})
+    for key in res.values:
+        out["unavailable"].pop(key, None)
+    out.update(res.values)
+    out["spread"].update(res.spreads)
+    out["extra"].update(res.extra)
+    out["unavailable"].update(res.unavailable)
+    out["schema"] = SCHEMA
+    out["machine"] = machine()
+    out["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    out["quick"] = quick
+    out["runtime_s"] = seconds
+    out["block_capacity"] = limits.capacities(out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes and one run each (smoke test)")
+    ap.add_argument("--only", action="append", choices=GROUPS, help="run only this group (repeatable)")
+    ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results.json")
+    ap.add_argument("--docs", type=Path, default=ROOT / "docs", help="where benchmarks.md and img/ are written")
+    ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out", help="scratch: chain, IPFS, outboxes")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = ap.parse_args(argv)
+
+    quiet_logs()
+    groups = [g for g in GROUPS if not args.only or g in args.only]
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True)
+
+    def say(line: str) -> None:
+        print(f"bench: {line}", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    try:
+        res = run_groups(groups, args.workdir, args.quick, say)
+    finally:
+        if not args.keep:
+            shutil.rmtree(args.workdir, ignore_errors=True)
+    previous = None
+    if args.only and args.results.exists():
+        previous = json.loads(args.results.read_text(encoding="utf-8"))
+    results = assemble(res, previous, args.quick, time.perf_counter() - t0)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    md = report.render(results, args.docs)
+    say(f"wrote {args.results} and {md} in {results['runtime_s']:.0f} s")
+    for key, reason in sorted(results["unavailable"].items()):
+        say(f"null: {key}: {reason}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
