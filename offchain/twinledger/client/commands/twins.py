@@ -8,6 +8,7 @@ import click
 from eth_utils import keccak
 from rich.tree import Tree
 
+from ..provision import device_id_bytes
 from ..aml import TwinSpec, diff_specs, load_aml, to_bytes32
 from ..context import CliContext
 from ..events import EventReader
@@ -22,11 +23,6 @@ AML_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-
-def device_id_bytes(device_id: str) -> bytes:
-    raw = device_id.encode("utf-8")
-    return to_bytes32(device_id) if len(raw) <= 32 else keccak(raw)
 
 
 def execute(cli: CliContext, steps: list[Step], title: str) -> None:
