@@ -60,7 +60,7 @@ def test_auto_mode_fills_bottles_and_drains_tank():
     flow = [v for _, v in series(items, "pipe_flow")]
     assert max(flow) > 0.3 and min(flow) < 0.02          # valve opens and closes
     bottle = [v for _, v in series(items, "bottle_level")]
-    assert max(bottle) == pytest.approx(0.95 * 200, abs=10)
+    assert max(bottle) == pytest.approx(95, abs=5)  # % of the bottle, as in the AML
 
 
 def test_manual_valve_left_open_floods_the_bottle():
@@ -71,7 +71,7 @@ def test_manual_valve_left_open_floods_the_bottle():
     sim.set_valve(1.0)
     items = run(sim)
     assert sim.flooding and sim.spilled_l > 0
-    assert series(items, "bottle_level")[-1][1] == pytest.approx(200, abs=2)
+    assert series(items, "bottle_level")[-1][1] == pytest.approx(100, abs=1)
 
 
 def test_valve_command_is_rate_limited_and_drives_flow():
@@ -80,9 +80,9 @@ def test_valve_command_is_rate_limited_and_drives_flow():
     sim.execute("set_valve", {"position": 0.5})
     items = run(sim)
     valve = [v for _, v in series(items, "valve_position")]
-    assert valve[0] == 0 and valve[10] == pytest.approx(0.25, abs=0.02) and valve[-1] == pytest.approx(0.5)
+    assert valve[0] == 0 and valve[10] == pytest.approx(25, abs=2) and valve[-1] == pytest.approx(50)
     flow = series(items, "pipe_flow")[-1][1]
-    assert flow == pytest.approx(0.35 * 0.5 * math.sqrt(sim.level_m), abs=0.02)
+    assert flow == pytest.approx(60 * 0.35 * 0.5 * math.sqrt(sim.level_m), abs=1.2)  # l/min
 
 
 def test_commands_are_checked():
@@ -122,7 +122,7 @@ def test_faults_are_visible():
     assert {type(v) for v in broken} >= {type(None), str, float}
     l1 = dict(series(items, "tank_level_a"))
     l2 = dict(series(items, "tank_level_b"))
-    assert l2[1_700_000_004_900] - l1[1_700_000_004_900] == pytest.approx(0.49, abs=0.02)
+    assert l2[1_700_000_004_900] - l1[1_700_000_004_900] == pytest.approx(0.49, abs=0.35)  # the drift, within two transmitters' noise
     assert any(abs(v) > 300 for _, v in series(items, "bottle_level"))
 
 
@@ -181,3 +181,20 @@ def test_replay_speed_paces(tmp_path):
     slept = []
     assert len(list(CsvReplay(path, speed=10.0, sleep=slept.append))) == 3
     assert slept[-1] == pytest.approx(0.2, abs=0.02)
+
+
+def test_a_failed_bottle_level_sensor_floods_the_line():
+    """The filler's controller acts on its transmitter: stuck or broken, it never sees a full bottle."""
+    from twinledger.agent.sources import Broken, FillingPlantSimulator, Stuck
+
+    def run(faults):
+        sim = FillingPlantSimulator(seed=1, realtime=False, duration_s=20, faults=faults)
+        for _ in sim:
+            pass
+        return sim
+
+    healthy = run([])
+    assert healthy.spilled_l == 0 and not healthy.flooding and healthy.bottles_done >= 5
+    for fault in (Stuck(sensor="bottle_level", start_s=3.0), Broken(sensor="bottle_level", start_s=3.0, mode="nan")):
+        failed = run([fault])
+        assert failed.flooding and failed.spilled_l > 1.0 and failed.bottles_done < healthy.bottles_done

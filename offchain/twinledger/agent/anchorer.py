@@ -1,16 +1,18 @@
 """Storage and anchoring: closed batches go from the outbox to IPFS and then to `SensorFeed`.
 
-Each round re-reads every due feed's on-chain `nextSeq` and head. So a crash, a dropped
-transaction and a reorganisation are all repaired the same way: whatever is not on-chain yet is
-(re)submitted, byte for byte as claimed, and whatever already is on-chain is marked as such. The
-contract refuses a seq it has already seen, so no batch can be anchored twice.
+Each feed's on-chain `nextSeq` and head are read from the chain, and cached only while anchoring
+succeeds. Any failure, revert, dropped transaction or reorganisation drops the cached entry, so the
+next round re-reads the chain. A crash, a dropped transaction and a reorganisation are therefore all
+repaired the same way: whatever is not on-chain yet is (re)submitted, byte for byte as claimed, and
+whatever already is on-chain is marked as such. The contract refuses a seq it has already seen, so
+no batch can be anchored twice.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import structlog
 
@@ -26,6 +28,12 @@ OPEN_STATES = (BatchState.PENDING, BatchState.STORED, BatchState.SUBMITTED, Batc
 # Reverts that waiting cannot cure: the batches stay in the outbox until an operator acts.
 PERMANENT_REVERTS = {"Unauthorized", "FeedIsRetired", "TwinFrozen", "UnknownFeed", "WrongSigner", "FeedIsPaused",
                      "EnforcedPause"}
+
+
+class Sealer(Protocol):
+    """Turns a batch's encoded bytes into what is stored (agent/sealing.py's BatchSealer encrypts them)."""
+
+    def seal(self, feed: int, seq: int, data: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,8 @@ class Anchorer:
     """Moves batches pending → stored → submitted → anchored → confirmed, one transaction per round."""
 
     def __init__(self, outbox: Outbox, store, chain: TwinLedgerChain, device_keys: dict[int, bytes | None], *,
-                 max_items: int = 32, receipt_timeout: float = 30.0,
-                 on_anchored: Callable[[AnchoredBatch], None] | None = None) -> None:
+                 max_items: int = 64, receipt_timeout: float = 30.0,
+                 on_anchored: Callable[[AnchoredBatch], None] | None = None, sealer: Sealer | None = None) -> None:
         self.outbox = outbox
         self.store = store
         self.chain = chain
@@ -63,12 +71,21 @@ class Anchorer:
         self.max_items = max_items
         self.receipt_timeout = receipt_timeout
         self.on_anchored = on_anchored
+        self.sealer = sealer  # None: batches are stored as they are
         self.stats = AnchorStats()
+        self._tip: dict[int, tuple[int, bytes]] = {}  # feed -> (next seq, head) known to be on-chain
 
     # -- the round ---------------------------------------------------------------------------
 
     def run_once(self) -> int:
         """Do one round; returns how many batches it anchored. Raises on IPFS or chain trouble."""
+        try:
+            return self._round()
+        except Exception:
+            self._tip.clear()  # whatever happened, trust only the chain next round
+            raise
+
+    def _round(self) -> int:
         records = self._due(self.max_items)
         if not records:
             return 0
@@ -104,6 +121,7 @@ class Anchorer:
             on_chain_next = self.chain.feeds.functions.nextSeqOf(record.feed).call()
             if on_chain_next <= record.seq:
                 log.warning("anchor gone after reorganisation, resubmitting", feed=record.feed, seq=record.seq)
+                self._tip.pop(record.feed, None)
                 self.outbox.reconcile(record.feed, on_chain_next)
                 continue
             depth = self.chain.w3.eth.block_number - (record.block or 0) + 1
@@ -116,8 +134,14 @@ class Anchorer:
             prepared.extend(self._prepare_feed(feed, list(group)))
         return prepared
 
+    def _chain_tip(self, feed: int) -> tuple[int, bytes]:
+        if feed not in self._tip:
+            functions = self.chain.feeds.functions
+            self._tip[feed] = (functions.nextSeqOf(feed).call(), bytes(functions.headOf(feed).call()))
+        return self._tip[feed]
+
     def _prepare_feed(self, feed: int, records: list[BatchRecord]) -> list[tuple[BatchRecord, PreparedAnchor]]:
-        next_seq = self.chain.feeds.functions.nextSeqOf(feed).call()
+        next_seq, head = self._chain_tip(feed)
         if any(r.seq < next_seq for r in records):
             self.outbox.reconcile(feed, next_seq)  # they made it (e.g. before a crash)
             records = [r for r in records if r.seq >= next_seq]
@@ -126,7 +150,6 @@ class Anchorer:
         if records[0].seq != next_seq:
             log.error("outbox is ahead of the chain with a gap", feed=feed, chain_next=next_seq, first=records[0].seq)
             return []
-        head = self.chain.feeds.functions.headOf(feed).call()
         out = []
         for record in records:
             data = self.outbox.batch_data(feed, record.seq)
@@ -138,6 +161,8 @@ class Anchorer:
         return out
 
     def _store(self, record: BatchRecord, data: bytes) -> str:
+        if self.sealer is not None:  # the CID is of what is stored; the root stays over the plaintext
+            data = self.sealer.seal(record.feed, record.seq, data)
         cid = store_batch(self.store, data)
         self.outbox.mark_stored(record.feed, record.seq, cid)
         return cid
@@ -151,6 +176,7 @@ class Anchorer:
         try:
             sent = self.chain.sender.submit(call)
         except ContractRevert as exc:
+            self._tip.clear()
             self._handle_revert(exc, prepared)
             return 0
         for record, anchor in prepared:
@@ -160,6 +186,7 @@ class Anchorer:
         except ChainError as exc:  # not mined in time: dropped, or stuck behind a fee spike
             log.warning("anchor transaction not mined, will resubmit", tx=sent.tx_hash, error=str(exc))
             self.chain.sender.resync_nonce()
+            self._tip.clear()
             for record, anchor in prepared:
                 self.outbox.mark_dropped(anchor.feed, anchor.seq)
             return 0
@@ -171,6 +198,7 @@ class Anchorer:
         self.stats.transactions += 1
         self.stats.gas += receipt["gasUsed"]
         for record, anchor in prepared:
+            self._tip[anchor.feed] = (anchor.seq + 1, anchor.head)
             self.outbox.mark_anchored(anchor.feed, anchor.seq, receipt["blockNumber"])
             if self.chain.confirmations <= 0:
                 self.outbox.mark_confirmed(anchor.feed, anchor.seq)

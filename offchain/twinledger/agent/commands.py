@@ -44,6 +44,9 @@ class PlantDriver:
         if program == "SetValvePosition":
             return self.plant.set_valve(float(args["position"]) / 100.0)
         if program == "CloseValve":
+            # Take the filler out of auto first: its controller, blind with a failed level sensor,
+            # would reopen the valve for the next bottle.
+            self.plant.set_mode("manual")
             return self.plant.set_valve(0.0)
         if program == "SetFillRate":
             return self.plant.set_valve(min(1.0, float(args["rate"]) / self.MAX_FILL_RATE_L_MIN))

@@ -259,14 +259,13 @@ class PlantParams:
     valve_stroke_s: float = 0.4         # actuator time for a full 0 -> 1 stroke
     inlet_flow_l_s: float = 0.5         # refill pump flow when the inlet is on
     bottle_volume_l: float = 0.5
-    bottle_height_mm: float = 200.0
     fill_target: float = 0.95           # fraction at which the local controller closes the valve
     conveyor_s: float = 0.8             # time to bring the next bottle under the nozzle
     refill_low_m: float = 0.6           # local controller: inlet on below, off above refill_high_m
     refill_high_m: float = 1.6
-    noise: Mapping[str, float] = field(default_factory=lambda: {
-        "tank_level_a": 0.002, "tank_level_b": 0.002, "pipe_flow": 0.003,
-        "bottle_level": 0.5, "valve_position": 0.0})
+    noise: Mapping[str, float] = field(default_factory=lambda: {  # in the reported units (%, l/min)
+        "tank_level_a": 0.1, "tank_level_b": 0.1, "pipe_flow": 0.18,
+        "bottle_level": 0.25, "valve_position": 0.0})
 
 
 # Sensor name -> (serial, what it measures). Two level transmitters watch the same tank.
@@ -473,13 +472,26 @@ class FillingPlantSimulator:
                 self.spilled_l += overflow
                 self.bottle_fill_l = p.bottle_volume_l + 1e-9  # full to the brim, still flooding
 
+    def _controller_fill_l(self) -> float:
+        """The fill the local controller believes: the truth while the bottle-level transmitter is
+        healthy, its stuck or broken output while it is not. So a failed sensor floods bottles, as on
+        a real filler."""
+        name = self._names["bottle_level"]
+        t_s = self.t_us / 1e6
+        if not any(f.sensor == name and isinstance(f, (Stuck, Broken)) and f.active(t_s) for f in self._faults):
+            return self.bottle_fill_l
+        seen = self._last_out.get("bottle_level")
+        if not isinstance(seen, (int, float)) or math.isnan(seen):
+            return 0.0  # no usable reading: it waits for a level it will never see
+        return seen / 100.0 * self.params.bottle_volume_l
+
     def _local_control(self) -> None:
         p = self.params
         if self._conveyor_left_s > 0:
             self.valve_cmd = 0.0
         # Pre-act: the valve needs valve_stroke_s to close, so stop early by the volume that still
         # flows while it closes (flow falls roughly linearly with the position).
-        elif self.bottle_fill_l + self.flow_l_s * self.valve_pos * p.valve_stroke_s / 2 >= p.fill_target * p.bottle_volume_l:
+        elif self._controller_fill_l() + self.flow_l_s * self.valve_pos * p.valve_stroke_s / 2 >= p.fill_target * p.bottle_volume_l:
             self.valve_cmd = 0.0
             if self.valve_pos == 0.0:
                 self.next_bottle()
@@ -491,17 +503,19 @@ class FillingPlantSimulator:
             self.inlet_on = False
 
     def _true_value(self, slot: str) -> float:
+        """What a healthy transmitter reports, in the units of examples/bottling-plant.aml: levels and
+        the valve in % of their span, the flow in l/min."""
         p = self.params
         quantity = _QUANTITY[slot]
         if quantity == "tank_level":
-            return self.level_m
+            return 100.0 * self.level_m / p.tank_height_m
         if quantity == "flow":
-            return self.flow_l_s
+            return 60.0 * self.flow_l_s
         if quantity == "bottle_level":
             if self._conveyor_left_s > 0:
                 return 0.0
-            return min(self.bottle_fill_l / p.bottle_volume_l, 1.0) * p.bottle_height_mm
-        return self.valve_pos
+            return 100.0 * min(self.bottle_fill_l / p.bottle_volume_l, 1.0)
+        return 100.0 * self.valve_pos
 
     def _measure(self, slot: str, t_us: int) -> Any:
         rng = self._rng[slot]

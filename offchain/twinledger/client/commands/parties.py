@@ -54,6 +54,31 @@ def role_revoke(cli: CliContext, twin: int, role: str, account: str) -> None:
     click.echo(f"Revoked {role_name(rid)} on twin {twin} from {who}")
 
 
+@role_group.command("offer-owner")
+@click.argument("twin", type=TWIN)
+@ADDRESS
+@click.option("--keep", is_flag=True, help="Stay an owner too (co-ownership) instead of handing over.")
+@pass_cli
+def role_offer_owner(cli: CliContext, twin: int, account: str, keep: bool) -> None:
+    """Offer OWNER of TWIN to ADDRESS; it becomes theirs when they accept (two steps, never one)."""
+    who = address(account)
+    require_account(cli)
+    offer = cli.chain.auth.functions.offerCoOwnership if keep else cli.chain.auth.functions.offerOwnership
+    send(cli, offer(twin, who), "offering ownership")
+    click.echo(f"Offered {'co-' if keep else ''}ownership of twin {twin} to {who}; they accept with "
+               f"`twinledger role accept-owner {twin}`")
+
+
+@role_group.command("accept-owner")
+@click.argument("twin", type=TWIN)
+@pass_cli
+def role_accept_owner(cli: CliContext, twin: int) -> None:
+    """Accept the pending ownership offer of TWIN made to this account."""
+    require_account(cli)
+    send(cli, cli.chain.auth.functions.acceptOwnership(twin), "accepting ownership")
+    click.echo(f"{cli.account.address} is now an OWNER of twin {twin}")
+
+
 @role_group.command("list")
 @click.argument("twin", type=TWIN)
 @pass_cli

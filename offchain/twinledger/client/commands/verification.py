@@ -28,12 +28,12 @@ from ..report import write_report
 from ..verify import (
     BatchResult,
     ChainedKeys,
-    EnvelopeKeys,
     FeedResult,
     Finding,
     KeySource,
     Kind,
     Location,
+    PublishedKeys,
     Severity,
     StaticKeys,
     Status,
@@ -67,7 +67,7 @@ def key_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--trusted-key", "trusted_keys", multiple=True,
                      help="A device key you trust (repeatable); other signers are WRONG_SIGNER.")(f)
     f = click.option("--decrypt", is_flag=True,
-                     help="Open encrypted content with --account's key (via the key envelopes).")(f)
+                     help="Open encrypted content with --account's key (via the key envelopes published on-chain).")(f)
     f = click.option("--data-key", "data_keys", multiple=True,
                      help="A data key for encrypted content: EPOCH=HEX or KIND:ID:EPOCH=HEX (repeatable).")(f)
     return f
@@ -88,7 +88,7 @@ def make_verifier(cli: CliContext, data_keys: Sequence[str] = (), decrypt: bool 
     if decrypt:
         if cli.account is None:
             raise click.UsageError("--decrypt needs --account (the reader whose key opens the envelopes)")
-        sources.append(EnvelopeKeys(cli.store, bytes(cli.account.key)))
+        sources.append(PublishedKeys(cli.chain, cli.store, bytes(cli.account.key)))
     keys = ChainedKeys(sources) if sources else None
     return Verifier(Ledger(cli.chain), cli.store, keys=keys, trusted_keys=trusted_keys or None, gap_ms=gap_ms)
 
@@ -263,21 +263,56 @@ def feed_group() -> None:
     """List, follow and export sensor feeds."""
 
 
+@feed_group.command("register")
+@click.argument("twin", type=click.IntRange(min=1))
+@click.argument("component")
+@click.option("--device", "device", required=True, metavar="ADDRESS",
+              help="Address of the device key that signs this feed's batches.")
+@pass_cli
+def feed_register_cmd(cli: CliContext, twin: int, component: str, device: str) -> None:
+    """Register a sensor feed for COMPONENT (name, AML ID or 0x id) of TWIN, signed by --device."""
+    from ..commands.base import require_account
+    from ..commands.parties import address
+    from ..provision import register_feed
+    from ..twinview import load_twin
+
+    require_account(cli)
+    info = load_twin(cli.chain, cli.store, twin).resolve_component(component)
+    feed = register_feed(cli.chain, twin, info.id, address(device))
+    click.echo(f"Registered feed {feed} for {info.name} of twin {twin}, device key {address(device)}")
+
+
 @feed_group.command("list")
 @click.option("--twin", type=click.IntRange(min=1), help="Only the feeds of this twin.")
 @pass_cli
 def feed_list_cmd(cli: CliContext, twin: int | None) -> None:
-    """Feeds with their twin, sensor, device key, batches and status."""
+    """Feeds with their twin, sensor, device key, batches and status, and whether they are encrypted and for
+    whom (the readers of the latest key epoch published for the feed)."""
     ledger = Ledger(cli.chain)
     ids = ledger.feeds_of_twin(twin) if twin else list(range(1, ledger.feed_count() + 1))
-    click.echo(f"{'feed':>5} {'twin':>5} {'sensor':<20} {'batches':>8} {'status':<8} {'successor':>9}  device key")
+    click.echo(f"{'feed':>5} {'twin':>5} {'sensor':<20} {'batches':>8} {'status':<8} {'successor':>9}  "
+               f"{'device key':<42}  encrypted for")
     for fid in ids:
         s = ledger.feed_state(fid)
         name = _component(ledger, s.twin, s.component)
         click.echo(f"{fid:>5} {s.twin:>5} {name:<20} {s.next_seq:>8} {s.status:<8} {s.successor or '-':>9}  "
-                   f"{s.device_key}")
+                   f"{s.device_key:<42}  {_feed_sharing(cli, s.twin, fid)}")
     if not ids:
         click.echo("no feeds")
+
+
+def _feed_sharing(cli: CliContext, twin: int, feed: int) -> str:
+    from ...crypto import CryptoError, Subject
+    from ...ipfs import IpfsError
+    from ..sharing import describe_recipients, latest_sharing
+
+    try:
+        sharing = latest_sharing(cli.chain, cli.store, twin, Subject.feed(feed))
+    except (CryptoError, IpfsError) as exc:
+        return f"? ({type(exc).__name__})"
+    if sharing is None:
+        return "-"
+    return f"epoch {sharing.epoch}: {describe_recipients(sharing.recipients)}"
 
 
 def _component(ledger: Ledger, twin: int, component: bytes) -> str:

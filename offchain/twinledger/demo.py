@@ -1,0 +1,226 @@
+"""The bottling-plant scenario, end to end on anvil and the embedded IPFS node (`make demo`).
+
+Every step a person takes is a real `twinledger` command, run in-process and shown as typed. The
+device agent runs in the background on the simulated plant. Parties are the dev chain's test
+accounts; each one acts only through its own roles.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from click.testing import CliRunner
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .agent.cli import configure_logging
+from .agent.config import load_config
+from .agent.daemon import AgentDaemon
+from .chain.devnet import test_account
+from .chain.stack import DevStack
+from .client import cli as cli_module
+
+ROOT = Path(__file__).resolve().parents[2]
+PLANT_AML = ROOT / "examples" / "bottling-plant.aml"
+SENSORS = ("tank_level_a", "tank_level_b", "pipe_flow", "valve_position", "bottle_level")
+
+MANUFACTURER, OWNER, MAINTAINER, AUDITOR, AGENT, DEVICE = 1, 2, 3, 4, 5, 6
+NAMES = {MANUFACTURER: "manufacturer", OWNER: "owner", MAINTAINER: "maintainer", AUDITOR: "auditor", AGENT: "agent"}
+
+RUN_S = 26.0          # simulated plant time, in real time
+SENSOR_FAILS_S = 5.0  # the bottle-level transmitter sticks
+SENSOR_SWAP_S = 15.0  # the maintainer fits a new one
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+class DemoFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class Demo:
+    workdir: Path
+    stack: DevStack | None = None
+
+    # -- running commands ------------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        assert self.stack is not None
+        return {"TWINLEDGER_RPC": self.stack.rpc_url, "TWINLEDGER_DEPLOYMENT": str(self.stack.deployment_path),
+                "TWINLEDGER_IPFS": self.stack.ipfs_spec, "COLUMNS": "110"}
+
+    def tl(self, who: int, command: str, expect_ok: bool = True) -> str:
+        """Run `twinledger --account TEST::who COMMAND` and show it as typed, with its output."""
+        console.print(f"  [bold cyan]{NAMES.get(who, who)}[/]$ twinledger {command}")
+        result = CliRunner().invoke(cli_module.cli, ["--account", f"TEST::{who}", *shlex.split(command)],
+                                    env=self.env(), catch_exceptions=False)
+        for line in result.output.rstrip().splitlines():
+            console.print(f"      {line}", style="dim", markup=False)
+        if (result.exit_code == 0) != expect_ok:
+            raise DemoFailed(f"`twinledger {command}` exited {result.exit_code}, expected "
+                             f"{'success' if expect_ok else 'a refusal'}")
+        return result.output
+
+    # -- the scenario ----------------------------------------------------------------------------
+
+    def run(self) -> tuple[bool, Path]:
+        cli_module._register_commands()
+        configure_logging("console", "error")
+        started = time.monotonic()
+        step(0, "Start a local chain (anvil) and the embedded IPFS node, and deploy the contracts")
+        self.stack = DevStack(self.workdir / "stack").start()
+        console.print(f"  chain {self.stack.rpc_url}, IPFS store {self.stack.ipfs_path}")
+
+        step(1, "The manufacturer creates the bottling-plant twin from its AutomationML file")
+        out = self.tl(MANUFACTURER, f"twin create --aml {PLANT_AML}")
+        twin = int(re.search(r"Created twin (\d+)", out).group(1))
+        self.tl(MANUFACTURER, f"role offer-owner {twin} {addr(OWNER)}")
+        self.tl(OWNER, f"role accept-owner {twin}")
+
+        step(2, "The owner grants roles and registers the plant's sensor feeds")
+        for who, role in ((MANUFACTURER, "MANUFACTURER"), (MAINTAINER, "MAINTAINER"), (AUDITOR, "AUDITOR"),
+                          (AGENT, "DEVICE_AGENT"), (AGENT, "MAINTAINER")):
+            self.tl(OWNER, f"role grant {twin} {role} {addr(who)}")
+        feeds = {}
+        for sensor in SENSORS:
+            out = self.tl(OWNER, f"feed register {twin} {sensor} --device {addr(DEVICE)}")
+            feeds[sensor] = int(re.search(r"Registered feed (\d+)", out).group(1))
+        self.tl(OUTSIDER, f"role grant {twin} OWNER {addr(OUTSIDER)}", expect_ok=False)
+        self.tl(OWNER, f"phase set {twin} Operation --yes")
+
+        step(3, f"The device agent streams the simulated plant ({RUN_S:.0f} s, 5 sensors at 20 Hz, 1 s batches)")
+        daemon = AgentDaemon(load_config(self.agent_config(twin, feeds)), record_latency=True)
+        runner = threading.Thread(target=lambda: daemon.run(status_every_s=3600, install_signals=False), daemon=True)
+        runner.start()
+        plant = daemon.source
+        with plant_progress() as (progress, task):
+            wait_until(progress, task, daemon, SENSOR_FAILS_S + 3)
+            step(4, "The bottle-level sensor sticks; the filler no longer sees full bottles and they flood")
+            flagged = dict(daemon.validator.stats.flagged)
+            console.print(f"  spilled so far: {plant.spilled_l:.2f} l; readings flagged by validation so far (kept and "
+                          f"anchored, never dropped): {flagged or 'none yet'}")
+
+            step(5, "The owner closes the valve with a program call; out-of-bounds values are refused")
+            self.tl(OWNER, f"program call {twin} fill_valve SetValvePosition position=150", expect_ok=False)
+            out = self.tl(OWNER, f"program call {twin} fill_valve CloseValve")
+            call_id = int(re.search(r"call (\d+)", out).group(1))
+            wait_for(lambda: daemon.watcher and any(o.call_id == call_id for o in daemon.watcher.outcomes), 15)
+            self.tl(OWNER, f"program status {call_id}")
+            console.print(f"  valve command {plant.valve_cmd:.0%}; spill stopped at {plant.spilled_l:.2f} l")
+
+            wait_until(progress, task, daemon, SENSOR_SWAP_S + 2)
+            step(6, "The maintainer fits a new bottle-level sensor; the spec is updated and a new feed registered")
+            wait_for(lambda: daemon.replacer.done, 15)
+            wait_until(progress, task, daemon, RUN_S)
+        runner.join(timeout=120)
+        summary = daemon.summary()
+        console.print(f"  agent: {summary['accepted']} readings accepted, {summary['readings_anchored']} anchored in "
+                      f"{summary['batches_anchored']} batches and {summary['transactions']} transactions "
+                      f"({summary['gas']:,} gas), {summary['rejected']} rejected")
+        self.tl(MAINTAINER, f"feed list --twin {twin}")
+
+        step(7, "The maintainer uploads the maintenance report")
+        report_md = self.workdir / "maintenance-report.md"
+        report_md.write_text(maintenance_report(plant, daemon))
+        [replacement] = daemon.replacer.done.values()
+        self.tl(MAINTAINER, f"doc add {twin} {report_md} --name 'Maintenance report: bottle level sensor' "
+                            f"--component {replacement.new_sensor}")
+
+        console.print(f"  flagged by validation: {dict(daemon.validator.stats.flagged)}")
+
+        step(8, "The auditor verifies the whole twin from the chain and IPFS alone, and writes the report")
+        verdict = self.tl(AUDITOR, f"verify twin {twin}", expect_ok=True)
+        html = self.workdir / "audit-report.html"
+        self.tl(AUDITOR, f"audit report --twin {twin} -o {html}")
+        ok = "FAIL" not in verdict.upper().split("VERDICT")[-1]
+        console.rule()
+        console.print(f"[bold]{'PASS' if ok else 'FAIL'}[/]: the twin's history verifies from the chain and IPFS "
+                      f"alone. Report: {html}  ({time.monotonic() - started:.0f} s)")
+        return ok, html
+
+    def agent_config(self, twin: int, feeds: dict[str, int]) -> Path:
+        assert self.stack is not None
+        keys = self.workdir / "keys"
+        keys.mkdir(parents=True, exist_ok=True)
+        (keys / "device.key").write_text(test_account(DEVICE).key.hex())
+        (keys / "agent.key").write_text(test_account(AGENT).key.hex())
+        from .client.aml import load_aml
+
+        spec = load_aml(PLANT_AML)
+        config = {
+            "twin_id": twin, "device_key_file": str(keys / "device.key"), "account_key_file": str(keys / "agent.key"),
+            "outbox_path": str(self.workdir / "agent" / "outbox.sqlite"), "ipfs": self.stack.ipfs_spec,
+            "chain": {"rpc_url": self.stack.rpc_url, "deployment_file": str(self.stack.deployment_path),
+                      "confirmations": 0, "poll_interval_s": 0.3},
+            "feeds": {s: {"feed_id": f, "component": spec.component(s).aml_id} for s, f in feeds.items()},
+            "batching": {"window_s": 1.0},
+            "validation": {"stuck_count": 10,
+                           "redundant_groups": [{"sensors": ["tank_level_a", "tank_level_b"], "tolerance": 1.0}]},  # %, as the AML
+            "source": {"kind": "simulator", "seed": 11, "realtime": True, "duration_s": RUN_S,
+                       "rates_hz": {s: 20.0 for s in SENSORS},
+                       "faults": [{"kind": "stuck", "sensor": "bottle_level", "start_s": SENSOR_FAILS_S},
+                                  {"kind": "swap", "sensor": "bottle_level", "start_s": SENSOR_SWAP_S,
+                                   "new_name": "bottle_level_2", "new_serial": "LT402-0001"}]},
+        }
+        path = self.workdir / "agent" / "agent.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(config, indent=1))
+        return path
+
+
+OUTSIDER = 8
+
+
+def addr(index: int) -> str:
+    return test_account(index).address
+
+
+def step(number: int, text: str) -> None:
+    console.print(f"\n[bold]{number}. {text}[/]")
+
+
+def plant_progress():
+    progress = Progress(TextColumn("  plant"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                        console=console, transient=True)
+
+    class _Ctx:
+        def __enter__(self):
+            progress.start()
+            return progress, progress.add_task("plant", total=RUN_S, status="")
+
+        def __exit__(self, *exc):
+            progress.stop()
+
+    return _Ctx()
+
+
+def wait_until(progress: Progress, task, daemon: AgentDaemon, plant_s: float) -> None:
+    """Let the plant run until its clock reaches `plant_s`, updating the progress bar."""
+    while daemon.source.t_us / 1e6 < plant_s and not daemon.source_done.is_set():
+        stats = daemon.anchorer.stats
+        progress.update(task, completed=daemon.source.t_us / 1e6,
+                        status=f"{daemon.pipeline.stats.accepted} readings, {stats.batches} batches anchored")
+        time.sleep(0.2)
+
+
+def wait_for(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise DemoFailed("the agent did not react in time")
+        time.sleep(0.1)
+
+
+def maintenance_report(plant, daemon: AgentDaemon) -> str:
+    [r] = daemon.replacer.done.values()
+    return (f"# Maintenance report\n\nThe bottle-level transmitter (feed {r.old_feed}) stuck at "
+            f"{SENSOR_FAILS_S:.0f} s; the filler could not see full bottles and {plant.spilled_l:.2f} l were "
+            f"spilled before the owner closed the valve by program call.\n\nReplaced by {r.new_sensor} "
+            f"(serial LT402-0001), component `{r.new_component_aml_id}`, new feed {r.new_feed}. The old feed was "
+            f"retired with the new one as its successor.\n")
