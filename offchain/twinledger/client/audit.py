@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 from . import report as rp
 from .ledger import CALL_STATUS, Ledger, LedgerEvent
@@ -125,14 +125,30 @@ def program_calls(ledger: Ledger, twin: int, events: Sequence[LedgerEvent]) -> l
     return rows
 
 
+OWNER_ROLE = keccak(text="OWNER")
+
+
+def current_owners(events) -> list[str]:
+    """The OWNERs as of the last event: ownership moves by offer and accept, so not the creator."""
+    owners: list[str] = []
+    for e in events:
+        if e.name not in ("RoleGranted", "RoleRevoked") or bytes(e.args.get("role", b"")) != OWNER_ROLE:
+            continue
+        account = to_checksum_address(e.args["account"])
+        if e.name == "RoleGranted" and account not in owners:
+            owners.append(account)
+        elif e.name == "RoleRevoked" and account in owners:
+            owners.remove(account)
+    return owners
+
+
 def build_report(verifier: Verifier, result: TwinResult) -> rp.AuditReport:
     """The audit report of a verified twin (verify with `keep_readings=True` to plot readings)."""
     ledger = verifier.ledger
     twin = result.twin_id
     events = ledger.twin_events(twin)
-    creator = next((str(e.args["creator"]) for e in events if e.name == "TwinCreated"), "")
     info = rp.TwinInfo(
-        twin_id=twin, name=result.info["name"], owner=creator, device_id="0x" + result.info["device_id"].hex(),
+        twin_id=twin, name=result.info["name"], owner=", ".join(current_owners(events)) or "-", device_id="0x" + result.info["device_id"].hex(),
         phase=result.info["phase"], spec_version=max(result.info["spec_versions"] - 1, 0), chain_id=ledger.chain_id,
         extra={"SensorFeed": ledger.feeds.address, "Specification": ledger.spec.address,
                "Authorization": ledger.auth.address, "verified up to block": str(ledger.to_block)})
