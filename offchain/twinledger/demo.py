@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PLANT_AML = ROOT / "examples" / "bottling-plant.aml"
 SENSORS = ("tank_level_a", "tank_level_b", "pipe_flow", "valve_position", "bottle_level")
 
-MANUFACTURER, OWNER, MAINTAINER, AUDITOR, AGENT, DEVICE = 1, 2, 3, 4, 5, 6
+# The roles `twinledger dev up` suggests for the test accounts; the device key is a ninth account.
+OWNER, MANUFACTURER, MAINTAINER, AUDITOR, AGENT, OUTSIDER, DEVICE = 1, 2, 3, 5, 6, 7, 9
 NAMES = {MANUFACTURER: "manufacturer", OWNER: "owner", MAINTAINER: "maintainer", AUDITOR: "auditor", AGENT: "agent"}
 
 RUN_S = 26.0          # simulated plant time, in real time
@@ -172,9 +173,6 @@ class Demo:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(config, indent=1))
         return path
-
-
-OUTSIDER = 8
 
 
 def addr(index: int) -> str:

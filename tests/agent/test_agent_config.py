@@ -104,3 +104,15 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "list.json").write_text("[1]")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(tmp_path / "list.json")
+
+
+def test_keys_can_be_named_as_accounts_and_exactly_one_device_key_is_required():
+    from twinledger.agent.config import ConfigError, parse_config
+
+    base = {"twin_id": 1, "feeds": {"a": {"feed_id": 1, "component": "c"}}, "source": {"kind": "stdin"}}
+    cfg = parse_config({**base, "device_account": "TEST::9", "account": "TEST::6"})
+    assert (cfg.device_account, cfg.account, cfg.device_key_file) == ("TEST::9", "TEST::6", None)
+    with pytest.raises(ConfigError, match="exactly one of device_key_file and device_account"):
+        parse_config(base)
+    with pytest.raises(ConfigError, match="exactly one of device_key_file and device_account"):
+        parse_config({**base, "device_account": "TEST::9", "device_key_file": "/k"})

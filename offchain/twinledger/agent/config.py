@@ -157,14 +157,18 @@ SourceConfig = Annotated[
 
 
 class EncryptionConfig(_Model):
+    # Readers come from the chain (permission matrix and scopes at each block), never from a list here.
     enabled: bool = False
-    recipients_file: Path | None = None
 
 
 class AgentConfig(_Model):
     twin_id: int = Field(ge=0)
-    device_key_file: Path                      # signs the batches (EIP-712), one key per device
-    account_key_file: Path | None = None        # sends the transactions; default: the device key
+    # The device key signs the batches (EIP-712); the account sends the transactions (default: the
+    # device key). Each is a key file, or an account as the CLI's --account takes it (TEST::N, an ape alias).
+    device_key_file: Path | None = None
+    device_account: str | None = None
+    account_key_file: Path | None = None
+    account: str | None = None
     outbox_path: Path = Path(".twinledger/outbox.sqlite")
     ipfs: str = "embedded:.twinledger/ipfs"     # "embedded:<dir>" or "kubo:<rpc url>"
     chain: ChainConfig = ChainConfig()
@@ -182,6 +186,14 @@ class AgentConfig(_Model):
         if not sep or kind not in ("embedded", "kubo") or not rest:
             raise ValueError(f"ipfs must be 'embedded:<dir>' or 'kubo:<rpc url>', got {spec!r}")
         return spec
+
+    @model_validator(mode="after")
+    def _one_device_key(self) -> AgentConfig:
+        if (self.device_key_file is None) == (self.device_account is None):
+            raise ValueError("give exactly one of device_key_file and device_account")
+        if self.account_key_file is not None and self.account is not None:
+            raise ValueError("give at most one of account_key_file and account")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentConfig:
@@ -230,8 +242,7 @@ class AgentConfig(_Model):
         return src.StdinSource(fmt=s.format)
 
 
-_PATH_FIELDS = (("device_key_file",), ("account_key_file",), ("outbox_path",), ("chain", "deployment_file"), ("source", "path"),
-                ("encryption", "recipients_file"))
+_PATH_FIELDS = (("device_key_file",), ("account_key_file",), ("outbox_path",), ("chain", "deployment_file"), ("source", "path"))
 
 
 def parse_config(data: Any, *, base_dir: Path | None = None, origin: str = "config") -> AgentConfig:

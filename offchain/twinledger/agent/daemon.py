@@ -27,6 +27,7 @@ from .batcher import Batcher, Pipeline
 from .commands import PlantDriver, ProgramCallWatcher
 from .config import AgentConfig
 from .outbox import Outbox
+from .sealing import BatchSealer
 from .sources import FillingPlantSimulator, SensorSwapped
 from .swap import SensorReplacer
 from .twinspec import load_spec
@@ -41,6 +42,17 @@ DRAIN_TIMEOUT_S = 60.0
 
 def _read_key(path: Path) -> bytes:
     return bytes.fromhex(path.read_text().strip().removeprefix("0x"))
+
+
+def _key(file: Path | None, account: str | None) -> bytes | None:
+    """A private key from a key file or an account spec (TEST::N, an ape alias, a key file)."""
+    if file is not None:
+        return _read_key(file)
+    if account is not None:
+        from ..client.context import resolve_account
+
+        return bytes(resolve_account(account).key)
+    return None
 
 
 @dataclass
@@ -87,7 +99,8 @@ class AgentDaemon:
         deployment = Deployment.load(c.chain.deployment_file) if c.chain.deployment_file else None
         if deployment is None:
             raise ChainError("the agent config needs chain.deployment_file")
-        account_key = _read_key(c.account_key_file or c.device_key_file)
+        device_key = _key(c.device_key_file, c.device_account)
+        account_key = _key(c.account_key_file, c.account) or device_key
         from eth_account import Account
 
         self.chain = TwinLedgerChain.open(c.chain.rpc_url, deployment, Account.from_key(account_key),
@@ -100,9 +113,10 @@ class AgentDaemon:
                                max_readings=c.batching.max_readings, max_bytes=c.batching.max_bytes)
         self.pipeline = Pipeline(self.validator, self.batcher, on_event=self._on_swap,
                                  group_size=c.batching.group_commit, group_delay_s=c.batching.group_delay_s)
-        device_key = _read_key(c.device_key_file)
         keys: dict[int, bytes | None] = {feed.feed_id: device_key for feed in c.feeds.values()}
-        self.anchorer = Anchorer(self.outbox, self.store, self.chain, keys, on_anchored=self._on_anchored)
+        self.sealer = BatchSealer(self.chain, self.store, c.twin_id) if c.encryption.enabled else None
+        self.anchorer = Anchorer(self.outbox, self.store, self.chain, keys, on_anchored=self._on_anchored,
+                                 sealer=self.sealer)
         self.replacer = SensorReplacer(self.chain, c.twin_id, c.outbox_path.with_name("swaps.json"))
         for r in self.replacer.done.values():  # a restart after a swap keeps the new mapping
             self._apply_replacement(r)
