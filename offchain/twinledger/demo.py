@@ -161,7 +161,8 @@ class Demo:
                       "confirmations": 0, "poll_interval_s": 0.3},
             "feeds": {s: {"feed_id": f, "component": spec.component(s).aml_id} for s, f in feeds.items()},
             "batching": {"window_s": 1.0},
-            "validation": {"stuck_count": 10,
+            # A closed valve and its zero flow hold still by design; the level transmitters never do.
+            "validation": {"stuck_count": 10, "stuck_overrides": {"valve_position": 0, "pipe_flow": 0},
                            "redundant_groups": [{"sensors": ["tank_level_a", "tank_level_b"], "tolerance": 1.0}]},  # %, as the AML
             "source": {"kind": "simulator", "seed": 11, "realtime": True, "duration_s": RUN_S,
                        "rates_hz": {s: 20.0 for s in SENSORS},

@@ -242,7 +242,7 @@ header{border-radius:8px;padding:1em 1.5em;margin-bottom:1.5em;border:2px solid}
 h1{margin:.2em 0}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;width:100%;font-size:.9em;margin:.5em 0}
 th,td{border:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
-th{background:#f3f3f3}td.mono,.mono{font-family:ui-monospace,Consolas,monospace;word-break:break-all}
+th{background:#f3f3f3}td.mono,.mono{font-family:ui-monospace,Consolas,monospace;word-break:break-all}.wrap{word-break:break-all}
 img{max-width:100%;height:auto}
 .badge{display:inline-block;border-radius:4px;padding:.1em .6em;font-weight:bold;color:#fff;
 text-transform:uppercase;font-size:.85em}
@@ -326,8 +326,15 @@ def _verdicts(r: AuditReport) -> str:
         ["what", "id", "name", "verdict", "findings"], rows, "Nothing was checked.") + "</section>"
 
 
+def _short_address(address: str) -> str:
+    """0x1234…abcd, with the whole address as a tooltip: a column of full addresses crowds the table."""
+    text = address if len(address) <= 14 else f"{address[:6]}…{address[-4:]}"
+    return f'<span class="mono" title="{_e(address)}">{_e(text)}</span>'
+
+
 def _history(r: AuditReport) -> str:
-    rows = [[_e(h.block), _e(_fmt_time(h.time)), f'<span class="mono">{_e(h.author)}</span>', _e(h.kind), _e(h.details)]
+    rows = [[_e(h.block), _e(_fmt_time(h.time)), _short_address(h.author), _e(h.kind),
+             f'<span class="wrap">{_e(h.details)}</span>']
             for h in sorted(r.history, key=lambda h: h.block)]
     return '<section id="history"><h2>Twin history</h2>' + _table(
         ["block", "time", "author", "event", "details"], rows, "No events.") + "</section>"
