@@ -16,6 +16,7 @@ from web3._utils.events import get_event_data
 from web3.contract import Contract
 
 from ..chain.connection import TwinLedgerChain
+from ..chain.logs import LogReader
 
 TWIN_ARGUMENTS = ("twin", "child")  # ParentChanged names the twin it changes `child`
 FEED_ARGUMENT = "feedId"
@@ -34,6 +35,13 @@ class ChainEvent:
     @property
     def order(self) -> tuple[int, int]:
         return (self.block, self.log_index)
+
+    @property
+    def twin(self) -> int | None:
+        for key in TWIN_ARGUMENTS:
+            if key in self.args:
+                return int(self.args[key])
+        return None
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class EventReader:
 
     chain: TwinLedgerChain
     from_block: int | None = None
+    to_block: int | None = None  # None: the latest block when asked
     _senders: dict[str, str] = field(default_factory=dict)
     _times: dict[int, int] = field(default_factory=dict)
 
@@ -89,8 +98,8 @@ class EventReader:
         contract = self._contract(contract_name)
         topics: list[Any] = [["0x" + t.hex() for t in group.topics]]
         topics += [None] * (group.position - 1) + [[_topic(v) for v in values]]
-        logs = self.chain.w3.eth.get_logs({"address": contract.address, "fromBlock": self._start(),
-                                           "toBlock": "latest", "topics": topics})
+        end = self.chain.w3.eth.block_number if self.to_block is None else self.to_block
+        logs = LogReader(self.chain.w3).logs(contract.address, topics, self._start(), end)
         return [self._decode(contract_name, contract, log) for log in logs]
 
     def _decode(self, contract_name: str, contract: Contract, log: Any) -> ChainEvent:

@@ -20,10 +20,10 @@ from web3 import Web3
 from web3.contract import Contract
 
 from ..chain.connection import TwinLedgerChain
+from ..chain.logs import DEFAULT_LOG_CHUNK, LogReader
+from .events import ChainEvent, EventReader
 from ..formats.cids import raw_cid_from_digest
 
-DEFAULT_LOG_CHUNK = 10_000
-MIN_LOG_CHUNK = 16
 
 ANCHOR_PERMISSION = 1 << 8
 SENSOR_READ = 1 << 7
@@ -166,23 +166,8 @@ class StoredVersion:
     time: int
 
 
-@dataclass(frozen=True)
-class LedgerEvent:
-    """A decoded event of any TwinLedger contract."""
-
-    contract: str
-    name: str
-    args: dict[str, Any]
-    block: int
-    log_index: int
-    tx_hash: str
-
-    @property
-    def twin(self) -> int | None:
-        for key in ("twin", "child"):
-            if key in self.args:
-                return int(self.args[key])
-        return None
+# One decoded event of any TwinLedger contract; `events.EventReader` reads a twin's events.
+LedgerEvent = ChainEvent
 
 
 def decode_anchored(log: Any) -> AnchorRecord:
@@ -220,31 +205,6 @@ def decode_anchor_input(data: bytes) -> tuple[AnchorCall, ...]:
 
 # ---------------------------------------------------------------------------------------------
 # Log reading
-
-
-class LogReader:
-    """`eth_getLogs` over a block range in chunks; a refused chunk is halved and retried."""
-
-    def __init__(self, w3: Web3, chunk: int = DEFAULT_LOG_CHUNK) -> None:
-        self.w3 = w3
-        self.chunk = max(chunk, MIN_LOG_CHUNK)
-
-    def logs(self, address: str | Sequence[str], topics: Sequence[Any], from_block: int,
-             to_block: int) -> Iterator[Any]:
-        start = from_block
-        chunk = self.chunk
-        while start <= to_block:
-            end = min(start + chunk - 1, to_block)
-            try:
-                found = self.w3.eth.get_logs({"address": address, "topics": list(topics),
-                                              "fromBlock": start, "toBlock": end})
-            except Exception:
-                if chunk <= MIN_LOG_CHUNK:
-                    raise
-                chunk //= 2  # the node limits results or range size: ask for less
-                continue
-            yield from found
-            start = end + 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,19 +398,10 @@ class Ledger:
         return out
 
     def twin_events(self, twin: int, from_block: int | None = None, to_block: int | None = None) -> list[LedgerEvent]:
-        """Every event about `twin`: registry, roles, feeds of the twin, program calls, in chain order."""
-        found: list[LedgerEvent] = []
-        for contract in ("Specification", "Authorization"):
-            found += self.events(contract, twin=twin, twin_topic=1, from_block=from_block, to_block=to_block)
-        found += [e for e in self.events("Specification", twin=twin, twin_topic=2, from_block=from_block,
-                                         to_block=to_block) if e.name in _CALL_EVENTS]
-        feeds = self.feeds_of_twin(twin)
-        if feeds:
-            found += self.events("SensorFeed", from_block=from_block, to_block=to_block,
-                                 extra_topics=[[word(f) for f in feeds]])
-            found = [e for e in found if not (e.contract == "SensorFeed" and e.name == "Anchored")]
-        unique = {(e.contract, e.block, e.log_index): e for e in found}
-        return sorted(unique.values(), key=lambda e: (e.block, e.log_index))
+        """Every event about `twin` but its anchors, in chain order, up to this ledger's block."""
+        reader = EventReader(self.chain, from_block=self.from_block if from_block is None else from_block,
+                             to_block=self.to_block if to_block is None else to_block)
+        return reader.twin_events(twin, anchors=False)
 
     def block_time(self, block: int) -> int:
         """Unix seconds of a block (cached)."""
@@ -464,7 +415,6 @@ class Ledger:
         return datetime.fromtimestamp(self.block_time(block), tz=timezone.utc)
 
 
-_CALL_EVENTS = frozenset({"ProgramCalled", "CallDelivered", "CallCompleted"})
 
 
 def _decode_event(entry: dict[str, Any], log: Any) -> dict[str, Any]:
