@@ -1,7 +1,8 @@
 """Device-agent throughput and latency through the agent's own stages: validation -> durable outbox ->
 per-feed batching -> IPFS store -> EIP-712 signed anchor on SensorFeed (anvil), with the anchorer in its own
 thread as in `AgentDaemon`. Also the naive baseline (one transaction per reading) and the cost of
-encryption (AES-256-GCM sealed batches, epoch keys wrapped to readers) measured in the same run."""
+encryption (the agent's own path: AES-256-GCM sealed batches, epoch keys wrapped to the readers the chain permits,
+envelopes published on-chain) measured in the same run."""
 from __future__ import annotations
 
 import threading
@@ -10,6 +11,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from eth_utils import keccak
 
 from .batches import DEVICE_ADDRESS, DEVICE_KEY
 from .chainenv import AGENT_INDEX, DEVICE_AGENT, NAIVE_INDEX, T0_MS, BenchEnv
@@ -34,38 +37,41 @@ def _agent_modules() -> dict[str, Any]:
                 Sample=Sample, ValidationRules=ValidationRules, Validator=Validator)
 
 
+READER_INDEXES = (7, 8, 9)  # test accounts that read the encrypted feeds (AUDITOR, registered keys)
+AUDITOR = keccak(text="AUDITOR")
+
+
 class Sealer:
-    """Per-feed epoch keys (EpochManager, wrapped to `readers` readers) and `seal_item` of each batch."""
+    """The agent's own encryption path (`twinledger.agent.sealing.BatchSealer`): per-feed epoch keys wrapped to
+    the readers the chain permits (`readers` AUDITORs with registered keys), each batch sealed before storage."""
 
-    def __init__(self, twin: int, readers: int = 3) -> None:
+    def __init__(self, env: BenchEnv, twin: int, readers: int = 3) -> None:
         try:
-            from twinledger.crypto import EpochManager, Recipient, Subject, seal_item
-            from twinledger.crypto.keys import address_from_private_key, generate_private_key, public_key_from_private
+            from twinledger.agent.sealing import BatchSealer
+            from twinledger.crypto import public_key_from_private
         except ImportError as exc:
-            raise NotAvailable(f"crypto module not available yet: {exc}") from exc
-        self._seal_item, self._manager_cls, self._subject = seal_item, EpochManager, Subject
-        keys = [generate_private_key() for _ in range(readers)]
-        self.recipients = [Recipient(address_from_private_key(k), public_key_from_private(k)) for k in keys]
-        self.twin = twin
-        self.managers: dict[int, Any] = {}
-        self.envelopes: list[bytes] = []
-        self.plain_bytes = 0
-        self.sealed_bytes = 0
-        self.batches = 0
+            raise NotAvailable(f"agent encryption not available yet: {exc}") from exc
+        self._sealer_cls = BatchSealer
+        self.env, self.twin = env, twin
+        self.recipients = READER_INDEXES[:readers]
+        auth = env.owner.auth.functions
+        for index in self.recipients:
+            account = env.chain(index)
+            if not auth.publicKeyOf(account.sender.address).call():
+                account.sender.transact(account.auth.functions.registerKey(
+                    public_key_from_private(bytes(account.account.key))))
+            if not auth.hasRole(twin, AUDITOR, account.sender.address).call():
+                env.grant(twin, AUDITOR, index)
+        self.sealer: Any = None
 
-    def seal(self, feed: int, seq: int, data: bytes) -> bytes:
-        """The sealed payload of batch `seq`; the epoch key is checked against the readers before each write."""
-        manager = self.managers.get(feed)
-        if manager is None:
-            manager = self.managers[feed] = self._manager_cls(self.twin, self._subject.feed(feed), DEVICE_ADDRESS)
-        update = manager.update(self.recipients)
-        if update.envelope is not None:
-            self.envelopes.append(update.envelope.to_bytes())
-        sealed = self._seal_item(data, update.key, seq)
-        self.plain_bytes += len(data)
-        self.sealed_bytes += len(sealed)
-        self.batches += 1
-        return sealed
+    def bind(self, store: Any) -> Any:
+        """The BatchSealer the rig's anchorer uses, on the agent's chain object and the rig's store."""
+        self.sealer = self._sealer_cls(self.env.chain(AGENT_INDEX), store, self.twin)
+        return self.sealer
+
+    @property
+    def stats(self) -> Any:
+        return self.sealer.stats
 
 
 @dataclass
@@ -104,10 +110,10 @@ class AgentRig:
         self.pipeline = m["Pipeline"](self.validator, self.batcher)
         self.Sample = m["Sample"]
         self.store = env.stack.store()
-        anchorer_cls = m["Anchorer"] if sealer is None else _sealing_anchorer(m["Anchorer"], sealer)
-        self.anchorer = anchorer_cls(self.outbox, self.store, env.chain(AGENT_INDEX),
-                                     {f: bytes.fromhex(DEVICE_KEY[2:]) for f in self.feed_ids},
-                                     max_items=max_items, on_anchored=self._on_anchored)
+        self.anchorer = m["Anchorer"](self.outbox, self.store, env.chain(AGENT_INDEX),
+                                      {f: bytes.fromhex(DEVICE_KEY[2:]) for f in self.feed_ids},
+                                      max_items=max_items, on_anchored=self._on_anchored,
+                                      sealer=sealer.bind(self.store) if sealer is not None else None)
         self.lock = threading.Lock()
         self.arrivals: dict[int, deque[tuple[int, float]]] = {f: deque() for f in self.feed_ids}
         self.latencies_ms: list[float] = []
@@ -158,23 +164,6 @@ class AgentRig:
     def close(self) -> None:
         self.outbox.close()
         self.store.close()
-
-
-def _sealing_anchorer(base: type, sealer: Sealer) -> type:
-    """The anchorer storing sealed batches: the CID anchored is the sealed payload's (docs/formats.md section 6);
-    the Merkle root stays over the plaintext readings."""
-    from twinledger.agent.publish import store_batch
-
-    if not hasattr(base, "_store"):
-        raise NotAvailable("the anchorer has no storage step to encrypt (agent encryption not available yet)")
-
-    class SealingAnchorer(base):  # type: ignore[misc, valid-type]
-        def _store(self, record: Any, data: bytes) -> str:
-            cid = store_batch(self.store, sealer.seal(record.feed, record.seq, data))
-            self.outbox.mark_stored(record.feed, record.seq, cid)
-            return cid
-
-    return SealingAnchorer
 
 
 def max_rate(env: BenchEnv, twin: int, workdir: Path, total: int, feeds: int = 10, *, max_readings: int = 10_000,
@@ -303,7 +292,7 @@ def measure(env: BenchEnv, workdir: Path, plan: AgentPlan = AgentPlan()) -> Resu
             naive_gas.append(g)
             if enc_error is None:
                 try:
-                    sealer = Sealer(twin)
+                    sealer = Sealer(env, twin)
                     enc.append(max_rate(env, twin, wd(), plan.total, plan.feeds, sealer=sealer).readings_per_s)
                     sealers.append(sealer)
                 except NotAvailable as exc:
@@ -314,13 +303,14 @@ def measure(env: BenchEnv, workdir: Path, plan: AgentPlan = AgentPlan()) -> Resu
         res.put("naive_gas_per_reading_agent_run", naive_gas)
         if enc:
             res.put("agent_readings_per_s_encrypted", enc)
-            plain_b = sum(s.plain_bytes for s in sealers)
-            sealed_b = sum(s.sealed_bytes for s in sealers)
-            n = sum(s.batches for s in sealers)
+            plain_b = sum(s.stats.plain_bytes for s in sealers)
+            sealed_b = sum(s.stats.sealed_bytes for s in sealers)
+            n = sum(s.stats.batches for s in sealers)
             res.put_value("encryption_overhead_bytes_per_batch", (sealed_b - plain_b) / n)
             res.put_value("encryption_overhead_pct", 100.0 * (sealed_b - plain_b) / plain_b)
             res.extra["encryption_mean_batch_bytes"] = plain_b / n
-            res.extra["encryption_envelope_bytes"] = len(sealers[0].envelopes[0]) if sealers[0].envelopes else None
+            envelopes = sealers[0].stats.envelopes
+            res.extra["encryption_envelope_bytes"] = len(envelopes[0]) if envelopes else None
             res.extra["encryption_readers"] = len(sealers[0].recipients)
         else:
             res.missing(["agent_readings_per_s_encrypted", "encryption_overhead_bytes_per_batch"],

@@ -134,11 +134,13 @@ contract Authorization is ITwinAccess, AccessControl {
     event OwnershipOfferCancelled(uint256 indexed twin, address indexed to, address sender);
     /// @notice `account` registered its secp256k1 public key.
     event KeyRegistered(address indexed account, bytes publicKey);
-    /// @notice `publisher` published a key envelope for `subject` of `twin` at key epoch `epoch`.
+    /// @notice `publisher` published the key envelope `envelopeCid` (sha2-256 digest of a raw CIDv1)
+    ///         for `subject` of `twin`, a feed or document of `component`, at key epoch `epoch`.
     event KeyEnvelopePublished(
         uint256 indexed twin,
+        bytes32 indexed component,
         bytes32 indexed subject,
-        uint32 indexed epoch,
+        uint64 epoch,
         bytes32 envelopeCid,
         address publisher
     );
@@ -545,14 +547,22 @@ contract Authorization is ITwinAccess, AccessControl {
     }
 
     /// @notice Announces a key envelope (stored on IPFS) for `subject` of `twin`. Only emits an event.
-    /// @dev Caller needs KEY_PUBLISH for `subject` (a component id, `bytes32(0)` = twin level), so a
-    ///      scoped device agent can publish for its own components. Emits {KeyEnvelopePublished}.
-    function publishKeyEnvelope(uint256 twin, bytes32 subject, uint32 epoch, bytes32 envelopeCid) external {
+    /// @dev Caller needs KEY_PUBLISH on `component` (`bytes32(0)` = twin level), the component the
+    ///      subject belongs to, so a scoped device agent can publish for its own components' feeds.
+    ///      `subject` is `keccak256` of the subject's DAG-CBOR map `{"kind", "id"}` (docs/formats.md
+    ///      section 6), so two feeds or documents of one component stay apart. Emits {KeyEnvelopePublished}.
+    function publishKeyEnvelope(
+        uint256 twin,
+        bytes32 component,
+        bytes32 subject,
+        uint64 epoch,
+        bytes32 envelopeCid
+    ) external {
         _requireWritable(twin);
-        if (!can(twin, msg.sender, Permissions.KEY_PUBLISH, subject)) {
-            revert Unauthorized(twin, msg.sender, Permissions.KEY_PUBLISH, subject);
+        if (!can(twin, msg.sender, Permissions.KEY_PUBLISH, component)) {
+            revert Unauthorized(twin, msg.sender, Permissions.KEY_PUBLISH, component);
         }
-        emit KeyEnvelopePublished(twin, subject, epoch, envelopeCid, msg.sender);
+        emit KeyEnvelopePublished(twin, component, subject, epoch, envelopeCid, msg.sender);
     }
 
     // ---------------------------------------------------------------- internals

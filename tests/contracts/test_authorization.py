@@ -440,7 +440,7 @@ def test_frozen_twin_is_read_only(auth, spec, twin, owner, maintainer, auditor):
     with frozen():
         auth.cancelOwnershipOffer(twin, sender=owner)
     with frozen():
-        auth.publishKeyEnvelope(twin, ZERO32, 1, h("env"), sender=maintainer)
+        auth.publishKeyEnvelope(twin, ZERO32, h("doc 1"), 1, h("env"), sender=maintainer)
     # reads keep working
     assert auth.canRead(twin, auditor, C1)
     assert auth.rolesOf(twin, maintainer) == [MAINTAINER]
@@ -465,15 +465,26 @@ def test_register_key(auth, maintainer, outsider):
 
 def test_publish_key_envelope(auth, staffed_twin, owner, maintainer, auditor, device_agent):
     twin = staffed_twin
-    tx = auth.publishKeyEnvelope(twin, ZERO32, 7, h("envelope"), sender=maintainer)
-    one_log(tx, "KeyEnvelopePublished", twin=twin, subject=ZERO32, epoch=7, envelopeCid=h("envelope"),
-            publisher=maintainer)
+    subject = h("feed 3")
+    tx = auth.publishKeyEnvelope(twin, ZERO32, subject, 7, h("envelope"), sender=maintainer)
+    one_log(tx, "KeyEnvelopePublished", twin=twin, component=ZERO32, subject=subject, epoch=7,
+            envelopeCid=h("envelope"), publisher=maintainer)
+    # epochs are uint64: a writer that restarts at "highest published + 1" never runs out
+    tx = auth.publishKeyEnvelope(twin, C1, subject, 2**64 - 1, h("late"), sender=maintainer)
+    one_log(tx, "KeyEnvelopePublished", twin=twin, component=C1, subject=subject, epoch=2**64 - 1,
+            envelopeCid=h("late"), publisher=maintainer)
     with reverts(auth.Unauthorized, twin=twin, account=auditor, permissions=KEY_PUBLISH, component=ZERO32):
-        auth.publishKeyEnvelope(twin, ZERO32, 7, h("envelope"), sender=auditor)
-    # a scoped device agent publishes for its own components only
+        auth.publishKeyEnvelope(twin, ZERO32, subject, 7, h("envelope"), sender=auditor)
+    # a scoped device agent publishes for its own components only; the check is on the component,
+    # whatever the subject
     auth.setScope(twin, device_agent, [C1], sender=owner)
-    auth.publishKeyEnvelope(twin, C1, 1, h("e1"), sender=device_agent)
-    with reverts(auth.Unauthorized, component=C2):
-        auth.publishKeyEnvelope(twin, C2, 1, h("e2"), sender=device_agent)
-    with reverts(auth.Unauthorized, component=ZERO32):
-        auth.publishKeyEnvelope(twin, ZERO32, 1, h("e0"), sender=device_agent)
+    tx = auth.publishKeyEnvelope(twin, C1, h("feed 4"), 1, h("e1"), sender=device_agent)
+    one_log(tx, "KeyEnvelopePublished", twin=twin, component=C1, subject=h("feed 4"), epoch=1, envelopeCid=h("e1"),
+            publisher=device_agent)
+    with reverts(auth.Unauthorized, twin=twin, account=device_agent, permissions=KEY_PUBLISH, component=C2):
+        auth.publishKeyEnvelope(twin, C2, h("feed 4"), 1, h("e2"), sender=device_agent)
+    with reverts(auth.Unauthorized, twin=twin, account=device_agent, permissions=KEY_PUBLISH, component=ZERO32):
+        auth.publishKeyEnvelope(twin, ZERO32, h("feed 4"), 1, h("e0"), sender=device_agent)
+    # an unknown twin is refused before the permission check
+    with reverts(auth.TwinNotInitialized, twin=twin + 1000):
+        auth.publishKeyEnvelope(twin + 1000, ZERO32, subject, 1, h("e"), sender=maintainer)

@@ -227,6 +227,26 @@ class EnvelopeKeys:
 
 
 @dataclass(frozen=True)
+class PublishedKeys:
+    """Opens, with a reader's private key, the envelope published on-chain for the payload's (subject,
+    epoch): an envelope counts only once an account with KEY_PUBLISH recorded it (docs/formats.md §6)."""
+
+    chain: Any
+    store: Any
+    private_key: bytes | str
+
+    def data_key(self, header: SealedHeader) -> bytes | None:
+        from ..crypto.access import published_envelope_for
+
+        c = header.context
+        try:
+            env = published_envelope_for(self.chain, self.store, c.twin, c.subject, c.epoch, self.private_key)
+            return open_envelope(env, self.private_key, twin=c.twin, subject=c.subject, epoch=c.epoch)
+        except (CryptoError, IpfsError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
 class ChainedKeys:
     sources: Sequence[KeySource]
 
