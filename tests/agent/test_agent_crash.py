@@ -21,7 +21,9 @@ from twinledger.agent.daemon import AgentDaemon
 from twinledger.agent.outbox import Outbox
 from twinledger.chain.devnet import free_port
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600),
+              # a daemon thread that dies (e.g. the program-call watcher during an outage) fails the test
+              pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")]
 CRASH_ROUNDS = int(os.environ.get("TWINLEDGER_CRASH_ROUNDS", "6"))
 
 
@@ -96,7 +98,7 @@ def run_in_thread(daemon: AgentDaemon) -> tuple[threading.Thread, dict]:
 def test_chain_outage_mid_run_then_recovery(plant):
     proxy = CuttableProxy(plant.stack.anvil.port)
     try:
-        config = plant.config("chain-outage", source={**realtime(50), "duration_s": 6}, rpc_url=proxy.url,
+        config = plant.config("chain-outage", source={**realtime(50), "duration_s": 8}, rpc_url=proxy.url,
                               window_s=0.3)
         daemon = AgentDaemon(load_config(config))
         thread, summary = run_in_thread(daemon)
@@ -105,13 +107,29 @@ def test_chain_outage_mid_run_then_recovery(plant):
         time.sleep(2.5)
         assert daemon.pipeline.stats.accepted > 0, "readings keep being accepted while the chain is down"
         proxy.restore()
+        call_id = queue_close_valve(plant)  # the program-call watcher must have survived the outage
         thread.join(timeout=120)
         assert not thread.is_alive()
         assert daemon.status.errors > 0, "the outage was noticed and retried"
         assert summary["accepted"] == summary["readings_anchored"]
         assert_nothing_lost(plant, load_config(config).outbox_path)
+        assert plant.stack.chain().spec.functions.programCall(call_id).call()[4] == 3  # CallStatus.Done
     finally:
         proxy.close()
+
+
+def queue_close_valve(plant) -> int:
+    from eth_utils import keccak
+    from web3.logs import DISCARD
+
+    from plant_support import OWNER, PLANT_AML
+    from twinledger.client.aml import load_aml
+
+    program = next(p for p in load_aml(PLANT_AML).programs if p.name == "CloseValve")
+    owner = plant.stack.chain(OWNER)
+    receipt = owner.sender.transact(owner.spec.functions.callProgram(plant.twin, program.component_id,
+                                                                     program.program_id, []))
+    return owner.spec.events.ProgramCalled().process_receipt(receipt, errors=DISCARD)[0]["args"]["callId"]
 
 
 def test_ipfs_outage_mid_run_then_recovery(plant, tmp_path):

@@ -202,7 +202,8 @@ class AgentDaemon:
         while not (self.source_done.is_set() and self.stop_requested.is_set()) and not self._anchor_done.is_set():
             try:
                 self.watcher.poll()
-            except ChainError as exc:
+            except (ChainError, IpfsError, OSError, Web3Exception) as exc:
+                # A call left Delivered is finished on the next poll: its events are read again.
                 log.warning("program-call watch failed, retrying", error=str(exc))
             time.sleep(self.config.chain.poll_interval_s)
 
