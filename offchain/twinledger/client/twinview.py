@@ -20,8 +20,10 @@ from ..chain.connection import TwinLedgerChain
 from ..chain.errors import ChainError
 from ..formats.cids import unpack
 from .aml import AmlError, Program, TwinSpec, parse_aml
+from ..crypto import CryptoError
 from .events import ChainEvent, EventReader
 from .names import parse_bytes32
+from .sharing import account_key, spec_plaintext
 
 ZERO32 = bytes(32)
 ZERO_ADDRESS = "0x" + "0" * 40
@@ -243,7 +245,9 @@ def program_id(component: bytes, name: str) -> bytes:
 
 
 def load_twin(chain: TwinLedgerChain, store: Any, twin: int, reader: EventReader | None = None,
-              with_aml: bool = True) -> TwinView:
+              with_aml: bool = True, private_key: bytes | None = None) -> TwinView:
+    """The twin as the chain holds it. An encrypted specification is opened with `private_key`
+    (default: the key of the account `chain` acts as)."""
     require_twin(chain, twin)
     name, device_id, phase, parent, created_at, count = read(chain, chain.spec.functions.twinInfo(twin))
     view = TwinView(twin, name, device_id, phase, parent, created_at,
@@ -251,7 +255,8 @@ def load_twin(chain: TwinLedgerChain, store: Any, twin: int, reader: EventReader
     reader = reader or EventReader(chain)
     view.events = reader.twin_events(twin, anchors=False)
     if with_aml:
-        view.aml, view.aml_problem = _latest_aml(store, view)
+        view.aml, view.aml_problem = _latest_aml(chain, store, view,
+                                                 account_key(chain) if private_key is None else private_key)
     view.components = [_component(chain, view, e.args["component"]) for e in _named(view.events, "ComponentAdded")]
     view.programs = _programs(chain, view)
     view.documents = [_document(chain, e.args["docId"]) for e in _named(view.events, "DocumentAdded")]
@@ -270,19 +275,25 @@ def spec_version(chain: TwinLedgerChain, twin: int, index: int) -> VersionInfo:
     return VersionInfo(index, unpack(cid, codec), digest, author, time)
 
 
-def fetch_spec(store: Any, version: VersionInfo, source: str = "specification") -> TwinSpec:
-    """Fetch and parse one specification version; the store checks every block against the CID."""
+def fetch_spec(chain: TwinLedgerChain, store: Any, twin: int, version: VersionInfo, private_key: bytes | None,
+               source: str = "specification") -> TwinSpec:
+    """Fetch, check against its on-chain digest, decrypt if sealed (sharing.spec_plaintext) and parse one
+    specification version; the store checks every block against the CID."""
     data = store.cat(version.cid)
     if keccak(data) != bytes(version.digest):
         raise LookupFailed(f"{source} v{version.index} ({version.cid}): content does not match its on-chain digest")
+    data = spec_plaintext(chain, store, twin, version.index, data, private_key)
     return parse_aml(data, source=f"{source} v{version.index} ({version.cid})")
 
 
-def _latest_aml(store: Any, view: TwinView) -> tuple[TwinSpec | None, str | None]:
+def _latest_aml(chain: TwinLedgerChain, store: Any, view: TwinView,
+                private_key: bytes | None) -> tuple[TwinSpec | None, str | None]:
     from ..ipfs import IpfsError
 
     try:
-        return fetch_spec(store, view.spec_versions[-1]), None
+        return fetch_spec(chain, store, view.twin_id, view.spec_versions[-1], private_key), None
+    except CryptoError as exc:
+        return None, f"{type(exc).__name__}: {exc}"
     except (IpfsError, AmlError, LookupFailed, OSError, ValueError) as exc:
         return None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 

@@ -984,7 +984,9 @@ class Verifier:
             e = events.get(v.index)
             if e is not None and to_checksum_address(e.args["author"]) != v.author:
                 findings.append(Finding.of(Kind.CHAIN_MISMATCH, loc, "the event and the contract name different authors"))
-            content_findings, checked = self._check_content(v, loc, twin, Subject("aml", twin))
+            # The CLI records a sealed specification under the sealed payload's digest only (docs/formats.md
+            # section 6), so a sealed payload that does not hash to it is a mismatch even without a key.
+            content_findings, checked = self._check_content(v, loc, twin, Subject("aml", twin), sealed_digest=True)
             results.append(VersionResult("spec", 0, "specification (AML)", v.index, _cid_of(v), v.author, v.time,
                                          findings + content_findings, checked))
         _version_order(results, stored, lambda i: Location(twin=twin, spec_version=i))
@@ -1014,7 +1016,8 @@ class Verifier:
         all_findings = findings + [f for v in versions for f in v.findings]
         return DocumentResult(doc_id, doc["name"], doc["component"], doc["archived"], versions, all_findings)
 
-    def _check_content(self, v: StoredVersion, loc: Location, twin: int, subject: Subject) -> tuple[list[Finding], bool]:
+    def _check_content(self, v: StoredVersion, loc: Location, twin: int, subject: Subject, *,
+                       sealed_digest: bool = False) -> tuple[list[Finding], bool]:
         """Fetch a version's content by CID and compare keccak256 of it with the on-chain digest.
 
         A sealed payload is also checked for its declared place: a payload sealed for another version
@@ -1035,6 +1038,9 @@ class Verifier:
             return [Finding.of(Kind.DIGEST_MISMATCH, loc, f"keccak256 of the content is 0x{keccak256(content).hex()}, "
                                f"the chain says 0x{v.digest.hex()}")], True
         findings = _sealed_place(content, twin, subject, v.index, loc)
+        if sealed_digest:
+            return findings + [Finding.of(Kind.DIGEST_MISMATCH, loc, f"keccak256 of the sealed payload is "
+                                          f"0x{keccak256(content).hex()}, the chain says 0x{v.digest.hex()}")], True
         key = self.keys.data_key(header) if self.keys is not None else None
         if key is None:
             findings.append(Finding.of(Kind.NOT_DECRYPTED, loc, "encrypted: the digest of the plaintext cannot be "

@@ -48,7 +48,11 @@ def _store_sealed(cli: CliContext, sealed: SealedVersion) -> Stored:
 
 
 def _seal_file(cli: CliContext, twin: int, doc: int, component: bytes, version: int, data: bytes) -> Stored:
-    sealed = seal_version(cli.chain, cli.store, twin, doc, component, version, data)
+    return store_sealed(cli, seal_version(cli.chain, cli.store, twin, Subject.doc(doc), component, version, data))
+
+
+def store_sealed(cli: CliContext, sealed: SealedVersion) -> Stored:
+    """Report who a sealed version is for and store it on IPFS."""
     readers = describe_recipients(sealed.readers.addresses)
     note(f"encrypted (epoch {sealed.epoch}) for {readers}" + (
         f"; permitted but without a registered key: {describe_recipients(sealed.readers.without_key)}"
@@ -189,7 +193,7 @@ def _decrypt(cli: CliContext, twin: int, doc: int, v: VersionInfo, data: bytes) 
     if cli.account is None:
         raise NotReadable(f"Encrypted: {where} is encrypted; pass --account of a party it was shared with")
     try:
-        return open_version(cli.chain, cli.store, twin, doc, v.index, data, bytes(cli.account.key))
+        return open_version(cli.chain, cli.store, twin, Subject.doc(doc), v.index, data, bytes(cli.account.key))
     except CryptoError as exc:
         raise NotReadable(f"{type(exc).__name__}: cannot decrypt {where}: {exc}") from None
 

@@ -8,18 +8,26 @@ import click
 from eth_utils import keccak
 from rich.tree import Tree
 
+from ...crypto import CryptoError, Subject
+from ...formats.cids import pack
 from ..provision import device_id_bytes
 from ..aml import TwinSpec, diff_specs, load_aml, to_bytes32
+from ..sharing import account_key, describe_recipients, publish_pending, seal_first_spec, seal_version, sealed_header, \
+    spec_plaintext
 from ..context import CliContext
 from ..events import EventReader
 from ..history import describe
 from ..names import FEED_STATUSES, PHASES, enum_name, phase_index, role_name
 from ..specsync import Step, plan_sync, run_steps
-from ..twinview import ZERO32, TwinView, bytes32_text, load_twin, program_id, read
-from .base import (TWIN, cell, confirm, console, events_in, note, pass_cli, progress, require_account, send, store_file,
-                   table, when)
+from ..twinview import ZERO32, TwinView, bytes32_text, load_twin, program_id, read, spec_version
+from .base import (TWIN, Stored, cell, confirm, console, content_digest, events_in, note, pass_cli, progress,
+                   require_account, send, store_file, table, when)
+from .documents import store_sealed
 
 AML_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+ENCRYPT_AML = click.option("--encrypt/--plain", "encrypt", default=None,
+                           help="Store the specification encrypted for the parties with DOC_READ on the twin now "
+                                "(default: --plain for a new twin, like the latest version for `spec update`).")
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -47,17 +55,39 @@ def twin_group() -> None:
 @twin_group.command("create")
 @click.option("--aml", "aml_path", type=AML_FILE, required=True, help="AutomationML specification (docs/aml.md).")
 @click.option("--name", help="Twin name (default: the AML root's Name).")
+@ENCRYPT_AML
 @pass_cli
-def twin_create(cli: CliContext, aml_path: Path, name: str | None) -> None:
-    """Register a twin from its AML file: specification, component tree and programs with bounds."""
+def twin_create(cli: CliContext, aml_path: Path, name: str | None, encrypt: bool | None) -> None:
+    """Register a twin from its AML file: specification, component tree and programs with bounds.
+
+    With --encrypt the specification is sealed for the creator alone (the only party of a new twin);
+    the envelope is recorded right after the twin exists, before anyone else can join."""
     spec = load_aml(aml_path)
     require_account(cli)
-    file = store_file(cli, aml_path)
+    pending = None
+    if encrypt:
+        expected = cli.chain.spec.functions.twinCount().call() + 1
+        try:
+            pending = seal_first_spec(cli.chain, cli.store, expected, aml_path.read_bytes())
+        except CryptoError as exc:
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+        cid = cli.store.add_bytes(pending.payload, cid_version=1, raw_leaves=True).cid
+        digest, codec = pack(cid)
+        file = Stored(cid, digest, codec, content_digest(pending.payload))
+    else:
+        file = store_file(cli, aml_path)
     cid = file.cid
     receipt = send(cli, cli.chain.spec.functions.createTwin(name or spec.name, device_id_bytes(spec.device_id),
                                                             file.cid_digest, file.codec, file.content_digest),
                    "creating the twin")
     twin = events_in(cli.chain.spec, receipt, "TwinCreated")[0]["twin"]
+    if pending is not None:
+        if twin != expected:
+            raise click.ClickException(f"another twin took id {expected} meanwhile: twin {twin} holds a specification "
+                                       f"sealed for twin {expected}; record it again with `twinledger spec update "
+                                       f"{twin} --aml {aml_path} --encrypt --yes`")
+        publish_pending(cli.chain, cli.store, pending)
+        note(f"encrypted (epoch {pending.envelope.epoch}) for {describe_recipients(pending.readers.addresses)}")
     try:
         steps = plan_sync(cli.chain, load_twin(cli.chain, cli.store, twin, with_aml=False), spec)
         execute(cli, steps, "registering components and programs")
@@ -65,7 +95,7 @@ def twin_create(cli: CliContext, aml_path: Path, name: str | None) -> None:
         raise click.ClickException(f"twin {twin} was created but its tree is incomplete ({exc}); "
                                    f"finish with `twinledger spec update {twin} --aml {aml_path} --yes`") from None
     click.echo(f"Created twin {twin} {name or spec.name!r}: {len(spec.components)} components, "
-               f"{len(spec.programs)} programs, specification {cid}")
+               f"{len(spec.programs)} programs, specification {cid}" + (" (encrypted)" if encrypt else ""))
 
 
 @twin_group.command("show")
@@ -216,27 +246,53 @@ def spec_group() -> None:
 @click.argument("twin", type=TWIN)
 @click.option("--aml", "aml_path", type=AML_FILE, required=True, help="The new AutomationML specification.")
 @click.option("--yes", "-y", is_flag=True, help="Send without asking (required without a terminal).")
+@ENCRYPT_AML
 @pass_cli
-def spec_update(cli: CliContext, twin: int, aml_path: Path, yes: bool) -> None:
-    """Show what changes, then record a new specification version and update components and programs."""
+def spec_update(cli: CliContext, twin: int, aml_path: Path, yes: bool, encrypt: bool | None) -> None:
+    """Show what changes, then record a new specification version and update components and programs.
+
+    With --encrypt the version is sealed for the parties with DOC_READ on the twin now (new epoch)."""
     new = load_aml(aml_path)
     require_account(cli)
     view = load_twin(cli.chain, cli.store, twin)
     _show_diff(view, new)
-    file = store_file(cli, aml_path)
-    cid = file.cid
+    latest = view.spec_versions[-1]
+    current = cli.store.cat(latest.cid)
+    was_sealed = sealed_header(current) is not None
+    encrypt = was_sealed if encrypt is None else encrypt
+    data = aml_path.read_bytes()
+    if encrypt or was_sealed:  # compare plaintexts: a sealed payload differs on every write
+        try:
+            same = was_sealed == encrypt and spec_plaintext(cli.chain, cli.store, twin, latest.index, current,
+                                                            account_key(cli.chain)) == data
+        except CryptoError:
+            same = False
+        file = None
+    else:
+        file = store_file(cli, aml_path)
+        same = latest.cid == file.cid
+    index = len(view.spec_versions)
     steps = plan_sync(cli.chain, view, new)
-    if view.spec_versions[-1].cid != cid:
-        steps.append(Step(f"record specification v{len(view.spec_versions)}",
-                          cli.chain.spec.functions.updateSpec(twin, file.cid_digest, file.codec, file.content_digest)))
+    if not same:
+        label = f"record specification v{index}" + (" (encrypted)" if encrypt else "")
+        steps.append(Step(label, None))
     if not steps:
         click.echo(f"Twin {twin} already matches {aml_path.name}: nothing to send")
         return
     for step in steps:
         click.echo(f"  tx: {step.label}")
     confirm(f"Send {len(steps)} transaction(s) to twin {twin}?", yes)
+    if not same:
+        if encrypt:  # the envelope goes on-chain before the version that needs it
+            file = store_sealed(cli, seal_version(cli.chain, cli.store, twin, Subject.aml(twin), ZERO32, index, data))
+        steps[-1] = Step(steps[-1].label, cli.chain.spec.functions.updateSpec(twin, file.cid_digest, file.codec,
+                                                                              file.content_digest))
     execute(cli, steps, "updating the specification")
-    click.echo(f"Twin {twin} now follows {cid} ({len(steps)} transaction(s))")
+    if encrypt and not same and bytes(spec_version(cli.chain, twin, index).digest) != file.content_digest:
+        raise click.ClickException(f"another specification version was recorded meanwhile: the payload sealed as "
+                                   f"v{index} is not v{index}; run `spec update` again")
+    cid = file.cid if file is not None else latest.cid
+    click.echo(f"Twin {twin} now follows {cid} ({len(steps)} transaction(s))" + (" (encrypted)" if encrypt else ""))
 
 
 def _show_diff(view: TwinView, new: TwinSpec) -> None:
