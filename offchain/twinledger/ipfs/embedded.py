@@ -48,13 +48,13 @@ from .importer import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINKS, import_bytes, impor
 from .store import (
     AddOptions,
     AddResult,
+    CarFiles,
     BlockStat,
     CarImportResult,
     PathOrFile,
     Pin,
     PinType,
     pin_types_for,
-    write_chunks,
 )
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-class EmbeddedStore:
+class EmbeddedStore(CarFiles):
     """The default :class:`~twinledger.ipfs.store.ContentStore`, kept in a local directory."""
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
@@ -353,15 +353,6 @@ class EmbeddedStore:
     def export_car_iter(self, root: CidLike) -> Iterator[bytes]:
         c = parse_cid(root)
         return iter_car([c], walk(self._get, c))
-
-    def export_car(self, root: CidLike, dest: PathOrFile) -> int:
-        return write_chunks(self.export_car_iter(root), dest)
-
-    def import_car(self, source: PathOrFile, *, pin_roots: bool = True) -> CarImportResult:
-        if hasattr(source, "read"):
-            return self._import_car(source, pin_roots)  # type: ignore[arg-type]
-        with open(os.fspath(source), "rb") as f:  # type: ignore[arg-type]
-            return self._import_car(f, pin_roots)
 
     def _import_car(self, stream: BinaryIO, pin_roots: bool) -> CarImportResult:
         roots, blocks = read_car(stream)

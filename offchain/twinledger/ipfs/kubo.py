@@ -24,7 +24,7 @@ from .cids import CidLike, cid_str, parse_cid, verify_block
 from .dag import cat as dag_cat
 from .errors import BlockNotFound, IntegrityError, IpfsError, IpfsUnavailable, NotPinned
 from .importer import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINKS
-from .store import AddOptions, AddResult, BlockStat, CarImportResult, PathOrFile, Pin, PinType, pin_types_for, write_chunks
+from .store import AddOptions, AddResult, BlockStat, CarFiles, CarImportResult, PathOrFile, Pin, PinType, pin_types_for
 
 log = logging.getLogger(__name__)
 # ipfshttpclient passes urllib3 a long-gone argument on every request; the warning is noise.
@@ -74,7 +74,7 @@ class _CountingReader(io.RawIOBase):
         return len(data)
 
 
-class KuboStore:
+class KuboStore(CarFiles):
     """Content store backed by a Kubo daemon (or anything speaking its RPC, like
     ``twinledger ipfs serve``). ``verify_reads``: read files block by block and check every
     block's hash here, instead of trusting the daemon's ``/cat`` stream."""
@@ -223,15 +223,6 @@ class KuboStore:
 
     def export_car_iter(self, root: CidLike) -> Iterator[bytes]:
         return self._stream("/dag/export", (cid_str(parse_cid(root)),), {})
-
-    def export_car(self, root: CidLike, dest: PathOrFile) -> int:
-        return write_chunks(self.export_car_iter(root), dest)
-
-    def import_car(self, source: PathOrFile, *, pin_roots: bool = True) -> CarImportResult:
-        if hasattr(source, "read"):
-            return self._import_car(source, pin_roots)  # type: ignore[arg-type]
-        with open(os.fspath(source), "rb") as f:  # type: ignore[arg-type]
-            return self._import_car(f, pin_roots)
 
     def _import_car(self, stream: BinaryIO, pin_roots: bool) -> CarImportResult:
         body, headers = multipart.stream_files(_CountingReader(stream, "import.car"), chunk_size=1 << 20)

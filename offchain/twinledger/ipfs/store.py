@@ -111,6 +111,20 @@ class ContentStore(Protocol):
     def close(self) -> None: ...
 
 
+class CarFiles:
+    """`export_car` and `import_car` for paths and binary files, on top of a backend's own
+    `export_car_iter` and `_import_car(stream, pin_roots)`: shared by the embedded and Kubo stores."""
+
+    def export_car(self, root: CidLike, dest: PathOrFile) -> int:
+        return write_chunks(self.export_car_iter(root), dest)  # type: ignore[attr-defined]
+
+    def import_car(self, source: PathOrFile, *, pin_roots: bool = True) -> CarImportResult:
+        if hasattr(source, "read"):
+            return self._import_car(source, pin_roots)  # type: ignore[attr-defined, arg-type]
+        with open(os.fspath(source), "rb") as f:  # type: ignore[arg-type]
+            return self._import_car(f, pin_roots)  # type: ignore[attr-defined]
+
+
 def write_chunks(chunks: Iterator[bytes], dest: PathOrFile) -> int:
     """Write streamed bytes to a path (atomically: temp file then rename) or a binary file."""
     if hasattr(dest, "write"):
