@@ -41,6 +41,11 @@ class TwinLedgerChain:
         if w3.eth.chain_id != deployment.chain_id:
             raise ChainUnavailable(
                 f"the node at {rpc_url} is chain {w3.eth.chain_id}, the deployment is for chain {deployment.chain_id}")
+        missing = [name for name, c in deployment.contracts.items()
+                   if not w3.eth.get_code(Web3.to_checksum_address(c.address))]
+        if missing:  # e.g. a dev chain restarted since the deployment file was written
+            raise ChainUnavailable(f"the deployment's {', '.join(missing)} has no code at its address on {rpc_url}: "
+                                   f"deploy again or pass the right --deployment")
         return cls(w3=w3, deployment=deployment, account=account, confirmations=confirmations)
 
     def contract(self, name: str) -> Contract:
