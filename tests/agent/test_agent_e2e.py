@@ -174,3 +174,20 @@ def test_sigterm_flushes_the_open_batch(plant):
     # The 30 s window never closed on its own: everything anchored came from the shutdown flush.
     assert int(summary["accepted"]) > 0 and summary["accepted"] == summary["readings_anchored"]
     assert_nothing_lost(plant, load_config(config).outbox_path)
+
+
+def test_a_late_stop_still_anchors_the_flushed_batches(plant):
+    """The drain deadline runs from when the stop arrives, not from start-up: an agent that ran longer
+    than the deadline before SIGTERM must still anchor what the shutdown flush closed."""
+    import threading
+
+    stop = threading.Event()
+    config = plant.config("late-stop", source=simulator(None, hz=20, realtime=True), window_s=30)
+    daemon = AgentDaemon(load_config(config), stop_event=stop, drain_timeout_s=1.0)
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.update(daemon.run(status_every_s=60, install_signals=False)))
+    runner.start()
+    time.sleep(2.5)  # longer than the drain deadline; the 30 s window has closed no batch yet
+    stop.set()
+    runner.join(timeout=60)
+    assert result["accepted"] > 0 and result["accepted"] == result["readings_anchored"]

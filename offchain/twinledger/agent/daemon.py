@@ -81,12 +81,13 @@ class AgentStatus:
 
 class AgentDaemon:
     def __init__(self, config: AgentConfig, *, record_latency: bool = False,
-                 stop_event: threading.Event | None = None) -> None:
+                 stop_event: threading.Event | None = None, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
         self.config = config
         self.record_latency = record_latency
         # The CLI passes an event its signal handlers already set, so a SIGTERM during start-up counts too.
         self.stop_requested = stop_event or threading.Event()
-        self._stop_at = time.monotonic()
+        self.drain_timeout_s = drain_timeout_s
+        self._stop_at: float | None = None  # when a stop was first seen; the drain deadline runs from here
         self.source_done = threading.Event()
         self.lock = threading.Lock()  # pipeline, batcher and validator are driven from two threads
         self.status = AgentStatus()
@@ -196,7 +197,7 @@ class AgentDaemon:
         return self.anchorer.unanchored() == 0 or self._drain_expired()
 
     def _drain_expired(self) -> bool:
-        return self.stop_requested.is_set() and time.monotonic() - self._stop_at > DRAIN_TIMEOUT_S
+        return self._stop_at is not None and time.monotonic() - self._stop_at > self.drain_timeout_s
 
     def _watch_calls(self) -> None:
         while not (self.source_done.is_set() and self.stop_requested.is_set()) and not self._anchor_done.is_set():
@@ -210,10 +211,7 @@ class AgentDaemon:
     # -- main ----------------------------------------------------------------------------------
 
     def request_stop(self, *_: object) -> None:
-        if not self.stop_requested.is_set():
-            self._stop_at = time.monotonic()
-            log.info("stop requested: flushing open batches")
-            self.stop_requested.set()
+        self.stop_requested.set()
 
     def run(self, status_every_s: float = 1.0, install_signals: bool = True) -> dict[str, float | int]:
         self._anchor_done = threading.Event()
@@ -229,6 +227,9 @@ class AgentDaemon:
             threading.Thread(target=self._watch_calls, name="calls", daemon=True).start()
         last_status = time.monotonic()
         while anchor.is_alive():
+            if self.stop_requested.is_set() and self._stop_at is None:  # set by a signal or the CLI's handler
+                self._stop_at = time.monotonic()
+                log.info("stop requested: flushing open batches")
             with self.lock:
                 if not self.source_done.is_set():
                     self.pipeline.tick()
