@@ -117,6 +117,7 @@ class Anchorer:
 
     def _settle(self, anchored: Sequence[BatchRecord] | object) -> None:
         """Confirm anchored batches once deep enough; a reorg that removed one sends it back."""
+        tip = None
         for record in anchored:  # type: ignore[union-attr]
             on_chain_next = self.chain.feeds.functions.nextSeqOf(record.feed).call()
             if on_chain_next <= record.seq:
@@ -124,7 +125,8 @@ class Anchorer:
                 self._tip.pop(record.feed, None)
                 self.outbox.reconcile(record.feed, on_chain_next)
                 continue
-            depth = self.chain.w3.eth.block_number - (record.block or 0) + 1
+            tip = self.chain.w3.eth.block_number if tip is None else tip  # once per round, not per batch
+            depth = tip - (record.block or 0) + 1
             if record.block is None or depth >= max(self.chain.confirmations, 1):
                 self.outbox.mark_confirmed(record.feed, record.seq)
 
@@ -228,7 +230,3 @@ class Anchorer:
             report = self.outbox.reconcile(feed, self.chain.feeds.functions.nextSeqOf(feed).call())
             log.info("reconciled with chain", feed=feed, next_seq=report.next_seq,
                      found_on_chain=len(report.marked_anchored), reorged_out=len(report.reverted))
-
-    def allow(self, feed: int) -> None:
-        """Forget a refusal (e.g. after the feed was unpaused)."""
-        self.stats.refused.pop(feed, None)

@@ -116,6 +116,11 @@ _SEVERITY: dict[Kind, Severity] = {
 }
 
 
+
+# Location fields that name the place, most general first, with how they are printed.
+_PLACE_FIELDS = (("feed", "feed"), ("seq", "seq"), ("index", "reading"), ("rid", "rid"), ("doc", "document"),
+                 ("version", "version"), ("spec_version", "spec version"))
+
 @dataclass(frozen=True)
 class Location:
     """Where a finding is: any of feed/seq/CID/reading, document/version, spec version, transaction."""
@@ -133,21 +138,7 @@ class Location:
     tx: str | None = None
 
     def __str__(self) -> str:
-        parts: list[str] = []
-        if self.feed is not None:
-            parts.append(f"feed {self.feed}")
-        if self.seq is not None:
-            parts.append(f"seq {self.seq}")
-        if self.index is not None:
-            parts.append(f"reading {self.index}")
-        if self.rid is not None:
-            parts.append(f"rid {self.rid}")
-        if self.doc is not None:
-            parts.append(f"document {self.doc}")
-        if self.version is not None:
-            parts.append(f"version {self.version}")
-        if self.spec_version is not None:
-            parts.append(f"spec version {self.spec_version}")
+        parts = [f"{label} {getattr(self, name)}" for name, label in _PLACE_FIELDS if getattr(self, name) is not None]
         if not parts and self.twin is not None:
             parts.append(f"twin {self.twin}")
         if self.cid:
