@@ -102,10 +102,11 @@ class ProgramCallWatcher:
 
     def _handle(self, call: Any) -> CallOutcome | None:
         call_id = call["callId"]
-        status = agentops.call_status(self.chain, call_id)
+        on_chain = agentops.program_call(self.chain, call_id)
+        status = on_chain.status
         if status not in (QUEUED, DELIVERED):
-            if self.operations is not None:
-                self.operations.complete_call(call_id, None)  # acknowledged before a crash: agree with the chain
+            if self.operations is not None:  # acknowledged before a crash: agree with the chain
+                self.operations.complete_call(call_id, on_chain.result_cid)
             return None  # handled before (e.g. by this agent before a restart)
         send = self.chain.sender.transact
         if status == QUEUED:

@@ -14,6 +14,7 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 
 from ..chain.connection import TwinLedgerChain
+from ..formats import cids
 from .names import CALL_STATUSES
 from .reader import Ledger, word
 
@@ -71,8 +72,15 @@ def retire_feed_fn(chain: TwinLedgerChain, feed: int, successor: int) -> Contrac
 
 # -- program calls --------------------------------------------------------------------------------
 
-def call_status(chain: TwinLedgerChain, call_id: int) -> int:
-    return int(chain.spec.functions.programCall(call_id).call()[4])
+@dataclass(frozen=True)
+class CallRecord:
+    status: int
+    result_cid: str | None  # the acknowledged result on IPFS, once the call is finished
+
+
+def program_call(chain: TwinLedgerChain, call_id: int) -> CallRecord:
+    _twin, _component, _program, _caller, status, digest, codec = chain.spec.functions.programCall(call_id).call()
+    return CallRecord(int(status), cids.unpack(bytes(digest), int(codec)) if any(digest) else None)
 
 
 def program_bounds(chain: TwinLedgerChain, twin: int, component_id: bytes,
