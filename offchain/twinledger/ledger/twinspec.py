@@ -11,12 +11,13 @@ from eth_utils import keccak
 
 from ..chain.connection import TwinLedgerChain
 from ..formats.aml import Program, TwinSpec, parse_aml
-from ..crypto.sharing import account_key, spec_plaintext
+from .sharing import account_key, spec_plaintext
 from ..crypto import CryptoError
 from ..formats import cids
+from ..errors import TwinLedgerError
 
 
-class SpecError(RuntimeError):
+class SpecError(TwinLedgerError, RuntimeError):
     """The on-chain specification cannot be fetched or does not match its digest."""
 
 

@@ -23,7 +23,7 @@ from ..formats.aml import AmlError, Program, TwinSpec, parse_aml
 from ..crypto import CryptoError
 from .events import ChainEvent, EventReader
 from .names import parse_bytes32
-from ..crypto.sharing import account_key, spec_plaintext
+from .sharing import account_key, spec_plaintext
 
 ZERO32 = bytes(32)
 ZERO_ADDRESS = "0x" + "0" * 40

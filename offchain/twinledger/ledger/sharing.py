@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..chain.connection import TwinLedgerChain
-from . import (
+from ..crypto import (
     CryptoError,
     Envelope,
     EpochKey,
@@ -23,7 +23,6 @@ from . import (
     build_envelope,
     new_data_key,
     open_payload,
-    read_header,
     seal_item,
 )
 from .access import (
@@ -37,10 +36,11 @@ from .access import (
     readers_at,
     recipients_of,
 )
-from .errors import NotARecipient
-from .keys import Recipient, address_from_private_key
+from ..crypto.errors import NotARecipient
+from ..crypto.payload import sealed_header
+from ..crypto.keys import Recipient, address_from_private_key
+from . import contracts
 
-SEALED_MAP_PREFIX = b"\xa9"  # the sealed payload is a 9-key DAG-CBOR map; no plain file is checked further
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class PendingSpec:
 def seal_first_spec(chain: TwinLedgerChain, store: Any, twin: int, plaintext: bytes) -> PendingSpec:
     """Seal `plaintext` as version 0 of subject aml(`twin`) for the creator (the twin's future OWNER)."""
     me = chain.sender.address
-    public_key = bytes(chain.auth.functions.publicKeyOf(me).call())
+    public_key = contracts.public_key_of(chain, me)
     if not public_key:
         raise NoReaders(f"{me} has no registered key: run `twinledger key register` before creating a twin with an "
                         "encrypted specification, or nobody could read it")
@@ -102,16 +102,6 @@ def publish_pending(chain: TwinLedgerChain, store: Any, pending: PendingSpec) ->
 
 class NoReaders(CryptoError):
     """Nobody could read what would be sealed."""
-
-
-def sealed_header(content: bytes) -> SealedHeader | None:
-    """The header of a sealed payload, or None for plain content."""
-    if content[:1] != SEALED_MAP_PREFIX:
-        return None
-    try:
-        return read_header(content)
-    except CryptoError:
-        return None
 
 
 def open_version(chain: TwinLedgerChain, store: Any, twin: int, subject: Subject, version: int, content: bytes,
