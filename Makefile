@@ -22,7 +22,7 @@ NODE_STAMP := node_modules/.installed
 SOLC := $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
 BUILD_STAMP := .build/__local__.json
 
-.PHONY: setup compile test test-anvil demo bench clean distclean
+.PHONY: setup compile lint test test-anvil demo bench clean distclean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,8 +50,13 @@ $(BUILD_STAMP): $(PY_STAMP) $(SOLC) $(wildcard contracts/*.sol contracts/*/*.sol
 
 compile: setup $(BUILD_STAMP)
 
-test: compile
+test: compile lint
 	ape test tests --network $(NETWORK) $(PYTEST_ARGS)
+
+# ruff and mypy (settings in pyproject.toml), installed by the test extras.
+lint: $(PY_STAMP)
+	ruff check offchain tests bench scripts
+	mypy
 
 test-anvil:
 	$(MAKE) test NETWORK=ethereum:local:foundry

@@ -8,7 +8,7 @@ carry a feed id are fetched for the twin's feeds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from eth_utils import event_abi_to_log_topic
 from hexbytes import HexBytes
@@ -60,13 +60,18 @@ def _indexed_position(entry: dict[str, Any], names: Iterable[str]) -> int | None
 def _groups(contract: Contract, names: tuple[str, ...], skip: Iterable[str] = ()) -> list[_EventGroup]:
     """Events of `contract` with one of `names` indexed and none of `TWIN_ARGUMENTS` listed before it."""
     by_position: dict[int, list[bytes]] = {}
-    for entry in contract.abi:
-        if entry.get("type") != "event" or entry["name"] in skip:
+    for entry in event_abis(contract):
+        if entry["name"] in skip:
             continue
         position = _indexed_position(entry, names)
         if position is not None:
-            by_position.setdefault(position, []).append(event_abi_to_log_topic(entry))
+            by_position.setdefault(position, []).append(event_abi_to_log_topic(cast(Any, entry)))
     return [_EventGroup(p, tuple(t)) for p, t in sorted(by_position.items())]
+
+
+def event_abis(contract: Contract) -> list[dict[str, Any]]:
+    """The event entries of a contract's ABI, as plain dicts."""
+    return [cast(dict[str, Any], e) for e in contract.abi if e.get("type") == "event"]
 
 
 def _topic(value: int) -> str:
@@ -101,7 +106,7 @@ class EventReader:
 
     def _decode(self, contract_name: str, contract: Contract, log: Any) -> ChainEvent:
         topic0 = bytes(log["topics"][0])
-        entry = next(e for e in contract.abi if e.get("type") == "event" and event_abi_to_log_topic(e) == topic0)
+        entry = next(e for e in event_abis(contract) if event_abi_to_log_topic(cast(Any, e)) == topic0)
         # by ABI entry, not by name: Authorization has two `RoleGranted` events (per twin, and AccessControl's)
         decoded = decode_log(entry, log)
         return ChainEvent(contract_name, decoded.name, decoded.args, log["blockNumber"], log["logIndex"],
@@ -123,9 +128,9 @@ class EventReader:
                **indexed: int) -> list[ChainEvent]:
         """One event of one contract over a block range, paged; `indexed` filters indexed integer arguments."""
         contract = self._contract(contract_name)
-        entry = next(e for e in contract.abi if e.get("type") == "event" and e["name"] == event_name)
+        entry = next(e for e in event_abis(contract) if e["name"] == event_name)
         names = [i["name"] for i in entry["inputs"] if i.get("indexed")]
-        topics: list[Any] = ["0x" + event_abi_to_log_topic(entry).hex()] + [None] * len(names)
+        topics: list[Any] = ["0x" + event_abi_to_log_topic(cast(Any, entry)).hex()] + [None] * len(names)
         for name, value in indexed.items():
             topics[names.index(name) + 1] = _topic(value)
         while topics and topics[-1] is None:

@@ -16,11 +16,13 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
+from eth_typing import HexStr
 from web3.contract import Contract
+from web3.types import BlockIdentifier
 
 from ..chain.connection import TwinLedgerChain
 from ..chain.logs import DEFAULT_LOG_CHUNK, LogReader, abi_type, decode_log
-from .events import ChainEvent, EventReader
+from .events import ChainEvent, EventReader, event_abis
 from ..formats.cids import raw_cid_from_digest
 from . import contracts
 from .names import CallStatus, FeedStatus, Permission, Phase, label
@@ -257,7 +259,7 @@ class Ledger:
                                 self.to_block if to_block is None else to_block)
         return [decode_anchored(log) for log in logs]
 
-    def feed_state(self, feed_id: int, block: int | str | None = None) -> FeedState:
+    def feed_state(self, feed_id: int, block: BlockIdentifier | None = None) -> FeedState:
         v = self.feeds.functions.feed(feed_id).call(block_identifier=self.to_block if block is None else block)
         return FeedState(feed_id=feed_id, twin=int(v[0]), component=bytes(v[1]), device_key=to_checksum_address(v[2]),
                          next_seq=int(v[3]), head=bytes(v[4]), status=FEED_STATUS.get(int(v[5]), str(v[5])),
@@ -302,7 +304,7 @@ class Ledger:
         cached = self._tx_cache.get(tx_hash)
         if cached is not None:
             return cached
-        tx = self.w3.eth.get_transaction(tx_hash)
+        tx = self.w3.eth.get_transaction(HexStr(tx_hash))
         to = tx.get("to")
         calls = decode_anchor_input(bytes(tx["input"])) if to and to.lower() == self.feeds.address.lower() else ()
         result = AnchorTx(tx_hash, to_checksum_address(tx["from"]), to, calls)
@@ -319,7 +321,8 @@ class Ledger:
         """`SensorFeed.verifyReading`: the contract's own check of a reading's Merkle proof."""
         return contracts.verify_reading(self.chain, feed_id, seq, leaf, proof, self.to_block)
 
-    def component(self, twin: int, component: bytes, block: int | str | None = None) -> contracts.ComponentRecord:
+    def component(self, twin: int, component: bytes,
+                  block: BlockIdentifier | None = None) -> contracts.ComponentRecord:
         return contracts.component(self.chain, twin, component, self.to_block if block is None else block)
 
     # ---- twins, documents, specification -------------------------------------------------
@@ -365,8 +368,8 @@ class Ledger:
         `RoleGranted(bytes32,address,address)` next to the twin-scoped one)."""
         out: dict[tuple[str, bytes], dict[str, Any]] = {}
         for cname, contract in self._contracts.items():
-            for entry in contract.abi:
-                if entry.get("type") == "event" and not entry.get("anonymous"):
+            for entry in event_abis(contract):
+                if not entry.get("anonymous"):
                     sig = f"{entry['name']}({','.join(abi_type(i) for i in entry['inputs'])})"
                     out[(cname, bytes(topic(sig)))] = entry
         return out

@@ -10,6 +10,7 @@ integrity without a key; the AES-GCM tag covers the plaintext.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,8 @@ def seal_version(chain: TwinLedgerChain, store: Any, twin: int, subject: Subject
     return SealedVersion(payload, epoch, readers, published)
 
 
-def _new_epoch(chain: TwinLedgerChain, twin: int, subject: Subject, recipients) -> tuple[Envelope, bytes, int]:
+def _new_epoch(chain: TwinLedgerChain, twin: int, subject: Subject,
+               recipients: Iterable[Recipient]) -> tuple[Envelope, bytes, int]:
     previous = last_epoch(chain, twin, subject)
     epoch = 0 if previous is None else previous + 1
     key = new_data_key()
@@ -110,7 +112,7 @@ def open_version(chain: TwinLedgerChain, store: Any, twin: int, subject: Subject
 
     Raises a `CryptoError`: `NotARecipient`, `EnvelopeWrongKey`, `EnvelopeMismatch` or `DecryptionFailed`.
     """
-    def envelope_for(header: SealedHeader):
+    def envelope_for(header: SealedHeader) -> Envelope:
         return published_envelope_for(chain, store, twin, subject, header.context.epoch, private_key)
 
     return open_payload(content, private_key, envelope_for, twin=twin, subject=subject, item=version)
@@ -170,6 +172,6 @@ def short_address(address: str) -> str:
     return f"{address[:8]}…{address[-6:]}"
 
 
-def describe_recipients(recipients: frozenset[str], label=lambda a: a) -> str:
+def describe_recipients(recipients: frozenset[str], label: Callable[[str], str] = lambda a: a) -> str:
     return ", ".join(sorted(label(a) for a in recipients)) if recipients else "nobody"
 
