@@ -18,8 +18,9 @@ import structlog
 from ..chain.connection import TwinLedgerChain
 from ..formats.aml import Program
 from ..formats import cids
-from ..ledger import agentops
-from ..ledger.agentops import DELIVERED, QUEUED
+from ..ledger import contracts, transactions
+from ..ledger.events import EventReader
+from ..ledger.names import CallStatus
 from ..sim import CommandError
 from .operations import CallState, Operations, crash_point
 
@@ -93,30 +94,31 @@ class ProgramCallWatcher:
         latest = self.chain.w3.eth.block_number
         if latest < self.next_block:
             return []
-        logs = self.chain.spec.events.ProgramCalled.get_logs(
-            from_block=self.next_block, to_block=latest, argument_filters={"twin": self.twin})
-        done = [o for o in (self._handle(entry["args"]) for entry in logs) if o is not None]
+        called = EventReader(self.chain).events("Specification", "ProgramCalled", self.next_block, latest,
+                                                twin=self.twin)
+        done = [o for o in (self._handle(event.args) for event in called) if o is not None]
         self.next_block = latest + 1
         self.outcomes.extend(done)
         return done
 
     def _handle(self, call: Any) -> CallOutcome | None:
         call_id = call["callId"]
-        on_chain = agentops.program_call(self.chain, call_id)
+        on_chain = contracts.program_call(self.chain, call_id)
         status = on_chain.status
-        if status not in (QUEUED, DELIVERED):
+        if status not in (CallStatus.Queued, CallStatus.Delivered):
             if self.operations is not None:  # acknowledged before a crash: agree with the chain
-                self.operations.complete_call(call_id, on_chain.result_cid)
+                result = cids.unpack(on_chain.result, on_chain.codec) if any(on_chain.result) else None
+                self.operations.complete_call(call_id, result)
             return None  # handled before (e.g. by this agent before a restart)
         send = self.chain.sender.transact
-        if status == QUEUED:
-            send(agentops.mark_delivered_fn(self.chain, call_id))
+        if status == CallStatus.Queued:
+            send(transactions.mark_delivered(self.chain, call_id))
             crash_point("call-delivered-sent")
         program = self.programs.get(bytes(call["program"]))
         name, ok, message = self._outcome(call, program)
         result_cid = self._store_result(call_id, name, ok, message, call["params"])
         digest, codec = cids.pack(result_cid)
-        send(agentops.complete_call_fn(self.chain, call_id, ok, digest, codec))
+        send(transactions.complete_call(self.chain, call_id, ok, digest, codec))
         crash_point("call-completed-sent")
         if self.operations is not None:
             self.operations.complete_call(call_id, result_cid)
@@ -166,7 +168,8 @@ class ProgramCallWatcher:
         """The contract checked the bounds when the call was queued; check again against them now."""
         if program is None:
             raise CommandError(f"program {call['program'].hex()} is not in the twin's specification")
-        names, mins, maxs = agentops.program_bounds(self.chain, self.twin, call["component"], call["program"])
+        bounds = contracts.program_bounds(self.chain, self.twin, bytes(call["component"]), bytes(call["program"]))
+        names, mins, maxs = bounds.names, bounds.mins, bounds.maxs
         params = list(call["params"])
         if len(params) != len(names) or len(params) != len(program.params):
             raise CommandError(f"{program.name}: expected {len(names)} parameters, got {len(params)}")

@@ -28,7 +28,10 @@ from eth_utils import keccak
 
 from ..chain.connection import TwinLedgerChain
 from ..chain.keystore import DEFAULT_PASSPHRASE_ENV, load_key, new_keystore
-from ..ledger import agentops
+from ..ledger import contracts, transactions
+from ..ledger.events import EventReader
+from ..ledger.names import FeedStatus
+from ..ledger.provision import register_feed
 from .operations import Operations, SwapRecord, SwapState, crash_point
 from .outbox import Outbox
 from .sources import SensorSwapped
@@ -85,9 +88,9 @@ class SensorReplacer:
         for r in list(self._records.values()):
             if r.state is not SwapState.FEED_REGISTERED or has_open_batches(r.old_feed):
                 continue
-            if agentops.feed_retired_to(self.chain, r.old_feed) is None:
+            if contracts.feed(self.chain, r.old_feed).status != FeedStatus.Retired:
                 assert r.new_feed is not None
-                self.chain.sender.transact(agentops.retire_feed_fn(self.chain, r.old_feed, r.new_feed))
+                self.chain.sender.transact(transactions.retire_feed(self.chain, r.old_feed, r.new_feed))
                 crash_point("swap-retire-sent")
             self._advance(r, SwapState.RETIRED)
             log.info("old feed retired", feed=r.old_feed, successor=r.new_feed)
@@ -117,10 +120,10 @@ class SensorReplacer:
 
     def _replace_component(self, r: SwapRecord) -> SwapRecord:
         old, new = keccak(text=r.old_component), keccak(text=r.new_component)
-        if not agentops.component(self.chain, self.twin, new).exists:
-            kind = agentops.component(self.chain, self.twin, old).kind
-            self.chain.sender.transact(agentops.replace_component_fn(self.chain, self.twin, old, new, r.new_sensor,
-                                                                     kind))
+        if not contracts.component(self.chain, self.twin, new).exists:
+            kind = contracts.component(self.chain, self.twin, old).kind
+            self.chain.sender.transact(transactions.replace_component(self.chain, self.twin, old, new, r.new_sensor,
+                                                                      kind))
             crash_point("swap-component-sent")
         r = self._advance(r, SwapState.COMPONENT_REPLACED)
         crash_point("swap-component-recorded")
@@ -128,19 +131,24 @@ class SensorReplacer:
 
     def _register_feed(self, r: SwapRecord) -> SwapRecord:
         component = keccak(text=r.new_component)
-        existing = agentops.feeds_registered(self.chain, self.twin, component, r.device)
+        existing = self._feeds_registered(component, r.device)
         if existing:
             new_feed = existing[0]
         else:
-            schema = agentops.feed_schema(self.chain, r.old_feed)
-            receipt = self.chain.sender.transact(agentops.register_feed_fn(self.chain, self.twin, component, r.device,
-                                                                           schema))
-            new_feed = agentops.registered_feed_id(self.chain, receipt)
+            schema = contracts.feed(self.chain, r.old_feed).schema_cid
+            new_feed = register_feed(self.chain, self.twin, component, r.device, schema)
             crash_point("swap-feed-sent")
         r = self._advance(r, SwapState.FEED_REGISTERED, new_feed)
         log.info("sensor replaced", old=r.old_sensor, new=r.new_sensor, old_feed=r.old_feed, new_feed=new_feed)
         crash_point("swap-feed-recorded")
         return r
+
+    def _feeds_registered(self, component: bytes, device: str) -> list[int]:
+        """Feeds the chain already has for `component` under the key `device` (a step done before a crash)."""
+        events = EventReader(self.chain).events("SensorFeed", "FeedRegistered", self.chain.deployment.block,
+                                                self.chain.w3.eth.block_number, twin=self.twin,
+                                                component=int.from_bytes(component, "big"))
+        return [int(e.args["feedId"]) for e in events if e.args["deviceKey"].lower() == device.lower()]
 
     def _advance(self, r: SwapRecord, state: SwapState, new_feed: int | None = None) -> SwapRecord:
         record = self._records[r.old_sensor] = self.ops.advance_swap(r.old_sensor, state, new_feed)
