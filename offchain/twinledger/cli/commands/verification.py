@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ...formats.batch import Quality
 from ...formats.headchain import GENESIS_HEAD, next_head
 from ...verify.audit import build_report
+from .feeds import feed_register_cmd
 from ..context import CliContext
 from ...ledger.reader import AnchorRecord, Ledger, LedgerEvent
 from ...verify.report import write_report
@@ -264,23 +265,7 @@ def feed_group() -> None:
     """List, follow and export sensor feeds."""
 
 
-@feed_group.command("register")
-@click.argument("twin", type=click.IntRange(min=1))
-@click.argument("component")
-@click.option("--device", "device", required=True, metavar="ADDRESS",
-              help="Address of the device key that signs this feed's batches.")
-@pass_cli
-def feed_register_cmd(cli: CliContext, twin: int, component: str, device: str) -> None:
-    """Register a sensor feed for COMPONENT (name, AML ID or 0x id) of TWIN, signed by --device."""
-    from .base import require_account
-    from .parties import address
-    from ...ledger.provision import register_feed
-    from ...ledger.twinview import load_twin
-
-    require_account(cli)
-    info = load_twin(cli.chain, cli.store, twin).resolve_component(component)
-    feed = register_feed(cli.chain, twin, info.id, address(device))
-    click.echo(f"Registered feed {feed} for {info.name} of twin {twin}, device key {address(device)}")
+feed_group.add_command(feed_register_cmd)
 
 
 @feed_group.command("list")
