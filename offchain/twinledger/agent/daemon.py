@@ -225,8 +225,9 @@ class AgentDaemon:
                                   daemon=True)
         ingest.start()
         anchor.start()
+        calls = threading.Thread(target=self._watch_calls, name="calls", daemon=True)
         if self.watcher is not None:
-            threading.Thread(target=self._watch_calls, name="calls", daemon=True).start()
+            calls.start()
         last_status = time.monotonic()
         while anchor.is_alive():
             if self.stop_requested.is_set() and self._stop_at is None:  # set by a signal or the CLI's handler
@@ -240,6 +241,8 @@ class AgentDaemon:
                 last_status = time.monotonic()
             anchor.join(timeout=0.05)
         ingest.join(timeout=5)
+        if calls.is_alive():
+            calls.join(timeout=self.config.chain.poll_interval_s + 30)  # it writes call records to the outbox
         summary = self.summary()
         log.info("agent stopped", **summary)
         self.outbox.close()
