@@ -32,7 +32,10 @@ UNKNOWN_OUTCOME = ("outcome unknown: the agent stopped while the device was exec
 
 class Device(Protocol):
     def execute(self, program: str, args: dict[str, Any], *, call_id: int) -> Any:
-        """Act once for `call_id`; a repeated call id must not act again (raise `CommandError`)."""
+        """Act once for `call_id`; a repeated call id must not act again (raise `CommandError`).
+
+        `CommandError`: the device refused (the call is failed with its message). Any other exception
+        means the device did not act (e.g. unreachable), so the call may be tried again later."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,8 @@ class ProgramCallWatcher:
             result = self.device.execute(name, args, call_id=call_id)
         except CommandError as exc:
             return self._finished(call_id, name, False, str(exc))
-        except BaseException:
-            if self.operations is not None:  # it raised, so it did not act: a later poll may try again
+        except Exception:
+            if self.operations is not None:  # by the protocol it did not act: a later poll may try again
                 self.operations.forget_call(call_id)
             raise
         crash_point("call-device-acted")
