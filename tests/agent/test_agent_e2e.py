@@ -121,13 +121,17 @@ def test_program_calls_rejected_out_of_bounds_and_executed_within(plant):
     assert result["ok"] is True and result["call"] == call_id
     assert watcher.poll() == []  # a call is acknowledged once
 
-    # The bounds tightened after a call was queued: the agent's own re-check fails the call.
+    # The bounds tightened after a call was queued: the call is stale, the device is not driven, and the
+    # contract would refuse its delivery (StaleCall); its caller cancels it.
     owner.sender.transact(owner.spec.functions.callProgram(plant.twin, valve.component_id, valve.program_id, [900]))
     owner.sender.transact(owner.spec.functions.setProgram(plant.twin, valve.component_id, valve.program_id,
                                                           [b"position".ljust(32, b"\0")], [0], [500]))
     [late] = watcher.poll()
-    assert not late.ok and "position=900 outside [0, 500]" in late.message
-    assert owner.spec.functions.programCall(late.call_id).call()[4] == 4  # Failed
+    assert not late.ok and "stale call" in late.message
+    assert device.valve_cmd == pytest.approx(0.25)
+    assert owner.spec.functions.programCall(late.call_id).call()[4] == 1  # still Queued
+    owner.sender.transact(owner.spec.functions.cancelCall(late.call_id))
+    assert owner.spec.functions.programCall(late.call_id).call()[4] == 5  # Cancelled
 
 
 def plant_program(plant, name):

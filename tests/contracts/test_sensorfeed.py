@@ -11,7 +11,7 @@ from twinledger.formats.eip712 import ANCHOR_TYPEHASH, domain_separator
 from twinledger.formats.headchain import GENESIS_HEAD
 from twinledger.formats.merkle import keccak256, leaf_hash
 
-from sensorfeed_support import FeedDriver
+from sensorfeed_support import allow_gateway
 
 ACTIVE, PAUSED, RETIRED = 1, 2, 3
 ANCHOR, SENSOR_CREATE = 1 << 8, 1 << 5
@@ -67,8 +67,6 @@ def test_register_refusals(
     missing = b"nope".ljust(32, b"\x00")
     with ape.reverts(sensor_feed.ComponentNotActive, twin=twin, component=missing):
         sensor_feed.registerFeed(twin, missing, key, ZERO32, sender=owner)
-    with ape.reverts(sensor_feed.ZeroAddress):
-        sensor_feed.registerFeed(twin, sensor_component, "0x" + "00" * 20, ZERO32, sender=owner)
     sensor_feed.pause(sender=deployer)
     with ape.reverts(sensor_feed.EnforcedPause):
         sensor_feed.registerFeed(twin, sensor_component, key, ZERO32, sender=owner)
@@ -96,7 +94,8 @@ def test_signed_anchor_relayed_by_anyone(sensor_feed: Any, feed_id: int, driver:
     assert bytes(sensor_feed.headAt(feed_id, 3)) == ZERO32
 
 
-def test_holder_anchors_without_signature(sensor_feed: Any, feed_id: int, driver: Any, anchorer: Any) -> None:
+def test_holder_anchors_without_signature(sensor_feed: Any, feed_id: int, driver: Any, anchorer: Any, owner: Any) -> None:
+    allow_gateway(sensor_feed, [feed_id], owner)
     b0 = driver.batch(feed_id, 0)
     r = driver.anchor(b0, sender=anchorer, signed=False)
     _check_event(_anchored(r, sensor_feed)[0], b0, driver.heads[feed_id])
@@ -110,11 +109,12 @@ def test_holder_anchors_without_signature(sensor_feed: Any, feed_id: int, driver
 
 
 def test_unsigned_anchor_needs_anchor_permission(sensor_feed: Any, twin: int, feed_id: int, driver: Any, outsider: Any, maintainer: Any, owner: Any, auth: Any) -> None:
+    allow_gateway(sensor_feed, [feed_id], owner)
     b = driver.batch(feed_id, 0)
     with ape.reverts(sensor_feed.Unauthorized, twin=twin, account=outsider.address, permission=ANCHOR):
         sensor_feed.anchor(*b.fields(), b"", sender=outsider)
     # MAINTAINER has SENSOR_* but not ANCHOR by default
-    auth.grantRole(twin, auth.MAINTAINER(), maintainer, sender=owner)
+    auth.grantTwinRole(twin, auth.MAINTAINER(), maintainer, sender=owner)
     with ape.reverts(sensor_feed.Unauthorized):
         sensor_feed.anchor(*b.fields(), b"", sender=maintainer)
     driver.anchor(b, sender=owner, signed=False)  # OWNER holds every permission
@@ -225,7 +225,7 @@ def test_global_pause(sensor_feed: Any, feed_id: int, driver: Any, anchorer: Any
 def test_feed_pause_by_sensor_update_holder(sensor_feed: Any, auth: Any, twin: int, feed_id: int, driver: Any, outsider: Any, owner: Any, maintainer: Any) -> None:
     with ape.reverts(sensor_feed.Unauthorized, account=outsider.address):
         sensor_feed.pauseFeed(feed_id, sender=outsider)
-    auth.grantRole(twin, auth.MAINTAINER(), maintainer, sender=owner)
+    auth.grantTwinRole(twin, auth.MAINTAINER(), maintainer, sender=owner)
     r = sensor_feed.pauseFeed(feed_id, sender=maintainer)
     [ev] = r.events.filter(sensor_feed.FeedPaused)
     assert (ev.feedId, ev.account) == (feed_id, maintainer.address)
@@ -294,8 +294,9 @@ def test_rotate_device_key(sensor_feed: Any, feed_id: int, driver: Any, outsider
     driver.anchor(b1, sender=outsider, signature=driver.sign(b1, key=other_key.key))
 
 
-def test_anchor_many(sensor_feed: Any, feed_id: int, driver: Any, anchorer: Any, outsider: Any, register_feed: Any, add_sensor: Any) -> None:
+def test_anchor_many(sensor_feed: Any, feed_id: int, driver: Any, anchorer: Any, outsider: Any, register_feed: Any, add_sensor: Any, owner: Any) -> None:
     feeds = [feed_id] + [register_feed(add_sensor(f"S{i}")) for i in range(2)]
+    allow_gateway(sensor_feed, feeds, owner)
     batches = [driver.batch(f, 0) for f in feeds] + [driver.batch(feeds[0], 1)]  # two of one feed, in order
     items = [driver.item(b, signed=(i == 1)) for i, b in enumerate(batches[:2])]
     items.append(driver.item(batches[2]))
@@ -370,34 +371,36 @@ def test_verify_batch_needs_the_exact_header(sensor_feed: Any, feed_id: int, dri
     assert not sensor_feed.verifyBatch(feed_id, 2, (ZERO32,) * 3 + (0, 0, 0))  # not anchored: zero head never matches
 
 
-# ---------------------------------------------------------------------------- with the test double
+# ------------------------------------------------------------------- scopes, feeds without a device key
 
 
-@pytest.fixture
-def mock_feed(project: Any, feed_deps: Any, deployer: Any) -> Any:
-    return project.SensorFeed.deploy(feed_deps.address, feed_deps.address, sender=deployer)
+def test_component_scoped_anchorer(sensor_feed: Any, auth: Any, twin: int, feed_id: int, sensor_component: bytes,
+                                   register_feed: Any, add_sensor: Any, driver: Any, owner: Any, device_agent: Any) -> None:
+    other = register_feed(add_sensor("Other"))
+    allow_gateway(sensor_feed, [feed_id, other], owner)
+    auth.grantTwinRole(twin, auth.DEVICE_AGENT(), device_agent, sender=owner)
+    auth.setScope(twin, device_agent, [sensor_component], sender=owner)  # ANCHOR on this one component only
+    driver.anchor(driver.batch(feed_id, 0), sender=device_agent, signed=False)
+    sensor_feed.anchorMany([driver.item(driver.batch(feed_id, 1))], sender=device_agent)
+    driver.expect(driver.batch(feed_id, 1))
+    assert bytes(sensor_feed.headOf(feed_id)) == driver.heads[feed_id]
+    with ape.reverts(sensor_feed.Unauthorized, twin=twin, account=device_agent.address, permission=ANCHOR):
+        sensor_feed.anchorMany([driver.item(driver.batch(other, 0))], sender=device_agent)
 
 
-def test_wide_twin_id_and_component_scoped_anchorer(project: Any, feed_deps: Any, mock_feed: Any, device_key: Any, owner: Any, device_agent: Any, outsider: Any) -> None:
-    twin = 2**200 + 5
-    comp = b"S".ljust(32, b"\x00")
-    feed_deps.setActive(twin, comp, True, sender=owner)
-    feed_deps.setPerms(twin, owner.address, ZERO32, SENSOR_CREATE, sender=owner)
-    feed_deps.setPerms(twin, device_agent.address, comp, ANCHOR, sender=owner)  # scoped to the component
-    r = mock_feed.registerFeed(twin, comp, device_key.address, ZERO32, sender=owner)
-    assert r.events.filter(mock_feed.FeedRegistered)[0].twin == twin
-    assert mock_feed.feed(1).twin == twin
-    d = FeedDriver(mock_feed, ape.chain.provider.chain_id, device_key)
-    d.anchor(d.batch(1, 0), sender=device_agent, signed=False)
-    d.anchor(d.batch(1, 1), sender=outsider)
-    mock_feed.anchorMany([d.item(d.batch(1, 2))], sender=device_agent)
-    d.expect(d.batch(1, 2))
-    assert bytes(mock_feed.headOf(1)) == d.heads[1]
-    feed_deps.setFrozen(twin, True, sender=owner)
-    with ape.reverts(mock_feed.TwinFrozen, twin=twin):
-        mock_feed.anchorMany([d.item(d.batch(1, 3))], sender=device_agent)
+def test_feed_without_device_key(sensor_feed: Any, twin: int, add_sensor: Any, driver: Any, anchorer: Any,
+                                 owner: Any, outsider: Any) -> None:
+    receipt = sensor_feed.registerFeed(twin, add_sensor("Gateway-only"), "0x" + "00" * 20, ZERO32, sender=owner)
+    feed = int(receipt.events.filter(sensor_feed.FeedRegistered)[0].feedId)
+    assert not sensor_feed.signatureRequired(feed)
+    with ape.reverts(sensor_feed.NoDeviceKey, feedId=feed):
+        sensor_feed.setSignatureRequired(feed, True, sender=owner)
+    b0 = driver.batch(feed, 0)
+    with ape.reverts(sensor_feed.WrongSigner):  # no signature can be the missing device's
+        sensor_feed.anchor(*b0.fields(), driver.sign(b0), sender=outsider)
+    driver.anchor(b0, sender=anchorer, signed=False)
 
 
-def test_constructor_rejects_zero(project: Any, deployer: Any, feed_deps: Any) -> None:
+def test_constructor_rejects_zero(project: Any, deployer: Any, auth: Any) -> None:
     with ape.reverts():
-        project.SensorFeed.deploy("0x" + "00" * 20, feed_deps.address, sender=deployer)
+        project.SensorFeed.deploy("0x" + "00" * 20, auth.address, sender=deployer)

@@ -84,10 +84,15 @@ class ProgramCallWatcher:
         status = self.chain.spec.functions.programCall(call_id).call()[4]
         if status not in (QUEUED, DELIVERED):
             return None  # handled before (e.g. by this agent before a restart)
+        program = self.programs.get(bytes(call["program"]))
+        stale = self._stale_reason(call_id, call)
+        if stale is not None:  # the contract refuses to deliver or complete it: leave it to be cancelled
+            name = program.name if program else call["program"].hex()
+            log.warning("program call not executed", call=call_id, program=name, reason=stale)
+            return CallOutcome(call_id, name, False, stale, "")
         send = self.chain.sender.transact
         if status == QUEUED:
             send(self.chain.spec.functions.markDelivered(call_id))
-        program = self.programs.get(bytes(call["program"]))
         try:
             name, args = self._checked_args(call, program)
             result = self.device.execute(name, args)
@@ -100,6 +105,18 @@ class ProgramCallWatcher:
         send(self.chain.spec.functions.completeCall(call_id, ok, digest, codec))
         log.info("program call acknowledged", call=call_id, program=name, ok=ok, message=message)
         return CallOutcome(call_id, name, ok, message, result_cid)
+
+    def _stale_reason(self, call_id: int, call: Any) -> str | None:
+        """Why the call's program revision is no longer in force (Specification's `StaleCall`), or None."""
+        spec = self.chain.spec.functions
+        enabled, _count, revision = spec.programInfo(self.twin, call["component"], call["program"]).call()
+        if not enabled:
+            return "stale call: its program was removed; its caller or an OWNER can cancel it"
+        if revision != spec.callRevision(call_id).call():
+            return "stale call: its program was redefined after it was queued; its caller or an OWNER can cancel it"
+        if not spec.componentActive(self.twin, call["component"]).call():
+            return "stale call: its component was removed or replaced; its caller or an OWNER can cancel it"
+        return None
 
     def _checked_args(self, call: Any, program: Program | None) -> tuple[str, dict[str, Any]]:
         """The contract checked the bounds when the call was queued; check again against them now."""

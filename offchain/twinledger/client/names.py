@@ -13,10 +13,15 @@ _ROLE_NAMES: dict[bytes, str] = {rid: name for name, rid in ROLE_IDS.items()}
 
 # Bit order of contracts/interfaces/IAuthorization.sol `Permissions`.
 PERMISSIONS = ("TWIN_UPDATE", "SPEC_UPDATE", "DOC_CREATE", "DOC_UPDATE", "DOC_READ", "SENSOR_CREATE", "SENSOR_UPDATE",
-               "SENSOR_READ", "ANCHOR", "PROGRAM_CALL", "ROLE_ADMIN", "SOURCE_MANAGE", "PROGRAM_EXECUTE", "KEY_PUBLISH")
+               "SENSOR_READ", "ANCHOR", "PROGRAM_CALL", "ROLE_ADMIN", "SOURCE_MANAGE", "PROGRAM_EXECUTE", "KEY_PUBLISH",
+               "TWIN_DISMISS")
+
+# Twin ids are uint256 in every contract function and event and stored as uint48 by every contract: the
+# registry issues ids 1, 2, ... and can never issue one above this.
+MAX_TWIN_ID = 2**48 - 1
 
 PHASES = ("Design", "Production", "Operation", "Maintenance", "Dismissed")
-CALL_STATUSES = ("None", "Queued", "Delivered", "Done", "Failed")
+CALL_STATUSES = ("None", "Queued", "Delivered", "Done", "Failed", "Cancelled")
 FEED_STATUSES = ("None", "Active", "Paused", "Retired")
 
 

@@ -37,7 +37,7 @@ def role_grant(cli: CliContext, twin: int, role: str, account: str) -> None:
     """Give ROLE (a name or 0x bytes32) on TWIN to ADDRESS. OWNER moves only by offer and accept."""
     rid, who = role_id(role), address(account)
     require_account(cli)
-    send(cli, cli.chain.auth.functions.grantRole(twin, rid, who), f"granting {role_name(rid)}")
+    send(cli, cli.chain.auth.functions.grantTwinRole(twin, rid, who), f"granting {role_name(rid)}")
     click.echo(f"Granted {role_name(rid)} on twin {twin} to {who}")
 
 
@@ -50,7 +50,7 @@ def role_revoke(cli: CliContext, twin: int, role: str, account: str) -> None:
     """Take ROLE on TWIN away from ADDRESS."""
     rid, who = role_id(role), address(account)
     require_account(cli)
-    send(cli, cli.chain.auth.functions.revokeRole(twin, rid, who), f"revoking {role_name(rid)}")
+    send(cli, cli.chain.auth.functions.revokeTwinRole(twin, rid, who), f"revoking {role_name(rid)}")
     click.echo(f"Revoked {role_name(rid)} on twin {twin} from {who}")
 
 
