@@ -21,8 +21,10 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 SOLC := $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
 BUILD_STAMP := .build/__local__.json
+# ape, with its .cache/.build exclusions made relative to the project (tools/run_ape.py says why).
+APE := $(VENV)/bin/python tools/run_ape.py
 
-.PHONY: setup compile test test-anvil demo bench clean distclean
+.PHONY: setup compile lint test test-anvil demo bench clean distclean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,19 +47,24 @@ setup: $(PY_STAMP) $(NODE_STAMP) $(SOLC)
 
 # -f: ape's cache missed edits in contracts/specification/; this rule only runs when a source changed.
 $(BUILD_STAMP): $(PY_STAMP) $(SOLC) $(wildcard contracts/*.sol contracts/*/*.sol) ape-config.yaml
-	ape compile -f
+	$(APE) compile -f
 	touch $@
 
 compile: setup $(BUILD_STAMP)
 
-test: compile
-	ape test tests --network $(NETWORK) $(PYTEST_ARGS)
+test: compile lint
+	$(APE) test tests --network $(NETWORK) $(PYTEST_ARGS)
+
+# ruff and mypy (settings in pyproject.toml), installed by the test extras.
+lint: $(PY_STAMP)
+	ruff check offchain tests bench scripts
+	mypy
 
 test-anvil:
 	$(MAKE) test NETWORK=ethereum:local:foundry
 
 demo: compile
-	ape run demo
+	$(APE) run demo
 
 bench: compile
 	$(VENV)/bin/python -m bench.run

@@ -16,7 +16,7 @@ from plant_support import OWNER, SENSORS, assert_nothing_lost, anchored_feed, pr
 from twinledger.agent.commands import PlantDriver, ProgramCallWatcher
 from twinledger.agent.config import load_config
 from twinledger.agent.daemon import AgentDaemon
-from twinledger.agent.sources import FillingPlantSimulator
+from twinledger.sim import FillingPlantSimulator
 from twinledger.chain.errors import ContractRevert
 from twinledger.formats.batch import Quality, decode_batch, encode_reading
 from twinledger.formats.cids import raw_cid_from_digest
@@ -68,8 +68,9 @@ def test_every_accepted_reading_is_anchored_and_provable(plant):
     tree = merkle_tree(batch)
     index = len(batch.readings) // 2
     args = event["args"]
+    before = {"feedId": batch.feed, "seq": batch.seq - 1}
     prev = (bytes(32) if batch.seq == 0 else
-            chain.feeds.events.Anchored.get_logs(from_block=0, argument_filters={"feedId": batch.feed, "seq": batch.seq - 1})[-1]["args"]["head"])
+            chain.feeds.events.Anchored.get_logs(from_block=0, argument_filters=before)[-1]["args"]["head"])
     header = (prev, args["root"], args["cid"], args["count"], args["tFirst"], args["tLast"])
     reading_hash = keccak256(encode_reading(batch.readings[index]))
     assert chain.feeds.functions.verifyReading(batch.feed, batch.seq, header, reading_hash, tree.proof(index)).call()
@@ -135,7 +136,7 @@ def test_program_calls_rejected_out_of_bounds_and_executed_within(plant):
 
 
 def plant_program(plant, name):
-    from twinledger.client.aml import load_aml
+    from twinledger.formats.aml import load_aml
     from plant_support import PLANT_AML
 
     return next(p for p in load_aml(PLANT_AML).programs if p.name == name)
@@ -166,7 +167,7 @@ def test_sigterm_flushes_the_open_batch(plant):
     config = plant.config("sigterm", source=simulator(None, hz=20, realtime=True), window_s=30)
     log = config.parent / "stderr.log"
     with open(log, "wb") as err_file:
-        proc = subprocess.Popen([sys.executable, "-m", "twinledger.client.cli", "agent", "run", "--config",
+        proc = subprocess.Popen([sys.executable, "-m", "twinledger.cli.main", "agent", "run", "--config",
                                  str(config), "--status-every", "0.5"], stdout=subprocess.PIPE, stderr=err_file,
                                 start_new_session=True)
     deadline = time.monotonic() + 60

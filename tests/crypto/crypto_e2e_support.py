@@ -14,9 +14,9 @@ from eth_utils import keccak
 from twinledger.chain.connection import TwinLedgerChain
 from twinledger.chain.devnet import test_account
 from twinledger.chain.stack import DevStack
-from twinledger.client.provision import create_twin_from_aml, register_feed
+from twinledger.ledger.provision import create_twin_from_aml, register_feed
 from twinledger.crypto import NotARecipient, SealedHeader, Subject, open_payload, public_key_from_private
-from twinledger.crypto.access import published_envelope_for
+from twinledger.ledger.access import published_envelope_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANT_AML = ROOT / "examples" / "bottling-plant.aml"
