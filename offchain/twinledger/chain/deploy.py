@@ -5,15 +5,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
 from web3 import Web3
 
 from .artifacts import load_artifacts
 from .deployment import DeployedContract, Deployment
 from .errors import ErrorDecoder
 from .tx import TxSender
-
-REGISTRY_ROLE = keccak(text="REGISTRY_ROLE")
 
 Addresses = dict[str, str]
 
@@ -38,7 +35,8 @@ DEPLOY_PLAN: tuple[DeployStep, ...] = (
 )
 
 WIRE_PLAN: tuple[WireStep, ...] = (
-    WireStep("Authorization", "grantRole(bytes32,address)", lambda a: [REGISTRY_ROLE, a["Specification"]]),
+    # Binds the twin registry once and for good: afterwards not even the admin can initialize or freeze twins.
+    WireStep("Authorization", "bindRegistry(address)", lambda a: [a["Specification"]]),
 )
 
 

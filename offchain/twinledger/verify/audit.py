@@ -134,12 +134,12 @@ def current_owners(events) -> list[str]:
     """The OWNERs as of the last event: ownership moves by offer and accept, so not the creator."""
     owners: list[str] = []
     for e in events:
-        if e.name not in ("RoleGranted", "RoleRevoked") or bytes(e.args.get("role", b"")) != OWNER_ROLE:
+        if e.name not in ("TwinRoleGranted", "TwinRoleRevoked") or bytes(e.args.get("role", b"")) != OWNER_ROLE:
             continue
         account = to_checksum_address(e.args["account"])
-        if e.name == "RoleGranted" and account not in owners:
+        if e.name == "TwinRoleGranted" and account not in owners:
             owners.append(account)
-        elif e.name == "RoleRevoked" and account in owners:
+        elif e.name == "TwinRoleRevoked" and account in owners:
             owners.remove(account)
     return owners
 
