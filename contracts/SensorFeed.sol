@@ -9,17 +9,18 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 
 import {IAuthorization, Permissions} from "./interfaces/IAuthorization.sol";
 import {ISpecification} from "./interfaces/ISpecification.sol";
+import {ISensorFeedProofs} from "./interfaces/ISensorFeed.sol";
 
 /// @title TwinLedger sensor feeds: a registry of device feeds and their chained, device-signed batch anchors.
 /// @notice A feed belongs to one component of one twin and has a device key. Its batches are anchored with
-///         strictly consecutive sequence numbers; each anchor stores the batch's Merkle root and moves the
-///         feed's running head (docs/formats.md, sections 2 to 5). An anchor is accepted from a holder of the
+///         strictly consecutive sequence numbers; each anchor stores the feed's head after that batch, which
+///         commits to the batch's Merkle root and to every earlier batch (docs/formats.md, sections 2 to 5). An anchor is accepted from a holder of the
 ///         ANCHOR permission on the feed's twin (the signature may then be empty), or from anyone carrying the
 ///         device key's EIP-712 signature of it.
-/// @dev Storage per feed: one packed slot (device key, next seq, status, twin), one slot for the head and one
-///      new slot per anchored batch (its root). Everything else (component, schema, successor) is read only by
-///      management functions and views.
-contract SensorFeed is EIP712, AccessControl, Pausable {
+/// @dev Storage per feed: one packed slot (device key, next seq, status, twin) and one new slot per anchored
+///      batch (the head after it; the running head is the last one). Everything else (component, schema,
+///      successor) is read only by management functions and views.
+contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
     // ---------------------------------------------------------------------------------------------
     // Types
     // ---------------------------------------------------------------------------------------------
@@ -123,8 +124,7 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
 
     uint256 private _feedCount;
     mapping(uint256 feedId => FeedState) private _state;
-    mapping(uint256 feedId => bytes32) private _head;
-    mapping(uint256 feedId => mapping(uint256 seq => bytes32)) private _roots;
+    mapping(uint256 feedId => mapping(uint256 seq => bytes32)) private _heads;
     mapping(uint256 feedId => FeedInfo) private _info;
 
     // ---------------------------------------------------------------------------------------------
@@ -397,7 +397,7 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
             component: info.component,
             deviceKey: s.deviceKey,
             nextSeq: s.nextSeq,
-            head: _head[feedId],
+            head: _headAfter(feedId, s.nextSeq),
             status: s.status,
             schemaCid: info.schemaCid,
             successor: info.successor
@@ -408,8 +408,7 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
     /// @param feedId The feed.
     /// @return The head after the last anchored batch.
     function headOf(uint256 feedId) external view returns (bytes32) {
-        _existing(feedId);
-        return _head[feedId];
+        return _headAfter(feedId, _existing(feedId).nextSeq);
     }
 
     /// @notice The seq the feed's next anchor must carry (= the number of anchored batches).
@@ -419,27 +418,28 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
         return _existing(feedId).nextSeq;
     }
 
-    /// @notice The Merkle root of batch `seq` of a feed, or `bytes32(0)` if it is not anchored.
-    /// @param feedId The feed.
-    /// @param seq The batch.
-    /// @return The batch's root.
-    function rootOf(uint256 feedId, uint64 seq) external view returns (bytes32) {
-        return _roots[feedId][seq];
+    /// @inheritdoc ISensorFeedProofs
+    function headAt(uint256 feedId, uint64 seq) external view returns (bytes32) {
+        return _heads[feedId][seq];
     }
 
-    /// @notice True if `leaf` (keccak256(keccak256(reading))) is in anchored batch `seq` of the feed.
-    /// @param feedId The feed.
-    /// @param seq The batch.
-    /// @param leaf The reading's leaf hash (docs/formats.md section 2).
-    /// @param proof Sibling hashes from the leaf up, as `MerkleTree.proof` gives them.
-    /// @return False if the batch is not anchored or the proof does not lead to its root.
-    function verifyReading(uint256 feedId, uint64 seq, bytes32 leaf, bytes32[] calldata proof)
-        external
-        view
-        returns (bool)
-    {
-        bytes32 root = _roots[feedId][seq];
-        return root != bytes32(0) && MerkleProof.verifyCalldata(proof, root, leaf);
+    /// @inheritdoc ISensorFeedProofs
+    function verifyBatch(uint256 feedId, uint64 seq, BatchHeader calldata h) public view returns (bool) {
+        bytes32 head = _heads[feedId][seq];
+        return head != bytes32(0)
+            && head == _nextHead(Batch(h.prevHead, feedId, seq, h.root, h.cid, h.count, h.tFirst, h.tLast));
+    }
+
+    /// @inheritdoc ISensorFeedProofs
+    function verifyReading(
+        uint256 feedId,
+        uint64 seq,
+        BatchHeader calldata h,
+        bytes32 readingHash,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        return verifyBatch(feedId, seq, h)
+            && MerkleProof.verifyCalldata(proof, h.root, keccak256(abi.encode(readingHash)));
     }
 
     /// @notice Number of feeds registered so far (= the highest feed id).
@@ -493,7 +493,7 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
             m.wholeTwinAnchorer = _UNKNOWN;
         }
 
-        b.prevHead = _head[feedId];
+        b.prevHead = _headAfter(feedId, s.nextSeq);
         if (signature.length == 0) {
             _requireAnchorer(twin, feedId, m);
         } else {
@@ -502,8 +502,7 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
 
         bytes32 head = _nextHead(b);
         _state[feedId].nextSeq = s.nextSeq + 1;
-        _head[feedId] = head;
-        _roots[feedId][b.seq] = b.root;
+        _heads[feedId][b.seq] = head;
         emit Anchored(feedId, uint64(b.seq), b.root, b.cid, uint32(b.count), uint64(b.tFirst), uint64(b.tLast), head);
     }
 
@@ -566,6 +565,11 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
         twin = _twinOf(feedId, s);
         _requireNotFrozen(twin);
         _requirePermission(twin, _info[feedId].component, Permissions.SENSOR_UPDATE);
+    }
+
+    /// @dev The head after the first `anchored` batches of the feed: the genesis head before any.
+    function _headAfter(uint256 feedId, uint256 anchored) private view returns (bytes32) {
+        return anchored == 0 ? bytes32(0) : _heads[feedId][anchored - 1];
     }
 
     function _existing(uint256 feedId) private view returns (FeedState memory s) {

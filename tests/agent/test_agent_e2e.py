@@ -20,7 +20,6 @@ from twinledger.agent.sources import FillingPlantSimulator
 from twinledger.chain.errors import ContractRevert
 from twinledger.formats.batch import Quality, decode_batch, encode_reading
 from twinledger.formats.cids import raw_cid_from_digest
-from twinledger.formats.merkle import leaf_hash
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -63,16 +62,21 @@ def test_every_accepted_reading_is_anchored_and_provable(plant):
     assert any(r.quality & Quality.STUCK for r in batch.readings)
     assert stuck.rids
 
-    # One reading, proven on-chain with OpenZeppelin's MerkleProof.
+    # One reading, proven on-chain with OpenZeppelin's MerkleProof against the batch's header.
     from twinledger.agent.publish import merkle_tree
+    from twinledger.formats.merkle import keccak256
     tree = merkle_tree(batch)
     index = len(batch.readings) // 2
-    leaf = leaf_hash(encode_reading(batch.readings[index]))
-    assert chain.feeds.functions.verifyReading(batch.feed, batch.seq, leaf, tree.proof(index)).call()
-    forged = leaf_hash(encode_reading(batch.readings[index].__class__(
+    args = event["args"]
+    prev = (bytes(32) if batch.seq == 0 else
+            chain.feeds.events.Anchored.get_logs(from_block=0, argument_filters={"feedId": batch.feed, "seq": batch.seq - 1})[-1]["args"]["head"])
+    header = (prev, args["root"], args["cid"], args["count"], args["tFirst"], args["tLast"])
+    reading_hash = keccak256(encode_reading(batch.readings[index]))
+    assert chain.feeds.functions.verifyReading(batch.feed, batch.seq, header, reading_hash, tree.proof(index)).call()
+    forged = keccak256(encode_reading(batch.readings[index].__class__(
         rid=batch.readings[index].rid, sensor=batch.readings[index].sensor, t_ms=batch.readings[index].t_ms,
         value=batch.readings[index].value + 1, quality=batch.readings[index].quality)))
-    assert not chain.feeds.functions.verifyReading(batch.feed, batch.seq, forged, tree.proof(index)).call()
+    assert not chain.feeds.functions.verifyReading(batch.feed, batch.seq, header, forged, tree.proof(index)).call()
 
 
 def test_malformed_lines_are_rejected_and_a_flood_is_absorbed(plant, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from twinledger.formats.eip712 import ANCHOR_TYPEHASH, domain_separator
 from twinledger.formats.headchain import GENESIS_HEAD
-from twinledger.formats.merkle import leaf_hash
+from twinledger.formats.merkle import keccak256, leaf_hash
 
 from sensorfeed_support import FeedDriver
 
@@ -87,12 +87,13 @@ def test_signed_anchor_relayed_by_anyone(sensor_feed: Any, feed_id: int, driver:
         r = driver.anchor(b, sender=outsider)
         [log] = _anchored(r, sensor_feed)
         _check_event(log, b, driver.heads[feed_id])
-        assert bytes(sensor_feed.rootOf(feed_id, seq)) == b.root
+        assert bytes(sensor_feed.headAt(feed_id, seq)) == driver.heads[feed_id]
+        assert sensor_feed.verifyBatch(feed_id, seq, driver.header(b))
     assert bytes(sensor_feed.headOf(feed_id)) == driver.heads[feed_id]
     assert sensor_feed.nextSeqOf(feed_id) == 3
     f = sensor_feed.feed(feed_id)
     assert f.nextSeq == 3 and bytes(f.head) == driver.heads[feed_id]
-    assert bytes(sensor_feed.rootOf(feed_id, 3)) == ZERO32
+    assert bytes(sensor_feed.headAt(feed_id, 3)) == ZERO32
 
 
 def test_holder_anchors_without_signature(sensor_feed: Any, feed_id: int, driver: Any, anchorer: Any) -> None:
@@ -271,7 +272,7 @@ def test_sensor_swap(sensor_feed: Any, feed_id: int, driver: Any, outsider: Any,
     third = register_feed(add_sensor("FillLevel3"))
     with ape.reverts(sensor_feed.InvalidSuccessor, feedId=third, successor=feed_id):
         sensor_feed.retireFeed(third, feed_id, sender=owner)
-    assert sensor_feed.verifyReading(feed_id, 0, b0.tree.leaves[2], b0.tree.proof(2))
+    assert sensor_feed.verifyReading(feed_id, 0, driver.header(b0), b0.reading_hash(2), b0.tree.proof(2))
     # the successor continues with its own key
     driver.device = other_key
     driver.anchor(driver.batch(new_feed, 0), sender=outsider)
@@ -327,17 +328,46 @@ def test_anchor_many(sensor_feed: Any, feed_id: int, driver: Any, anchorer: Any,
 def test_verify_reading_accepts_every_python_proof(sensor_feed: Any, feed_id: int, driver: Any, outsider: Any) -> None:
     b = driver.batch(feed_id, 0, n=13)
     driver.anchor(b, sender=outsider)
+    h = driver.header(b)
     for i, reading in enumerate(b.readings):
-        leaf = leaf_hash(reading)
-        assert leaf == b.tree.leaves[i]
-        assert sensor_feed.verifyReading(feed_id, 0, leaf, b.tree.proof(i))
-    wrong = leaf_hash(b.readings[0] + b"\x00")
-    assert not sensor_feed.verifyReading(feed_id, 0, wrong, b.tree.proof(0))
-    assert not sensor_feed.verifyReading(feed_id, 0, b.tree.leaves[1], b.tree.proof(0))
-    assert not sensor_feed.verifyReading(feed_id, 1, b.tree.leaves[0], b.tree.proof(0))  # not anchored
+        assert leaf_hash(reading) == b.tree.leaves[i]
+        assert sensor_feed.verifyReading(feed_id, 0, h, b.reading_hash(i), b.tree.proof(i))
+    wrong = keccak256(b.readings[0] + b"\x00")
+    assert not sensor_feed.verifyReading(feed_id, 0, h, wrong, b.tree.proof(0))
+    assert not sensor_feed.verifyReading(feed_id, 0, h, b.reading_hash(1), b.tree.proof(0))
+    assert not sensor_feed.verifyReading(feed_id, 1, h, b.reading_hash(0), b.tree.proof(0))  # not anchored
     one = driver.batch(feed_id, 1, n=1)
     driver.anchor(one, sender=outsider)
-    assert sensor_feed.verifyReading(feed_id, 1, one.tree.leaves[0], [])
+    assert sensor_feed.verifyReading(feed_id, 1, driver.header(one), one.reading_hash(0), [])
+
+
+def test_verify_reading_refuses_inner_nodes_and_the_root(sensor_feed: Any, feed_id: int, driver: Any, outsider: Any) -> None:
+    """L-2: the caller gives the reading's hash and the contract applies the leaf's outer hash, so no node of
+    the tree passes as a reading. Before: `verifyReading(feed, 0, root, [])` and `verifyReading(feed, 0,
+    inner node, its proof)` returned true."""
+    b = driver.batch(feed_id, 0, n=4)
+    driver.anchor(b, sender=outsider)
+    h = driver.header(b)
+    inner = b.tree.levels[1][0]  # parent of leaves 0 and 1; its sibling is levels[1][1]
+    assert not sensor_feed.verifyReading(feed_id, 0, h, b.root, [])
+    assert not sensor_feed.verifyReading(feed_id, 0, h, inner, [b.tree.levels[1][1]])
+    assert not sensor_feed.verifyReading(feed_id, 0, h, b.tree.leaves[0], b.tree.proof(0))  # a leaf is not a reading hash
+    assert sensor_feed.verifyReading(feed_id, 0, h, b.reading_hash(0), b.tree.proof(0))
+
+
+def test_verify_batch_needs_the_exact_header(sensor_feed: Any, feed_id: int, driver: Any, outsider: Any) -> None:
+    b0, b1 = driver.batch(feed_id, 0), driver.batch(feed_id, 1)
+    driver.anchor(b0, sender=outsider)
+    driver.anchor(b1, sender=outsider)
+    h1 = driver.header(b1)
+    assert sensor_feed.verifyBatch(feed_id, 1, h1)
+    for i, value in enumerate(h1):
+        changed = list(h1)
+        changed[i] = (value + 1) if isinstance(value, int) else bytes([value[0] ^ 1]) + value[1:]
+        assert not sensor_feed.verifyBatch(feed_id, 1, tuple(changed)), f"field {i} changed"
+    assert not sensor_feed.verifyBatch(feed_id, 0, h1)  # header of another seq
+    assert not sensor_feed.verifyBatch(feed_id + 1, 1, h1)  # no such feed: head is zero
+    assert not sensor_feed.verifyBatch(feed_id, 2, (ZERO32,) * 3 + (0, 0, 0))  # not anchored: zero head never matches
 
 
 # ---------------------------------------------------------------------------- with the test double

@@ -590,6 +590,7 @@ class BatchResult:
     content_checked: bool = False
     signature: SignatureCheck | None = None
     tree: MerkleTree | None = None
+    prev_head: bytes = GENESIS_HEAD
 
     @property
     def ok(self) -> bool:
@@ -734,7 +735,7 @@ class Verifier:
     # ---- one batch / one reading ---------------------------------------------------------
 
     def verify_batch(self, feed_id: int, seq: int, *, keep_tree: bool = False) -> BatchResult:
-        """One batch: content, head (from the previous anchor), signature and the on-chain root."""
+        """One batch: content, head (from the previous anchor), signature and the on-chain head (`verifyBatch`)."""
         found = self.ledger.anchors(feed_id, seq)
         if not found:
             loc = Location(feed=feed_id, seq=seq)
@@ -750,19 +751,24 @@ class Verifier:
         if prev_head is not None and next_head(prev_head, *_head_fields(anchor)) != anchor.head:
             result.findings.append(Finding.of(Kind.HEAD_MISMATCH, Location(feed=feed_id, seq=seq, cid=anchor.cid),
                                               "the head does not follow from the previous anchor"))
-        onchain = bytes(self.ledger.feeds.functions.rootOf(feed_id, seq).call(block_identifier=self.ledger.to_block))
-        if onchain != anchor.root:
+        result.prev_head = prev_head
+        if not self._onchain_batch_ok(anchor, prev_head):
             result.findings.append(Finding.of(Kind.CHAIN_MISMATCH, Location(feed=feed_id, seq=seq),
-                                              f"SensorFeed.rootOf says 0x{onchain.hex()}, the event 0x{anchor.root.hex()}"))
+                                              "SensorFeed.verifyBatch rejects the event's header: the head stored "
+                                              "for this seq does not commit to it"))
         return result
+
+    def _onchain_batch_ok(self, anchor: AnchorRecord, prev_head: bytes) -> bool:
+        return bool(self.ledger.feeds.functions.verifyBatch(anchor.feed_id, anchor.seq, _header(anchor, prev_head))
+                    .call(block_identifier=self.ledger.to_block))
 
     def verify_reading(self, feed_id: int, seq: int, index: int) -> ReadingResult:
         """One reading: its batch, its Merkle proof here and in `SensorFeed.verifyReading`."""
         batch = self.verify_batch(feed_id, seq, keep_tree=True)
         findings = list(batch.findings)
         loc = Location(feed=feed_id, seq=seq, index=index, cid=batch.anchor.cid)
-        onchain_root = bytes(self.ledger.feeds.functions.rootOf(feed_id, seq).call(
-            block_identifier=self.ledger.to_block))
+        header = _header(batch.anchor, batch.prev_head)
+        onchain_root = batch.anchor.root if self._onchain_batch_ok(batch.anchor, batch.prev_head) else bytes(32)
         if batch.readings is None or batch.tree is None:
             return ReadingResult(feed_id, seq, index, None, None, [], onchain_root, False, False, batch, findings)
         if not 0 <= index < len(batch.readings):
@@ -771,8 +777,8 @@ class Verifier:
         leaf = batch.tree.leaves[index]
         proof = batch.tree.proof(index)
         proof_ok = merkle_verify(proof, onchain_root, leaf) if onchain_root != bytes(32) else False
-        onchain_ok = bool(self.ledger.feeds.functions.verifyReading(feed_id, seq, leaf, proof).call(
-            block_identifier=self.ledger.to_block))
+        onchain_ok = bool(self.ledger.feeds.functions.verifyReading(
+            feed_id, seq, header, keccak256(encode_reading(reading)), proof).call(block_identifier=self.ledger.to_block))
         loc = Location(feed=feed_id, seq=seq, index=index, rid=reading.rid, cid=batch.anchor.cid)
         if not proof_ok:
             findings.append(Finding.of(Kind.PROOF_INVALID, loc, "the reading's Merkle proof does not lead to the "
@@ -1210,6 +1216,11 @@ def _cid_of(v: StoredVersion) -> str:
 
 def _head_fields(a: AnchorRecord) -> tuple[int, int, bytes, bytes, int, int, int]:
     return (a.feed_id, a.seq, a.root, a.cid_digest, a.count, a.t_first, a.t_last)
+
+
+def _header(a: AnchorRecord, prev_head: bytes) -> tuple[bytes, bytes, bytes, int, int, int]:
+    """`ISensorFeedProofs.BatchHeader` of an anchored batch."""
+    return (prev_head, a.root, a.cid_digest, a.count, a.t_first, a.t_last)
 
 
 def _component_name(ledger: Ledger, twin: int, component: bytes) -> str:
