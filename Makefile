@@ -22,7 +22,7 @@ NODE_STAMP := node_modules/.installed
 SOLC := $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
 BUILD_STAMP := .build/__local__.json
 
-.PHONY: setup compile test test-anvil demo bench clean distclean
+.PHONY: setup compile test test-anvil demo demo-cold-chain bench clean distclean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ test-anvil:
 
 demo: compile
 	ape run demo
+
+# The patent's cold-chain delivery: agreements settled by proven sensor readings.
+demo-cold-chain: compile
+	$(VENV)/bin/twinledger demo cold-chain
 
 bench: compile
 	$(VENV)/bin/python -m bench.run

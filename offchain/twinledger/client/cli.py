@@ -76,6 +76,8 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     (".commands.verification", "feed_group"),
     (".commands.verification", "watch_cmd"),
     (".commands.verification", "audit_group"),
+    (".commands.agreements", "agreement_group"),
+    ("..demo_cold_chain", "demo_group"),
 ]
 
 
