@@ -338,7 +338,28 @@ def gas_page(r: Figures) -> str:
              "about 2.3k. That is roughly 40.4k per feed before any other instruction. Meeting 40k would mean "
              "dropping the per-batch root slot or the per-feed head, and each of those carries a property the "
              "design needs.")
-    return "\n\n".join([intro, gas_section(r), anchor_section(r)]) + "\n"
+    return "\n\n".join([intro, gas_section(r), anchor_section(r), agreement_section(r)]) + "\n"
+
+
+def agreement_section(r: Figures) -> str:
+    rows = [
+        ["`create`: propose (3 parties, 1 condition, a confirmation)", "gas_agreement_create"],
+        ["`accept`: the buyer's, with its ERC-20 deposit, activating the agreement", "gas_agreement_accept"],
+        ["`proveBreach`: a reading of a 10-reading batch, with its header and Merkle proof", "gas_agreement_prove_breach"],
+        ["`settle`: a breached agreement", "gas_agreement_settle"],
+        ["`withdraw`: the buyer's payout (ERC-20 transfer)", "gas_agreement_withdraw"],
+    ]
+    return "\n".join([
+        "## Gas of an agreement",
+        "",
+        "The cold-chain agreement of `twinledger demo cold-chain` (`contracts/agreements/AgreementRegistry.sol`), "
+        "escrowed in the dev chain's ERC-20. `create` writes about 31 new slots (the terms, six words per party, "
+        "the party index, the condition); a breach proof reads the batch's head and recomputes the Merkle path "
+        "through `SensorFeed.verifyReading`. tests/agreements/test_agreement_gas.py guards these figures and "
+        "those of `proveGap`, `proveCoverage` and `confirmDelivery` on EthTester.",
+        "",
+        table(["operation", "gas"], [[label, cell(r, key)] for label, key in rows]),
+    ])
 
 
 if __name__ == "__main__":

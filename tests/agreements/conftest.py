@@ -98,6 +98,7 @@ def propose(
         parties: list | None = None,
         escrow: Any = None,
         sender: Any = None,
+        receipts: list | None = None,  # type: ignore[type-arg]
     ) -> int:
         start, end = period
         t = terms(lorry, token if escrow is None else escrow, start, end,
@@ -106,6 +107,8 @@ def propose(
             t, cold_chain_parties if parties is None else parties,
             [condition(trailer.feed_id)] if conditions is None else conditions, sender=sender or owner,
         )
+        if receipts is not None:
+            receipts.append(receipt)
         return int(receipt.events.filter(registry.AgreementCreated)[-1].id)
 
     return make
