@@ -2,6 +2,8 @@
 by its outcomes on the chain (agreements, the proven reading, the payouts), not by its output."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from twinledger.agreements.model import Outcome, Status
@@ -28,7 +30,10 @@ def test_cold_chain_scenario(tmp_path):
         # Payouts as the terms say: the farmer is paid for the cold trip, the buyer refunded with half the bond.
         assert result["balances"] == {"farmer": str(PRICE), "carrier": str(2 * (PRICE + BOND) - 2 * BOND + BOND + BOND // 2),
                                       "supermarket": str(2 * (PRICE + BOND) - 2 * PRICE + PRICE + BOND // 2)}
-        assert result["report"].exists()
+        # The lorry twin's audit report shows both agreements, the proven reading and the settlements.
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", result["report"].read_text()))
+        assert "Agreements" in text and "Settled: Completed" in text and "Settled: Breached" in text
+        assert "proven out of bounds" in text and "withdrew 110" in text
     finally:
         if demo.stack is not None:
             demo.stack.stop()
