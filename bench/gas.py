@@ -155,11 +155,11 @@ def agreements(env: BenchEnv, runs: int) -> Results:
     """The cold-chain agreement (three parties, one condition over a trailer's temperature feed, the buyer's
     confirmation, DevToken escrow): create, the activating accept (the buyer's, with its token deposit),
     proveBreach from a reading of a real anchored batch, settle (breached) and the buyer's withdraw."""
-    from twinledger.agreements.model import (AgreementTerms, ConditionTerms, DeliveryKind, DeliveryTerms,
+    from twinledger.ledger.agreements.model import (AgreementTerms, ConditionTerms, DeliveryKind, DeliveryTerms,
                                              PartyTerms)
-    from twinledger.agreements.proofs import feed_batch, range_breach
-    from twinledger.agreements.registry import AgreementClient
-    from twinledger.client.ledger import Ledger
+    from twinledger.ledger.agreements.proofs import feed_batch, range_breach
+    from twinledger.ledger.agreements.registry import AgreementClient
+    from twinledger.ledger.reader import Ledger
     from twinledger.demo_cold_chain import ReeferTrailer
     from twinledger.formats.batch import Reading
 

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from twinledger.agreements.model import Outcome, Status
-from twinledger.agreements.registry import AgreementClient
 from twinledger.demo_cold_chain import BOND, LIMIT_C, PRICE, ColdChainDemo
 from twinledger.formats.valuekey import from_order_key
+from twinledger.ledger.agreements.model import Outcome, Status
+from twinledger.ledger.agreements.registry import AgreementClient
 
 pytestmark = pytest.mark.timeout(300)
 

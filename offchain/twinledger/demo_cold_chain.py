@@ -32,12 +32,13 @@ import click
 from click.testing import CliRunner
 from rich.console import Console
 
-from .agreements.model import Outcome, units
-from .agreements.registry import AgreementClient
-from .agreements.watchtower import Action, Watchtower
+from .agent.watchtower import Action, Watchtower
+from .ledger.agreements.model import Outcome, units
+from .ledger.agreements.registry import AgreementClient
 from .chain.devnet import test_account
 from .chain.stack import DevStack
 from .chain.tx import TxSender
+from .cli import main as cli_module
 from .formats.batch import Batch, Reading, encode_batch
 from .formats.cids import pack
 from .formats.eip712 import AnchorMessage, sign_anchor
@@ -153,8 +154,6 @@ class ColdChainDemo:
 
     def tl(self, who: int, command: str, expect_ok: bool = True) -> str:
         """Run `twinledger --account TEST::who COMMAND` and show it as typed, with its output."""
-        from .client import cli as cli_module
-
         console.print(f"  [bold cyan]{NAMES.get(who, who)}[/]$ twinledger {command}")
         result = CliRunner().invoke(cli_module.cli, ["--account", f"TEST::{who}", *shlex.split(command)],
                                     env=self.env(), catch_exceptions=False)
@@ -166,9 +165,6 @@ class ColdChainDemo:
         return result.output
 
     def run(self) -> dict[str, Any]:
-        from .client import cli as cli_module
-
-        cli_module._register_commands()
         started = time.monotonic()
         step(0, "Start a local chain (anvil) and the embedded IPFS node, and deploy the contracts")
         self.stack = DevStack(self.workdir / "stack").start()
@@ -301,25 +297,27 @@ def wait_until_ms(client: AgreementClient, t_ms: int) -> None:
         time.sleep(delay)
 
 
-@click.group("demo")
-def demo_group() -> None:
-    """Scenarios that run end to end on a fresh dev stack."""
-
-
-@demo_group.command("cold-chain")
+@click.command("cold-chain")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path(".twinledger/cold-chain"),
               show_default=True, help="Where the demo's chain, IPFS store and report go (wiped first).")
-def cold_chain_cmd(workdir: Path) -> None:
-    """The patent's delivery: a lorry twin, a cold trip settled paid and a door-open trip proven breached."""
+def main(workdir: Path) -> None:
+    """The patent's delivery: a lorry twin, a cold trip settled paid and a door-open trip proven breached.
+    `twinledger demo cold-chain` runs this module as `python -m twinledger.demo_cold_chain`."""
     import shutil
 
     shutil.rmtree(workdir, ignore_errors=True)
     demo = ColdChainDemo(workdir.resolve())
     try:
         result = demo.run()
+    except DemoFailed as exc:
+        raise click.ClickException(f"demo failed: {exc}") from None
     finally:
         if demo.stack is not None:
             demo.stack.stop()
     cold, door = result["agreements"]
     if result["outcomes"][cold] != Outcome.COMPLETED or result["outcomes"][door] != Outcome.BREACHED:
         raise click.ClickException(f"unexpected outcomes {result['outcomes']}")
+
+
+if __name__ == "__main__":
+    main()

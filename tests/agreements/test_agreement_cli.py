@@ -12,27 +12,18 @@ from typing import Any, Iterator
 import pytest
 from click.testing import CliRunner, Result
 
-from twinledger.agreements.model import Outcome, Status
-from twinledger.agreements.registry import AgreementClient
-from twinledger.agreements.watchtower import Watchtower
+from twinledger.agent.watchtower import Watchtower
 from twinledger.chain.devnet import test_account as dev_account
 from twinledger.chain.stack import DevStack
-from twinledger.client.cli import COMMAND_MODULES, cli
+from twinledger.cli.main import cli
 from twinledger.demo_cold_chain import LORRY_AML, SENSOR, ReeferTrailer
 from twinledger.formats.batch import Reading
+from twinledger.ledger.agreements.model import Outcome, Status
+from twinledger.ledger.agreements.registry import AgreementClient
 
 pytestmark = pytest.mark.timeout(240)
 
 CARRIER, SELLER, BUYER, AGENT, OUTSIDER, DEVICE = 4, 2, 5, 6, 7, 9
-
-
-def _register() -> Any:
-    from importlib import import_module
-
-    for module, attribute in COMMAND_MODULES:
-        if module.startswith((".commands", "..demo")):
-            cli.add_command(getattr(import_module(module, "twinledger.client"), attribute))
-    return cli
 
 
 class Tl:
@@ -46,7 +37,7 @@ class Tl:
             runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]
         except TypeError:
             runner = CliRunner()
-        result = runner.invoke(_register(), [str(a) for a in args], env=env, catch_exceptions=False)
+        result = runner.invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
         if ok:
             assert result.exit_code == 0, f"{args}: {result.stdout}\n{result.stderr}"
         return result
