@@ -9,12 +9,9 @@ from typing import Callable
 
 from ..chain.connection import TwinLedgerChain
 from ..formats.valuekey import from_order_key
-from ..ledger.agreements.model import AgreementState, Outcome, role_id, units
+from ..ledger.agreements.model import AgreementState, Outcome, role_name, units
 from ..ledger.agreements.registry import AgreementClient, AgreementEvent
 from .report import AgreementRow
-
-ROLE_NAMES = ("seller", "carrier", "buyer", "supplier", "customer", "insurer", "owner", "operator")
-
 
 def agreement_rows(chain: TwinLedgerChain, twin: int, block_time: Callable[[int], datetime]) -> list[AgreementRow]:
     client = AgreementClient(chain)
@@ -27,13 +24,9 @@ def _fmt_ms(t_ms: int) -> str:
     return datetime.fromtimestamp(t_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
-def _role(role: bytes) -> str:
-    return next((name for name in ROLE_NAMES if role_id(name) == role), "0x" + role.hex()[:10])
-
-
 def _row(state: AgreementState, events: list[AgreementEvent], block_time: Callable[[int], datetime]) -> AgreementRow:
     status = state.status.name.title() + (f": {state.outcome.name.title()}" if state.outcome != Outcome.NONE else "")
-    parties = [f"{_role(p.role)} {p.account}: deposit {units(p.deposit)}; completed {units(p.on_completed)}, "
+    parties = [f"{role_name(p.role)} {p.account}: deposit {units(p.deposit)}; completed {units(p.on_completed)}, "
                f"breached {units(p.on_breached)}, expired {units(p.on_expired)}" for p in state.parties]
     conditions = []
     for c in state.conditions:

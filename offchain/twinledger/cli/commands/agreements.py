@@ -19,8 +19,7 @@ from ...ledger.agreements.model import (
     Outcome,
     Status,
     checksum,
-    role_id,
-    sensor_id,
+    role_name,
     terms_from_json,
     units,
 )
@@ -32,8 +31,6 @@ from ..context import CliContext
 from .base import cell, console, pass_cli, require_account, table
 
 AGREEMENT = click.IntRange(min=1)
-KNOWN_ROLES = {role_id(name): name for name in ("seller", "carrier", "buyer", "supplier", "customer", "insurer",
-                                                "owner", "operator")}
 
 
 def _client(cli: CliContext) -> AgreementClient:
@@ -59,12 +56,7 @@ def _ms(t: int) -> str:
 
 
 def _token_label(client: AgreementClient, state: AgreementState) -> str:
-    if state.ether:
-        return "ETH"
-    try:
-        return str(client.token(state.token).functions.symbol().call())
-    except Exception:  # noqa: BLE001 - any ERC-20 without a symbol is shown by address
-        return state.token
+    return client.token_symbol(state)
 
 
 def _bound(value: float | None) -> str:
@@ -139,14 +131,14 @@ def show_cmd(cli: CliContext, agreement_id: int) -> None:
         out.print(f"  delivery: {shown} by {_ms(d.deadline_ms)}; recorded {_ms(state.delivered_at)}", markup=False)
     t = table("parties", "#", "account", "role", "deposit", "completed", "breached", "expired", "accepted", "withdrawn")
     for p in state.parties:
-        t.add_row(cell(p.index), cell(p.account), cell(_role(p.role)), cell(units(p.deposit)),
+        t.add_row(cell(p.index), cell(p.account), cell(role_name(p.role)), cell(units(p.deposit)),
                   cell(units(p.on_completed)), cell(units(p.on_breached)), cell(units(p.on_expired)),
                   cell("yes" if p.accepted else "no"), cell("yes" if p.withdrawn else "no"))
     out.print(t)
     if state.conditions:
         t = table("conditions", "#", "feed", "sensor", "range", "max gap", "coverage shown")
         for c in state.conditions:
-            t.add_row(cell(c.index), cell(c.feed_id), cell(_sensor_name(cli, state.twin, c.feed_id, c.sensor)),
+            t.add_row(cell(c.index), cell(c.feed_id), cell(_sensor_name(client, state.twin, c.feed_id, c.sensor)),
                       cell(f"[{_bound(c.minimum)}, {'+inf' if c.maximum is None else f'{c.maximum:g}'}]"),
                       cell(f"{c.max_gap_ms / 1000:g} s" if c.max_gap_ms else "-"), cell(_ms(c.covered_at)))
         out.print(t)
@@ -155,11 +147,6 @@ def show_cmd(cli: CliContext, agreement_id: int) -> None:
         args = {k: v for k, v in e.args.items() if k != "id"}
         t.add_row(cell(e.block), cell(e.name), cell(", ".join(f"{_label(k)}={_arg(k, v)}" for k, v in args.items())))
     out.print(t)
-
-
-def _role(role: bytes) -> str:
-    """The role's name if it is one of the usual ones (the chain keeps only its keccak256)."""
-    return KNOWN_ROLES.get(role, "0x" + role.hex()[:12] + "…")
 
 
 _TIMES = {"tMs", "gapFrom", "gapTo", "tLast", "atMs"}
@@ -185,14 +172,8 @@ def _arg(key: str, value: object) -> str:
     return str(value)
 
 
-def _sensor_name(cli: CliContext, twin: int, feed_id: int, sensor: bytes) -> str:
-    """The condition's sensor by name when it is the name of the feed's component (the usual case)."""
-    try:
-        component = cli.chain.feeds.functions.feed(feed_id).call()[1]
-        name = str(cli.chain.spec.functions.component(twin, component).call()[6])
-    except Exception:  # noqa: BLE001 - the hash is still a correct answer
-        name = ""
-    return name if name and sensor_id(name) == sensor else "0x" + sensor.hex()[:12] + "…"
+def _sensor_name(client: AgreementClient, twin: int, feed_id: int, sensor: bytes) -> str:
+    return client.sensor_name(twin, feed_id, sensor) or "0x" + sensor.hex()[:12] + "…"
 
 
 @agreement_group.command("list")

@@ -63,6 +63,15 @@ def role_id(role: str) -> bytes:
     return keccak(text=role)
 
 
+COMMON_ROLES = ("seller", "carrier", "buyer", "supplier", "customer", "insurer", "owner", "operator")
+_ROLE_NAMES = {role_id(name): name for name in COMMON_ROLES}
+
+
+def role_name(role: bytes) -> str:
+    """A role's name if it is a common one (the chain keeps only keccak256 of it), else its short hex."""
+    return _ROLE_NAMES.get(bytes(role), "0x" + bytes(role).hex()[:12] + "…")
+
+
 def _key(bound: float | None, open_key: int) -> int:
     return open_key if bound is None else order_key(bound)
 

@@ -17,7 +17,7 @@ from web3.types import TxReceipt
 
 from ...chain.connection import TwinLedgerChain
 from ...chain.errors import ChainUnavailable
-from .model import AgreementState, AgreementTerms, Outcome, state_from_chain
+from .model import AgreementState, AgreementTerms, Outcome, sensor_id, state_from_chain
 from .proofs import CoverageProof, GapProof, ReadingProof
 
 CONTRACT = "AgreementRegistry"
@@ -56,6 +56,24 @@ class AgreementClient:
         return self.chain.deployment.contract(TOKEN_CONTRACT).address
 
     # ---- reads ----------------------------------------------------------------------------------
+
+    def token_symbol(self, state: AgreementState) -> str:
+        """`ETH`, the ERC-20's symbol, or its address if it has none."""
+        if state.ether:
+            return "ETH"
+        try:
+            return str(self.token(state.token).functions.symbol().call())
+        except Exception:  # noqa: BLE001 - a token without a symbol is shown by its address
+            return state.token
+
+    def sensor_name(self, twin: int, feed_id: int, sensor: bytes) -> str | None:
+        """The name of the feed's component if the condition's sensor hash is that name's (the usual case)."""
+        try:
+            component = self.chain.feeds.functions.feed(feed_id).call()[1]
+            name = str(self.chain.spec.functions.component(twin, component).call()[6])
+        except Exception:  # noqa: BLE001 - without a name the hash is still a correct answer
+            return None
+        return name if name and sensor_id(name) == sensor else None
 
     def now_ms(self) -> int:
         """The latest block's time, in ms (what the contract compares with)."""
