@@ -193,7 +193,7 @@ def agreements(env: BenchEnv, runs: int) -> Results:
         readings = [Reading(rid=trailer.rid + k, sensor="trailer_temp", t_ms=start + k * 30_000,
                             value=7.5 if k == 9 else 1.5) for k in range(10)]
         trailer.rid += 10
-        trailer.anchor(trailer.chain.sender, readings)
+        trailer.anchor(readings)
         ledger = Ledger(env.owner)
         record = ledger.anchors(feed, seq=trailer.seq - 1)[0]
         prev = ledger.anchors(feed, seq=trailer.seq - 2)[0].head if trailer.seq > 1 else bytes(32)

@@ -34,10 +34,11 @@ from rich.console import Console
 
 from .agent.watchtower import Action, Watchtower
 from .ledger.agreements.model import Outcome, units
+from .ledger import contracts
 from .ledger.agreements.registry import AgreementClient
+from .ledger.provision import anchor_batch
 from .chain.devnet import test_account
 from .chain.stack import DevStack
-from .chain.tx import TxSender
 from .cli import main as cli_module
 from .formats.batch import Batch, Reading, encode_batch
 from .formats.cids import pack
@@ -100,7 +101,6 @@ class ReeferTrailer:
         return round(self.temp_c, 3)
 
     def run(self, until_s: float) -> None:
-        sender = self.chain.sender
         pending: list[Reading] = []
         next_batch = time.time() + BATCH_S
         while not self.stop.is_set() and time.time() < until_s:
@@ -108,26 +108,24 @@ class ReeferTrailer:
             pending.append(Reading(rid=self.rid, sensor=SENSOR, t_ms=int(now * 1000), value=self.measure(now)))
             self.rid += 1
             if now >= next_batch:
-                self.anchor(sender, pending)
+                self.anchor(pending)
                 pending = []
                 next_batch = now + BATCH_S
             self.stop.wait(SAMPLE_S)
         if pending:
-            self.anchor(sender, pending)
+            self.anchor(pending)
 
-    def anchor(self, sender: TxSender, readings: list[Reading]) -> None:
+    def anchor(self, readings: list[Reading]) -> None:
         batch = Batch(feed=self.feed_id, seq=self.seq, readings=tuple(readings))
         data = encode_batch(batch)
         stat = self.store.block_put(data, codec="raw", pin=True)
         cid, _ = pack(stat.cid)
         root = MerkleTree([leaf_hash(b) for b in _encoded(readings)]).root
-        feeds = self.chain.feeds
-        prev = feeds.functions.headOf(self.feed_id).call()
+        prev = contracts.feed(self.chain, self.feed_id).head
         t_first, t_last = readings[0].t_ms, readings[-1].t_ms
         message = AnchorMessage(self.feed_id, self.seq, bytes(prev), root, cid, len(readings), t_first, t_last)
-        signature = sign_anchor(self.device_key, message, self.chain.w3.eth.chain_id, feeds.address)
-        sender.transact(feeds.functions.anchor(self.feed_id, self.seq, root, cid, len(readings), t_first, t_last,
-                                               signature))
+        signature = sign_anchor(self.device_key, message, self.chain.w3.eth.chain_id, self.chain.feeds.address)
+        anchor_batch(self.chain, self.feed_id, self.seq, root, cid, len(readings), t_first, t_last, signature)
         self.seq += 1
         self.anchored += 1
 
@@ -179,9 +177,8 @@ class ColdChainDemo:
 
         step(2, f"The dev chain's faucet gives the supermarket and the carrier {2 * (PRICE + BOND)} DevToken each")
         client = AgreementClient(self.stack.chain(DEPLOYER))
-        token = client.token(client.dev_token)
         for who in (BUYER, CARRIER):
-            client.chain.sender.transact(token.functions.mint(addr(who), 2 * (PRICE + BOND) * 10**18))
+            client.mint_dev_token(addr(who), 2 * (PRICE + BOND) * 10**18)
             console.print(f"  minted {2 * (PRICE + BOND)} TLD to the {NAMES[who]} {addr(who)}")
 
         step(3, "The farmer proposes one agreement per trip: at most 3 °C, no gap over 3 s, delivery confirmed")
@@ -245,7 +242,7 @@ class ColdChainDemo:
         self.tl(BUYER, f"audit report --twin {twin} -o {report}")
 
         outcomes = {i: client.state(i).outcome for i in ids}
-        balances = {NAMES[w]: units(token.functions.balanceOf(addr(w)).call()) for w in (SELLER, CARRIER, BUYER)}
+        balances = {NAMES[w]: units(client.token_balance(client.dev_token, addr(w))) for w in (SELLER, CARRIER, BUYER)}
         console.rule()
         console.print(f"[bold]trip 1 (stayed cold): {outcomes[cold].name.title()}; trip 2 (door open): "
                       f"{outcomes[door].name.title()}[/]. Balances: {balances}. Report: {report} "

@@ -69,7 +69,8 @@ def test_every_accepted_reading_is_anchored_and_provable(plant):
     index = len(batch.readings) // 2
     args = event["args"]
     prev = (bytes(32) if batch.seq == 0 else
-            chain.feeds.events.Anchored.get_logs(from_block=0, argument_filters={"feedId": batch.feed, "seq": batch.seq - 1})[-1]["args"]["head"])
+            chain.feeds.events.Anchored.get_logs(
+                from_block=0, argument_filters={"feedId": batch.feed, "seq": batch.seq - 1})[-1]["args"]["head"])
     header = (prev, args["root"], args["cid"], args["count"], args["tFirst"], args["tLast"])
     reading_hash = keccak256(encode_reading(batch.readings[index]))
     assert chain.feeds.functions.verifyReading(batch.feed, batch.seq, header, reading_hash, tree.proof(index)).call()

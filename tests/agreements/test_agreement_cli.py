@@ -122,7 +122,7 @@ def anchor(device: ReeferTrailer, points: list[tuple[int, float]]) -> None:
     for t, v in points:
         readings.append(Reading(rid=device.rid, sensor=SENSOR, t_ms=t, value=v))
         device.rid += 1
-    device.anchor(device.chain.sender, readings)
+    device.anchor(readings)
 
 
 def created_id(result: Result) -> int:

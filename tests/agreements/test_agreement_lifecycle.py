@@ -11,7 +11,6 @@ import pytest
 from agreement_support import (
     CHALLENGE_MS,
     D_CONFIRMATION,
-    D_NONE,
     HOUR_MS,
     O_BREACHED,
     O_CANCELLED,

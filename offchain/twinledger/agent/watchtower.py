@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 from ..chain.errors import ChainError
 from ..ledger.agreements.model import AgreementState, Status
-from ..ledger.agreements.proofs import FeedBatch, coverage, delivery_reading, feed_batch, gap_before, prev_heads, range_breach
+from ..ledger.agreements.proofs import FeedBatch, ReadingProof, coverage, delivery_reading, feed_batch, gap_before, prev_heads, range_breach
 from ..ledger.agreements.registry import AgreementClient
 from ..ledger.reader import Ledger
 from ..ipfs.errors import IpfsError
@@ -156,9 +156,12 @@ class Watchtower:
         for seq in sorted(cursor.batches):
             proof = delivery_reading(state, cursor.batches[seq])
             if proof is not None:
-                return self._submit(state.id, "delivery", f"reading {proof.sensor}={proof.value} at t={proof.t_ms}",
-                                    lambda: self.client.record_delivery_reading(proof))
+                return self._submit_delivery(state.id, proof)
         return None
+
+    def _submit_delivery(self, agreement_id: int, proof: ReadingProof) -> Action:
+        return self._submit(agreement_id, "delivery", f"reading {proof.sensor}={proof.value} at t={proof.t_ms}",
+                            lambda: self.client.record_delivery_reading(proof))
 
     def _settle(self, state: AgreementState) -> list[Action]:
         if state.status not in (Status.ACTIVE, Status.BREACHED):

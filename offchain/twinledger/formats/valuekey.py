@@ -39,4 +39,4 @@ def from_order_key(key: int) -> float:
     if not 0 <= key <= _MASK:
         raise ValueError(f"an order key is a 64-bit unsigned integer, got {key}")
     bits = key & ~_SIGN if key & _SIGN else ~key & _MASK
-    return struct.unpack(">d", bits.to_bytes(8, "big"))[0]
+    return float(struct.unpack(">d", bits.to_bytes(8, "big"))[0])

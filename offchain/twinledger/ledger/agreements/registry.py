@@ -55,6 +55,13 @@ class AgreementClient:
     def dev_token(self) -> str:
         return self.chain.deployment.contract(TOKEN_CONTRACT).address
 
+    def token_balance(self, token: str, account: str) -> int:
+        return int(self.token(token).functions.balanceOf(account).call())
+
+    def mint_dev_token(self, to: str, amount: int) -> TxReceipt:
+        """Mints DevToken (only the deployer of the dev stack may)."""
+        return self._send(self.token(self.dev_token).functions.mint(to, amount))
+
     # ---- reads ----------------------------------------------------------------------------------
 
     def token_symbol(self, state: AgreementState) -> str:
@@ -175,10 +182,10 @@ class _Payable:
         self._fn = fn
         self._value = value
 
-    def build_transaction(self, tx: dict[str, Any] | None = None) -> dict[str, Any]:
+    def build_transaction(self, tx: dict[str, Any] | None = None) -> Any:
         return self._fn.build_transaction({**(tx or {}), "value": self._value})
 
-    def estimate_gas(self, tx: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> int:
+    def estimate_gas(self, tx: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> Any:
         return self._fn.estimate_gas({**(tx or {}), "value": self._value}, *args, **kwargs)
 
     def call(self, tx: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> Any:
