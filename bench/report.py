@@ -338,7 +338,7 @@ def gas_page(r: Figures) -> str:
              "call, about 5-8k), which outweighs the slot saved by storing one head per seq instead of a root per "
              "seq plus a running head (about -2.7k). Per feed the layout needs one new slot (22.1k), the packed "
              "state update (5k), the `Anchored` event (3k) and calldata (2.3k) before any check.")
-    return "\n\n".join([intro, review_section(r), gas_section(r), anchor_section(r)]) + "\n"
+    return "\n\n".join([intro, review_section(r), gas_section(r), anchor_section(r), agreement_section(r)]) + "\n"
 
 
 REVIEW_OPS = GAS_OPS + (("anchor_single", "`anchor`, 100 readings, device-signed"),
@@ -363,6 +363,27 @@ def review_section(r: Figures) -> str:
         "(M-3); the table shows the operations measured in both runs.",
         "",
         table(["operation", "before", "after", "change"], rows),
+    ])
+
+
+def agreement_section(r: Figures) -> str:
+    rows = [
+        ["`create`: propose (3 parties, 1 condition, a confirmation)", "gas_agreement_create"],
+        ["`accept`: the buyer's, with its ERC-20 deposit, activating the agreement", "gas_agreement_accept"],
+        ["`proveBreach`: a reading of a 10-reading batch, with its header and Merkle proof", "gas_agreement_prove_breach"],
+        ["`settle`: a breached agreement", "gas_agreement_settle"],
+        ["`withdraw`: the buyer's payout (ERC-20 transfer)", "gas_agreement_withdraw"],
+    ]
+    return "\n".join([
+        "## Gas of an agreement",
+        "",
+        "The cold-chain agreement of `twinledger demo cold-chain` (`contracts/agreements/AgreementRegistry.sol`), "
+        "escrowed in the dev chain's ERC-20. `create` writes about 31 new slots (the terms, six words per party, "
+        "the party index, the condition); a breach proof reads the batch's head and recomputes the Merkle path "
+        "through `SensorFeed.verifyReading`. tests/agreements/test_agreement_gas.py guards these figures and "
+        "those of `proveGap`, `proveCoverage` and `confirmDelivery` on EthTester.",
+        "",
+        table(["operation", "gas"], [[label, cell(r, key)] for label, key in rows]),
     ])
 
 

@@ -32,6 +32,8 @@ DEPLOY_PLAN: tuple[DeployStep, ...] = (
     DeployStep("Authorization", lambda a, deployer: [deployer]),
     DeployStep("Specification", lambda a, deployer: [a["Authorization"]]),
     DeployStep("SensorFeed", lambda a, deployer: [a["Authorization"], a["Specification"]]),
+    DeployStep("AgreementRegistry", lambda a, deployer: [a["SensorFeed"], a["Specification"]]),
+    DeployStep("DevToken", lambda a, deployer: []),  # the dev chain's ERC-20 for escrow; the deployer mints
 )
 
 WIRE_PLAN: tuple[WireStep, ...] = (

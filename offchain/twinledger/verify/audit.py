@@ -158,4 +158,13 @@ def build_report(verifier: Verifier, result: TwinResult) -> rp.AuditReport:
     overall = verdict_of(result.findings, f"{len(result.feeds)} feed(s), {len(result.documents)} document(s)")
     return rp.AuditReport(twin=info, history=history(ledger, events), feeds=feeds,
                           documents=document_verdicts(result), program_calls=program_calls(ledger, twin, events),
-                          overall=overall)
+                          overall=overall, agreements=agreement_rows(ledger, twin))
+
+
+def agreement_rows(ledger: Ledger, twin: int) -> list[rp.AgreementRow]:
+    """The agreements over the twin (none if the deployment has no AgreementRegistry)."""
+    from .agreements import agreement_rows as rows
+
+    if "AgreementRegistry" not in ledger.chain.deployment.contracts:
+        return []
+    return rows(ledger.chain, twin, ledger.block_datetime)
