@@ -53,7 +53,7 @@ def token(project: Any, deployer: Any, seller: Any, carrier: Any, buyer: Any) ->
 def lorry(spec: Any, auth: Any, twin: int, owner: Any, device_agent: Any) -> int:
     """`twin` as the lorry: a temperature sensor component and `device_agent` as its gateway."""
     spec.addComponent(twin, SENSOR_COMPONENT, b"\x00" * 32, "TempC", b"sensor".ljust(32, b"\x00"), sender=owner)
-    auth.grantRole(twin, auth.DEVICE_AGENT(), device_agent, sender=owner)
+    auth.grantTwinRole(twin, auth.DEVICE_AGENT(), device_agent, sender=owner)
     return twin
 
 
