@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-from matplotlib import dates as mdates
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_PLOT_POINTS = 5_000
 PLOT_DPI = 100
@@ -197,11 +197,22 @@ _CATEGORIES = (
 )
 
 
+def _matplotlib() -> tuple[Any, Any, Any]:
+    """(Figure, FigureCanvasAgg, matplotlib.dates), imported on first use: matplotlib costs seconds of
+    start-up that the agent and every other command would pay for nothing."""
+    from matplotlib import dates
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    return Figure, FigureCanvasAgg, dates
+
+
 def _ms_to_datetime64(values: Sequence[int]) -> np.ndarray:
     return np.array(values, dtype="int64").astype("datetime64[ms]")
 
 
 def _png(fig: Figure) -> str:
+    Figure, FigureCanvasAgg, mdates = _matplotlib()
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     # no Software chunk: the same data renders to the same bytes
@@ -210,6 +221,7 @@ def _png(fig: Figure) -> str:
 
 
 def _feed_plot(feed: FeedSeries, points: Sequence[Point]) -> str:
+    Figure, FigureCanvasAgg, mdates = _matplotlib()
     fig = Figure(figsize=(10, 3.2), layout="constrained")
     ax = fig.subplots()
     for label, verified, suspect, style in _CATEGORIES:
@@ -227,6 +239,7 @@ def _feed_plot(feed: FeedSeries, points: Sequence[Point]) -> str:
 
 
 def _coverage_plot(feeds: Sequence[FeedSeries]) -> str:
+    Figure, FigureCanvasAgg, mdates = _matplotlib()
     fig = Figure(figsize=(10, 0.45 * len(feeds) + 1.2), layout="constrained")
     ax = fig.subplots()
     for row, feed in enumerate(feeds):
