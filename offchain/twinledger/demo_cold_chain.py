@@ -40,6 +40,7 @@ from .ledger.provision import anchor_batch
 from .chain.devnet import test_account
 from .chain.stack import DevStack
 from .cli import main as cli_module
+from .errors import TwinLedgerError
 from .formats.batch import Batch, Reading, encode_batch
 from .formats.cids import pack
 from .formats.eip712 import AnchorMessage, sign_anchor
@@ -66,7 +67,7 @@ PRICE, BOND = 100, 20  # DevToken units
 console = Console(highlight=False, soft_wrap=True)
 
 
-class DemoFailed(RuntimeError):
+class DemoFailed(TwinLedgerError, RuntimeError):
     pass
 
 
