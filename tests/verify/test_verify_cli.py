@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from twinledger.cli.main import cli
-from twinledger.cli.commands.verification import audit_group, feed_group, verify_group, watch_cmd
+from twinledger.cli.commands.feeds import feed_group
+from twinledger.cli.commands.verification import audit_group, verify_group, watch_cmd
 from twinledger.formats.batch import Batch, Quality
 
 from verify_support import World, make_world, synthetic_batch
@@ -138,10 +139,15 @@ def test_feed_tail_follows_new_anchors(world: World) -> None:
 def test_feed_export_csv_and_parquet_mark_rows(world: World, tampered, tmp_path) -> None:
     out = tmp_path / "feed.csv"
     r = run(world, "feed", "export", str(tampered.feed), "--format", "csv", "-o", str(out))
-    assert r.exit_code == 0, r.output
+    # the tampered batch has no readable content: the export refuses rather than leave its rows out
+    assert r.exit_code == 1 and "export refused, nothing written" in r.output and not out.exists()
+    r = run(world, "feed", "export", str(tampered.feed), "--format", "csv", "-o", str(out), "--keep-going")
+    assert r.exit_code == 1 and "INCOMPLETE: 1 batch(es)" in r.output
     rows = list(csv.DictReader(out.open()))
-    # the tampered batch has no readable content: its rows cannot be exported at all
-    assert {row["seq"] for row in rows} == {"0", "2", "3"} and all(row["verified"] == "True" for row in rows)
+    assert {row["seq"] for row in rows if row["index"]} == {"0", "2", "3"}
+    assert all(row["verified"] == "True" for row in rows if row["index"])
+    [lost] = [row for row in rows if not row["index"]]
+    assert lost["seq"] == "1" and lost["finding"].startswith("TAMPERED:")
 
     feed = world.new_feed("valve_position")
     feed.anchor_many(3, 10, flag_every=4)
