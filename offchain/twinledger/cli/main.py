@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from ..errors import TwinLedgerError
 from ..ipfs.factory import StoreSpecError, parse_store_spec
 from .agent import agent_group
 from .commands.documents import doc_group, source_group
@@ -63,7 +64,7 @@ def cli(ctx: click.Context, network, deployment_path, account_spec, ipfs_spec, c
     ctx.obj = obj
 
 
-class BadOption(click.ClickException):
+class BadOption(TwinLedgerError, click.ClickException):
     """A bad global option: one line, the usage exit status."""
 
     exit_code = 2

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Union
 from urllib.parse import urlsplit
 
+from ..errors import TwinLedgerError
 from .embedded import EmbeddedStore
 from .kubo import DEFAULT_KUBO_ADDR, KuboStore
 
@@ -25,7 +26,7 @@ ACCEPTED_FORMS = ("embedded, embedded:DIR, a directory path (/abs/DIR, ./DIR, ~/
                   "or kubo:/ip4/HOST/tcp/PORT/http")
 
 
-class StoreSpecError(ValueError):
+class StoreSpecError(TwinLedgerError, ValueError):
     """A store spec that names no store: the message lists the accepted forms."""
 
 

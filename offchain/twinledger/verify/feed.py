@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import bisect
 import gc
-import time
+import operator
 from array import array
 from contextlib import contextmanager
-from collections import deque
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from enum import Enum, IntEnum
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
-import coincurve
-from eth_utils import to_checksum_address
 
-from ..crypto.context import Context, Subject
-from ..crypto.envelope import open_envelope
-from ..crypto.errors import CryptoError
-from ..crypto.payload import SealedHeader, open_sealed, read_header
-from ..formats import cids
-from ..formats.batch import Batch, BatchFormatError, Reading, decode_batch, encode_reading
-from ..formats.eip712 import AnchorMessage, domain_separator
+from ..formats.batch import Reading
 from ..formats.headchain import GENESIS_HEAD, next_head
-from ..formats.merkle import MerkleTree, keccak256, verify as merkle_verify
-from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
-from ..ledger.reader import ANCHOR_PERMISSION, AnchorRecord, AnchorTx, FeedState, KeyChange, Ledger, StoredVersion, word
+from ..ledger.reader import AnchorRecord, KeyChange
 from .findings import Finding, Kind, Location, Severity
 
 
@@ -153,6 +138,9 @@ def _batch_time_order(anchors: Sequence[AnchorRecord]) -> list[Finding]:
     return findings
 
 
+_T_MS, _SENSOR, _VALUE = operator.attrgetter("t_ms"), operator.attrgetter("sensor"), operator.attrgetter("value")
+
+
 class _SensorTimes:
     """The readings of one sensor in one feed, by source time: times that arrived in increasing order
     stay in compact sorted arrays (the normal case), the few that arrived after a later one in `late`."""
@@ -227,10 +215,10 @@ class ReadingIndex:
         if not readings:
             return []
         sensor = readings[0].sensor
-        times = [r.t_ms for r in readings]
-        if (all(r.sensor == sensor for r in readings) and all(a < b for a, b in zip(times, times[1:]))
+        times = list(map(_T_MS, readings))
+        if (all(map(sensor.__eq__, map(_SENSOR, readings))) and all(map(operator.lt, times, times[1:]))
                 and all(times[0] > other.last for other in self._by_sensor.get(sensor, ()))):
-            self._times(anchor.feed_id, sensor).extend(anchor.seq, times, [r.value for r in readings])
+            self._times(anchor.feed_id, sensor).extend(anchor.seq, times, list(map(_VALUE, readings)))
             return []
         findings = []
         for i, r in enumerate(readings):
@@ -264,7 +252,7 @@ class ReadingIndex:
         findings = []
         for times in [t for (f, _), t in self._own.items() if f == feed_id]:
             ts, place = times.in_time_order()
-            for k in [k for k in range(1, len(ts)) if ts[k] - ts[k - 1] > limit]:
+            for k in [k for k, step in enumerate(map(operator.sub, ts[1:], ts), 1) if step > limit]:
                 a, b = ts[k - 1], ts[k]
                 if any(first < b and last > a for first, last in unread):
                     continue

@@ -36,6 +36,7 @@ from ...verify import (
     Status,
     Verifier,
 )
+from ...ledger import contracts
 from ...verify.verifier import DEFAULT_GAP_TOLERANCE
 
 pass_cli = click.make_pass_decorator(CliContext)
@@ -375,7 +376,7 @@ class TwinFilter:
         if self.account is None:
             return True
         if twin not in self._allowed:
-            self._allowed[twin] = bool(self.ledger.auth.functions.canRead(twin, self.account, bytes(32)).call())
+            self._allowed[twin] = contracts.can_read(self.ledger.chain, twin, self.account, bytes(32))
         return self._allowed[twin]
 
 
