@@ -24,7 +24,7 @@ BUILD_STAMP := .build/__local__.json
 # ape, with its .cache/.build exclusions made relative to the project (tools/run_ape.py says why).
 APE := $(VENV)/bin/python tools/run_ape.py
 
-.PHONY: setup compile lint test test-anvil demo bench clean distclean
+.PHONY: setup compile lint test test-anvil demo demo-cold-chain bench clean distclean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ test-anvil:
 
 demo: compile
 	$(APE) run demo
+
+# The patent's cold-chain delivery: agreements settled by proven sensor readings.
+demo-cold-chain: compile
+	$(VENV)/bin/twinledger demo cold-chain
 
 bench: compile
 	$(VENV)/bin/python -m bench.run
