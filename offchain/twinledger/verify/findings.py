@@ -29,7 +29,7 @@ class Kind(str, Enum):
     METADATA_MISMATCH = "METADATA_MISMATCH"  # count, tFirst or tLast of the anchor disagree with the batch
     HEAD_MISMATCH = "HEAD_MISMATCH"  # a recomputed head differs from the anchored one or from headOf
     GAP = "GAP"  # sequence numbers without an Anchored event
-    REORDERED = "REORDERED"  # readings/batches out of time or id order; document versions out of order
+    REORDERED = "REORDERED"  # readings/batches out of time order; document versions out of order
     DUPLICATE = "DUPLICATE"  # two readings of one sensor with the same source time (docs/formats.md section 1)
     WRONG_SIGNER = "WRONG_SIGNER"  # the signature is not by the device key valid then (or not by a trusted key)
     BAD_SIGNATURE = "BAD_SIGNATURE"  # a malformed signature in the calldata
