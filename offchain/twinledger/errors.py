@@ -9,14 +9,17 @@ Each layer's errors derive from it, most also from the built-in class their call
     │   ├── IpfsUnavailable, IntegrityError, NotPinned, UnsupportedContent
     │   ├── BlockNotFound                                        (KeyError)
     │   └── InvalidCid, CarError, DecodeError                    (ValueError)
+    ├── StoreSpecError                                ipfs/factory (ValueError: a bad --ipfs)
     ├── ApiError                                      ipfs/server (an HTTP error answer)
     ├── CommandError                                  sim/       (ValueError)
     ├── ChainError                                    chain/     (RuntimeError)
     │   ├── ChainUnavailable, ContractRevert, TxFailed, AccountError, LogRangeTooLarge
     │   ├── LookupFailed                              ledger/
+    │   ├── NotFound                                  ledger/reader (TwinNotFound, FeedNotFound)
     │   │   └── DigestMismatch, NotReadable, BoundsError   cli/
     │   └── UsageError                                cli/
     ├── DevError                                      cli/dev    (a click error: `dev up` refused)
+    ├── BadOption                                     cli/main   (a click error: a bad global option)
     ├── ArtifactsMissing, DeploymentError             chain/     (RuntimeError)
     ├── CryptoError                                   crypto/
     │   ├── DecryptionFailed, InvalidKey, NoReaders, KeyRequired

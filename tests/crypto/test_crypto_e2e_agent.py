@@ -55,7 +55,7 @@ def feed_list(shared: SharedTwin) -> str:
     from click.testing import CliRunner
 
     from twinledger.cli.main import cli
-    from twinledger.cli.commands.verification import feed_group
+    from twinledger.cli.commands.feeds import feed_group
 
     cli.add_command(feed_group)
     env = {"TWINLEDGER_RPC": shared.stack.rpc_url, "TWINLEDGER_DEPLOYMENT": str(shared.stack.deployment_path),

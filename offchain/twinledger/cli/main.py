@@ -9,6 +9,8 @@ import sys
 
 import click
 
+from ..errors import TwinLedgerError
+from ..ipfs.factory import StoreSpecError, parse_store_spec
 from .agent import agent_group
 from .commands.agreements import agreement_group
 from .commands.demo import demo_group
@@ -16,7 +18,8 @@ from .commands.documents import doc_group, source_group
 from .commands.parties import key_group, role_group, scope_group
 from .commands.programs import program_group
 from .commands.twins import component_group, phase_group, spec_group, twin_group
-from .commands.verification import audit_group, feed_group, verify_group, watch_cmd
+from .commands.feeds import feed_group
+from .commands.verification import audit_group, verify_group, watch_cmd
 from .context import CliContext
 from .dev import dev_group
 from .ipfs import ipfs_group
@@ -49,16 +52,32 @@ def _one_line(exc: Exception) -> str:
 @click.option("--account", "account_spec", envvar="TWINLEDGER_ACCOUNT",
               help="TEST::N, an ape account alias, or a file holding a private key.")
 @click.option("--ipfs", "ipfs_spec", envvar="TWINLEDGER_IPFS",
-              help="embedded:DIR (default) or kubo:http://HOST:PORT.")
+              help="embedded:DIR (default), a directory path, kubo or kubo:http://HOST:PORT.")
 @click.option("--confirmations", default=0, show_default=True, help="Blocks to wait for after each transaction.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
 def cli(ctx: click.Context, network, deployment_path, account_spec, ipfs_spec, confirmations, debug) -> None:
     """TwinLedger: secure multi-party data sharing for industrial digital twins."""
+    if ipfs_spec is not None:
+        _check_store_spec(ipfs_spec)
     obj = CliContext(network=network, deployment_path=deployment_path, account_spec=account_spec,
                      ipfs_spec=ipfs_spec, confirmations=confirmations)
     obj.debug = debug  # type: ignore[attr-defined]
     ctx.obj = obj
+
+
+class BadOption(TwinLedgerError, click.ClickException):
+    """A bad global option: one line, the usage exit status."""
+
+    exit_code = 2
+
+
+def _check_store_spec(spec: str) -> None:
+    """Refuse a bad --ipfs (or TWINLEDGER_IPFS) before any command runs, not when it first opens the store."""
+    try:
+        parse_store_spec(spec)
+    except StoreSpecError as exc:
+        raise BadOption(f"--ipfs: {exc}") from None
 
 
 def register_commands(group: click.Group) -> click.Group:

@@ -21,6 +21,7 @@ from web3.contract import Contract
 from web3.types import BlockIdentifier
 
 from ..chain.connection import TwinLedgerChain
+from ..chain.errors import ChainError
 from ..chain.logs import DEFAULT_LOG_CHUNK, LogReader, abi_type, decode_log
 from .events import ChainEvent, EventReader, event_abis
 from ..formats.cids import raw_cid_from_digest
@@ -169,6 +170,14 @@ class StoredVersion:
     time: int
 
 
+class NotFound(ChainError):
+    """An unknown twin or feed id (`TwinNotFound`, `FeedNotFound`): one line that says where to look."""
+
+
+def _known(count: int, what: str) -> str:
+    return f"{what} are 1..{count}" if count else f"it has no {what} yet"
+
+
 # One decoded event of any TwinLedger contract; `events.EventReader` reads a twin's events.
 LedgerEvent = ChainEvent
 
@@ -267,6 +276,19 @@ class Ledger:
 
     def feed_count(self) -> int:
         return int(self.feeds.functions.feedCount().call(block_identifier=self.to_block))
+
+    def require_feed(self, feed_id: int) -> None:
+        """Raises `NotFound` unless `feed_id` is registered (feed ids are 1..feedCount)."""
+        count = self.feed_count()
+        if not 1 <= feed_id <= count:
+            raise NotFound(f"FeedNotFound: there is no feed {feed_id} on this chain ({_known(count, 'feeds')}); "
+                           "`twinledger feed list` shows them")
+
+    def require_twin(self, twin: int) -> None:
+        """Raises `NotFound` unless `twin` exists."""
+        if not contracts.twin_exists(self.chain, twin, self.to_block):
+            raise NotFound(f"TwinNotFound: there is no twin {twin} on this chain ({_known(self.twin_count(), 'twins')}); "
+                           "`twinledger twin list` shows them")
 
     def key_history(self, feed_id: int) -> list[KeyChange]:
         """The feed's device keys in order: registration, then every rotation."""

@@ -13,20 +13,21 @@ from eth_utils import keccak, to_checksum_address
 
 from . import report as rp
 from ..ledger.reader import CALL_STATUS, Ledger, LedgerEvent
-from .findings import Finding, Severity, Status
+from .findings import Finding, Severity, Status, status_of
 from .results import FeedResult, TwinResult, VersionResult
 from .verifier import Verifier
 
 MAX_DETAILS = 25
 _AUTHOR_ARGS = ("sender", "author", "creator", "caller", "publisher", "agent", "owner", "account")
-_STATUS = {Status.PASS: rp.Status.PASS, Status.WARN: rp.Status.WARN, Status.FAIL: rp.Status.FAIL}
+_STATUS = {Status.PASS: rp.Status.PASS, Status.WARN: rp.Status.WARN, Status.FAIL: rp.Status.FAIL,
+           Status.UNAVAILABLE: rp.Status.UNKNOWN}
 
 
 def verdict_of(findings: Sequence[Finding], what: str = "") -> rp.Verdict:
     """A report verdict: the worst severity decides; errors and warnings are listed with locations."""
     errors = [f for f in findings if f.severity is Severity.ERROR]
     warnings = [f for f in findings if f.severity is Severity.WARNING]
-    status = rp.Status.FAIL if errors else rp.Status.WARN if warnings else rp.Status.PASS
+    status = _STATUS[status_of(findings)]
     if errors or warnings:
         summary = f"{len(errors)} error(s), {len(warnings)} warning(s)"
     else:
