@@ -55,6 +55,11 @@ class Anchored:
         return (self.seq, self.header, self.readings[index], self.proof(index))
 
 
+# No device key: a gateway feed, anchored unsigned by an ANCHOR holder (a device key would make
+# SensorFeed require the device's signature, review finding L-8).
+GATEWAY_FEED = "0x" + "00" * 20
+
+
 @dataclass
 class Trailer:
     """A feed's device: anchors batches of (time, value) readings through an ANCHOR holder."""

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import pytest
 
 from agreement_support import (
+    GATEWAY_FEED,
     D_CONFIRMATION,
     HOUR_MS,
     SENSOR_COMPONENT,
@@ -58,7 +59,7 @@ def lorry(spec: Any, auth: Any, twin: int, owner: Any, device_agent: Any) -> int
 
 
 def _register(sensor_feed: Any, twin: int, component: bytes, owner: Any) -> int:
-    receipt = sensor_feed.registerFeed(twin, component, owner.address, b"\x5c" * 32, sender=owner)
+    receipt = sensor_feed.registerFeed(twin, component, GATEWAY_FEED, b"\x5c" * 32, sender=owner)
     return int(receipt.events.filter(sensor_feed.FeedRegistered)[-1].feedId)
 
 

@@ -9,6 +9,7 @@ import ape
 import pytest
 
 from agreement_support import (
+    GATEWAY_FEED,
     CHALLENGE_MS,
     D_CONFIRMATION,
     HOUR_MS,
@@ -116,7 +117,7 @@ def test_create_refuses_bad_conditions_and_periods(
     receipt = spec.createTwin("Other lorry", b"\x01" * 32, b"\x02" * 32, 0x55, b"\x03" * 32, sender=owner)
     other = int(receipt.events.filter(spec.TwinCreated)[-1].twin)
     spec.addComponent(other, b"T2".ljust(32, b"\x00"), b"\x00" * 32, "T2", b"sensor".ljust(32, b"\x00"), sender=owner)
-    rx = sensor_feed.registerFeed(other, b"T2".ljust(32, b"\x00"), owner.address, b"\x5c" * 32, sender=owner)
+    rx = sensor_feed.registerFeed(other, b"T2".ljust(32, b"\x00"), GATEWAY_FEED, b"\x5c" * 32, sender=owner)
     other_feed = int(rx.events.filter(sensor_feed.FeedRegistered)[-1].feedId)
     with reverts(registry.InvalidCondition, index=0):
         registry.create(t, cold_chain_parties, [condition(other_feed)], sender=owner)

@@ -10,6 +10,7 @@ import pytest
 from eth_utils import keccak
 
 from agreement_support import (
+    GATEWAY_FEED,
     D_CONFIRMATION,
     D_PROGRAM_DONE,
     D_READING,
@@ -93,7 +94,7 @@ def test_a_reading_of_another_feed_is_refused(
 ) -> None:
     component = b"Spare".ljust(32, b"\x00")
     spec.addComponent(lorry, component, b"\x00" * 32, "Spare", b"sensor".ljust(32, b"\x00"), sender=owner)
-    rx = sensor_feed.registerFeed(lorry, component, owner.address, b"\x5c" * 32, sender=owner)
+    rx = sensor_feed.registerFeed(lorry, component, GATEWAY_FEED, b"\x5c" * 32, sender=owner)
     spare = Trailer(sensor_feed, int(rx.events.filter(sensor_feed.FeedRegistered)[-1].feedId), device_agent)
     hot = spare.anchor([(period[0] + 5_000, 30.0)])  # same sensor name, out of range, but on the spare feed
     with reverts(registry.ReadingNotProven, feedId=trip.feed_id, seq=0):
