@@ -76,6 +76,7 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     (".commands.verification", "feed_group"),
     (".commands.verification", "watch_cmd"),
     (".commands.verification", "audit_group"),
+    ("..web.cli", "web_cmd"),
 ]
 
 

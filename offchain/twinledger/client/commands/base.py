@@ -128,7 +128,10 @@ def content_digest(data: bytes) -> bytes:
 
 def store_file(cli: CliContext, path: Path) -> Stored:
     """Add the file to IPFS as CIDv1 with raw leaves (docs/formats.md section 5)."""
-    data = path.read_bytes()
+    return store_bytes(cli, path.read_bytes())
+
+
+def store_bytes(cli: CliContext, data: bytes) -> Stored:
     cid = cli.store.add_bytes(data, cid_version=1, raw_leaves=True).cid
     digest, codec = pack(cid)
     return Stored(cid, digest, codec, content_digest(data))

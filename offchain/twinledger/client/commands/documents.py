@@ -23,7 +23,7 @@ from ..sharing import (SealedVersion, describe_recipients, open_version, seal_ve
                        short_address)
 from ..twinview import ZERO32, LookupFailed, VersionInfo, document_versions, load_twin, read, require_twin
 from .base import (TWIN, Stored, cell, console, content_digest, events_in, note, pass_cli, require_account, send,
-                   store_file, table, when)
+                   store_bytes, store_file, table, when)
 
 IN_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -88,21 +88,27 @@ def doc_add(cli: CliContext, twin: int, file: Path, name: str, component: str | 
     component_id = ZERO32
     if component:
         component_id = load_twin(cli.chain, cli.store, twin).resolve_component(component).id
-    else:
-        require_twin(cli.chain, twin)
+    doc_id, stored = add_document(cli, twin, file.read_bytes(), name, component_id, bool(encrypt))
+    click.echo(f"Added document {doc_id} {name!r} to twin {twin}: version 0 = {stored.cid}"
+               + (" (encrypted)" if encrypt else ""))
+
+
+def add_document(cli: CliContext, twin: int, data: bytes, name: str, component_id: bytes,
+                 encrypt: bool) -> tuple[int, Stored]:
+    """Store `data` on IPFS (sealed for today's readers with `encrypt`) and register it as a new document."""
+    require_twin(cli.chain, twin)
     expected_id = read(cli.chain, cli.chain.spec.functions.documentCount()) + 1
     if encrypt:  # the document id is part of the sealed payload's place, so it is taken before it exists
-        stored = _seal_file(cli, twin, expected_id, component_id, 0, file.read_bytes())
+        stored = _seal_file(cli, twin, expected_id, component_id, 0, data)
     else:
-        stored = store_file(cli, file)
+        stored = store_bytes(cli, data)
     receipt = send(cli, cli.chain.spec.functions.addDocument(twin, component_id, name, stored.cid_digest, stored.codec,
                                                              stored.content_digest), "adding the document")
     doc_id = events_in(cli.chain.spec, receipt, "DocumentAdded")[0]["docId"]
     if encrypt and doc_id != expected_id:
         raise click.ClickException(f"another document took id {expected_id} meanwhile: document {doc_id} holds a "
                                    f"payload sealed for document {expected_id}; add it again")
-    click.echo(f"Added document {doc_id} {name!r} to twin {twin}: version 0 = {stored.cid}"
-               + (" (encrypted)" if encrypt else ""))
+    return int(doc_id), stored
 
 
 @doc_group.command("version")

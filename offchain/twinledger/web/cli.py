@@ -1,0 +1,29 @@
+"""`twinledger web`: serve the client application for the account chosen with `--account`."""
+from __future__ import annotations
+
+import click
+
+from ..client.commands.base import pass_cli
+from ..client.context import CliContext
+from .identity import Identity
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+
+
+@click.command("web")
+@click.option("--host", default=DEFAULT_HOST, show_default=True,
+              help="Address to listen on (loopback only unless you choose another).")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--read-only", is_flag=True, help="Refuse every write (for an auditor).")
+@pass_cli
+def web_cmd(cli: CliContext, host: str, port: int, read_only: bool) -> None:
+    """Serve the client application in a browser, acting for --account (its key stays here)."""
+    from .context import WebContext
+    from .server import serve
+
+    account = cli.account
+    cli.chain  # noqa: B018 - refuse a wrong chain or deployment with one line before listening
+    identity = Identity(address=account.address if account is not None else None,
+                        read_only=read_only or account is None)
+    serve(WebContext(cli, identity), host, port)

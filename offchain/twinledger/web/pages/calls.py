@@ -1,0 +1,82 @@
+"""Program calls: a form per program built from the on-chain bounds, the same bounds check as
+`program call` before anything is sent, the chain's refusal as one line, and each call's status
+moving live (Queued, Delivered, Done or Failed) as the agent acknowledges it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from ...client.commands.base import events_in, send
+from ...client.commands.programs import check_arguments, find_program
+from ...client.names import CALL_STATUSES, enum_name, parse_bytes32
+from ...client.twinview import LookupFailed, ParamInfo, TwinView
+from ...formats.cids import unpack
+from ..context import WebContext
+from ..present import component, party, program_name
+from ..server import render
+from .common import readable_twin
+
+routes = web.RouteTableDef()
+
+
+@dataclass(frozen=True)
+class CallRow:
+    call_id: int
+    program: object
+    params: str
+    caller: object
+    status: str
+    result: str
+
+
+def step_of(param: ParamInfo) -> str:
+    return "1" if not param.decimals else f"{Decimal(1).scaleb(-param.decimals):f}"
+
+
+def call_rows(ctx: WebContext, view: TwinView) -> list[CallRow]:
+    rows = []
+    for e in (e for e in view.events if e.name == "ProgramCalled"):
+        _t, _c, _p, _caller, status, result, codec = ctx.cli.chain.spec.functions.programCall(e.args["callId"]).call()
+        info = view.program(bytes(e.args["component"]), bytes(e.args["program"]))
+        params = (", ".join(f"{p.name}={p.human(v)}" for p, v in zip(info.params, e.args["params"])) if info
+                  else ", ".join(map(str, e.args["params"])))
+        rows.append(CallRow(int(e.args["callId"]), program_name(view, e.args["component"], e.args["program"]),
+                            params or "none", party(view, e.args["caller"]), enum_name(CALL_STATUSES, status),
+                            unpack(bytes(result), codec) if codec else ""))
+    return rows
+
+
+@routes.get("/twins/{twin}/calls")
+async def calls_page(request: web.Request) -> web.Response:
+    ctx, view = await readable_twin(request)
+    active = {c.id for c in view.active_components}
+    programs = [p for p in view.programs if p.enabled and p.component in active]
+    return render(request, "calls.html", view=view, title=f"{view.name}: program calls", programs=programs,
+                  rows=await ctx.run(call_rows, ctx, view), component=lambda c: component(view, c),
+                  step_of=step_of)
+
+
+def _queue_call(ctx: WebContext, view: TwinView, form: MultiDictProxy) -> int:
+    comp = parse_bytes32(str(form.get("component", "")))
+    target = view.component_by_id(comp) if comp else None
+    if target is None or not target.active:
+        raise LookupFailed("ComponentNotActive: choose a component that is in place now")
+    program = find_program(view, target.id, str(form.get("program", "")))
+    values = {p.name: str(form.get(f"param:{p.name}", "")) for p in program.params}
+    args = check_arguments(program, values, raw=False)
+    receipt = send(ctx.cli, ctx.cli.chain.spec.functions.callProgram(view.twin_id, target.id, program.program_id,
+                                                                     [a.scaled for a in args]), "queueing the call")
+    return int(events_in(ctx.cli.chain.spec, receipt, "ProgramCalled")[0]["callId"])
+
+
+@routes.post("/twins/{twin}/calls/call")
+async def call_program(request: web.Request) -> web.Response:
+    ctx, view = await readable_twin(request, fresh=False)
+    form = await request.post()
+    call_id = await ctx.write(_queue_call, ctx, view, form)
+    view = await ctx.run(ctx.twin_view, view.twin_id, True)
+    row = next(r for r in await ctx.run(call_rows, ctx, view) if r.call_id == call_id)
+    return render(request, "_call_queued.html", row=row)
