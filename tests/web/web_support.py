@@ -23,8 +23,9 @@ from twinledger.agent.config import load_config
 from twinledger.agent.daemon import AgentDaemon
 from twinledger.chain.devnet import test_account
 from twinledger.chain.stack import DevStack
-from twinledger.client import cli as cli_module
-from twinledger.client.aml import load_aml
+from twinledger.cli import main as cli_module
+from twinledger.cli.agent import configure_logging
+from twinledger.formats.aml import load_aml
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANT_AML = ROOT / "examples" / "bottling-plant.aml"
@@ -80,7 +81,7 @@ class World:
 
     def serve(self, account: int | None, *extra: str) -> WebServer:
         port = free_port()
-        args = [sys.executable, "-m", "twinledger.client.cli"] + (["--account", f"TEST::{account}"] if account else [])
+        args = [sys.executable, "-m", "twinledger.cli"] + (["--account", f"TEST::{account}"] if account else [])
         env = {**os.environ, **self.env()}
         log = open(self.workdir / f"web-{port}.log", "wb")
         process = subprocess.Popen(args + ["web", "--port", str(port), *extra], env=env, stdout=log, stderr=log,
@@ -117,7 +118,7 @@ def wait_for(condition, timeout: float, what: str) -> None:
 
 def make_world(workdir: Path) -> World:
     """The demo's steps 1-3 as real commands, then the agent streaming in the background."""
-    cli_module._register_commands()
+    configure_logging("console", "error")
     world = World(workdir, DevStack(workdir / "stack").start())
     out = world.tl(MANUFACTURER, f"twin create --aml {PLANT_AML}")
     world.twin = twin = int(re.search(r"Created twin (\d+)", out).group(1))

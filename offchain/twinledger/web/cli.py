@@ -1,10 +1,13 @@
-"""`twinledger web`: serve the client application for the account chosen with `--account`."""
+"""`twinledger web`: serve the client application for the account chosen with `--account`.
+
+The CLI does not import this package: `cli.main` finds the command through the `twinledger.commands`
+entry point (pyproject.toml), and the command gets the CLI's context object as it is."""
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
-from ..client.commands.base import pass_cli
-from ..client.context import CliContext
 from .identity import Identity
 
 DEFAULT_HOST = "127.0.0.1"
@@ -16,14 +19,14 @@ DEFAULT_PORT = 8765
               help="Address to listen on (loopback only unless you choose another).")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--read-only", is_flag=True, help="Refuse every write (for an auditor).")
-@pass_cli
-def web_cmd(cli: CliContext, host: str, port: int, read_only: bool) -> None:
+@click.pass_obj
+def web_cmd(session: Any, host: str, port: int, read_only: bool) -> None:
     """Serve the client application in a browser, acting for --account (its key stays here)."""
     from .context import WebContext
     from .server import serve
 
-    account = cli.account
-    cli.chain  # noqa: B018 - refuse a wrong chain or deployment with one line before listening
+    chain = session.chain  # refuses a wrong chain or deployment with one line before listening
+    account = chain.account
     identity = Identity(address=account.address if account is not None else None,
                         read_only=read_only or account is None)
-    serve(WebContext(cli, identity), host, port)
+    serve(WebContext(chain, session.store, identity), host, port)

@@ -1,5 +1,6 @@
-"""What every page handler needs: the CLI's context (chain, store, account), the identity, a thread
-pool for the library's blocking calls, and what the server remembers between requests."""
+"""What every page handler needs: the chain, the store and the account the server acts for (a
+`ledger.documents.Session`, like the CLI's context), the identity, a thread pool for the library's
+blocking calls, and what the server remembers between requests."""
 from __future__ import annotations
 
 import asyncio
@@ -9,9 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 from aiohttp import web
+from eth_account.signers.local import LocalAccount
 
-from ..client.context import CliContext
-from ..client.twinview import ZERO32, TwinView, load_twin
+from ..chain.connection import TwinLedgerChain
+from ..ledger.access import can, can_read
+from ..ledger.twinview import ZERO32, TwinView, load_twin
 from .identity import Identity
 
 T = TypeVar("T")
@@ -20,18 +23,22 @@ WORKERS = 4
 
 @dataclass
 class WebContext:
-    cli: CliContext
+    chain: TwinLedgerChain
+    store: Any
     identity: Identity
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(WORKERS, "twinledger-web"))
     write_lock: threading.Lock = field(default_factory=threading.Lock)  # one transaction at a time: one nonce
     verdicts: dict[int, str] = field(default_factory=dict)  # twin -> the latest verdict run from the page
+    _views: dict[int, TwinView] = field(default_factory=dict)
 
-    _views: dict[int, Any] = field(default_factory=dict)
+    @property
+    def account(self) -> LocalAccount | None:
+        return self.chain.account
 
     def twin_view(self, twin: int, fresh: bool = False) -> TwinView:
-        """The twin as the CLI's `twin show` reads it, kept until an event may have changed it."""
+        """The twin as `twin show` reads it, kept until a page or an event asks for it fresh."""
         if fresh or twin not in self._views:
-            self._views[twin] = load_twin(self.cli.chain, self.cli.store, twin)
+            self._views[twin] = load_twin(self.chain, self.store, twin)
         return self._views[twin]
 
     def may_read(self, twin: int, permission: int = 0, component: bytes = ZERO32) -> bool:
@@ -39,10 +46,9 @@ class WebContext:
         address = self.identity.address
         if address is None:
             return True
-        auth = self.cli.chain.auth.functions
         if permission == 0:
-            return bool(auth.canRead(twin, address, component).call())
-        return bool(auth.can(twin, address, permission, component).call())
+            return can_read(self.chain, twin, address, component)
+        return can(self.chain, twin, address, permission, component)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """A blocking library call off the event loop."""

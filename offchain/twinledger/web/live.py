@@ -13,10 +13,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..client.commands.verification import TwinFilter, ledger_events
-from ..client.events import ChainEvent
-from ..client.ledger import Ledger
-from ..client.verify import Verifier
+from ..ledger.follow import TwinFilter, ledger_events
+from ..ledger.events import ChainEvent
+from ..ledger.reader import Ledger
+from ..verify import Verifier
 from .context import WebContext
 from .present import event_message, readings_message
 
@@ -58,7 +58,7 @@ class LiveHub:
     # ---- the poller thread -------------------------------------------------------------------
 
     def _follow(self) -> None:
-        ledger = Ledger(self.ctx.cli.chain)
+        ledger = Ledger(self.ctx.chain)
         readable = TwinFilter(ledger, None, self.ctx.identity.address)
         start = ledger.to_block + 1
         while not self._stop.wait(self.poll_s):
@@ -78,7 +78,7 @@ class LiveHub:
             self._publish(event_message(self.ctx, twin, e), None)
             feed = e.args.get("feedId")
             if e.name == "Anchored" and any(int(feed) in s.feeds for s in list(self.subscriptions)):
-                verifier = Verifier(Ledger(self.ctx.cli.chain), self.ctx.cli.store)
+                verifier = Verifier(Ledger(self.ctx.chain), self.ctx.store)
                 result = verifier.verify_batch(int(feed), int(e.args["seq"]))
                 self._publish(readings_message(int(feed), result), int(feed))
 

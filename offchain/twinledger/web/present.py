@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
-from ..client.events import ChainEvent
-from ..client.history import describe
-from ..client.names import role_name
-from ..client.twinview import ZERO32, ComponentInfo, TwinView
-from ..client.verify import BatchResult
+from ..ledger.events import ChainEvent
+from ..ledger.history import describe
+from ..ledger.names import role_name
+from ..ledger.twinview import ZERO32, ComponentInfo, TwinView
+from ..verify import BatchResult
 from ..formats.batch import Quality
 
 if TYPE_CHECKING:

@@ -65,7 +65,8 @@ async def errors(request: web.Request, handler):
     except web.HTTPException:
         raise
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into a page
-        log.info("%s %s refused: %s", request.method, request.path, one_line(exc), exc_info=log.isEnabledFor(logging.DEBUG))
+        log.info("%s %s refused: %s", request.method, request.path, one_line(exc),
+                 exc_info=log.isEnabledFor(logging.DEBUG))
         if request.headers.get("HX-Request"):
             return fragment_error(one_line(exc))
         return render(request, "error.html", status=400, message=one_line(exc), title="Refused")

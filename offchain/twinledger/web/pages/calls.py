@@ -9,11 +9,11 @@ from decimal import Decimal
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from ...client.commands.base import events_in, send
-from ...client.commands.programs import check_arguments, find_program
-from ...client.names import CALL_STATUSES, enum_name, parse_bytes32
-from ...client.twinview import LookupFailed, ParamInfo, TwinView
-from ...formats.cids import unpack
+from ...ledger.access import program_call_state
+from ...ledger.programs import check_arguments, find_program
+from ...ledger.writes import call_program
+from ...ledger.names import CALL_STATUSES, enum_name, parse_bytes32
+from ...ledger.twinview import LookupFailed, ParamInfo, TwinView
 from ..context import WebContext
 from ..present import component, party, program_name
 from ..server import render
@@ -39,13 +39,13 @@ def step_of(param: ParamInfo) -> str:
 def call_rows(ctx: WebContext, view: TwinView) -> list[CallRow]:
     rows = []
     for e in (e for e in view.events if e.name == "ProgramCalled"):
-        _t, _c, _p, _caller, status, result, codec = ctx.cli.chain.spec.functions.programCall(e.args["callId"]).call()
+        state = program_call_state(ctx.chain, int(e.args["callId"]))
         info = view.program(bytes(e.args["component"]), bytes(e.args["program"]))
         params = (", ".join(f"{p.name}={p.human(v)}" for p, v in zip(info.params, e.args["params"])) if info
                   else ", ".join(map(str, e.args["params"])))
         rows.append(CallRow(int(e.args["callId"]), program_name(view, e.args["component"], e.args["program"]),
-                            params or "none", party(view, e.args["caller"]), enum_name(CALL_STATUSES, status),
-                            unpack(bytes(result), codec) if codec else ""))
+                            params or "none", party(view, e.args["caller"]), enum_name(CALL_STATUSES, state.status),
+                            state.result_cid or ""))
     return rows
 
 
@@ -67,13 +67,11 @@ def _queue_call(ctx: WebContext, view: TwinView, form: MultiDictProxy) -> int:
     program = find_program(view, target.id, str(form.get("program", "")))
     values = {p.name: str(form.get(f"param:{p.name}", "")) for p in program.params}
     args = check_arguments(program, values, raw=False)
-    receipt = send(ctx.cli, ctx.cli.chain.spec.functions.callProgram(view.twin_id, target.id, program.program_id,
-                                                                     [a.scaled for a in args]), "queueing the call")
-    return int(events_in(ctx.cli.chain.spec, receipt, "ProgramCalled")[0]["callId"])
+    return call_program(ctx.chain, view.twin_id, target.id, program.program_id, [a.scaled for a in args])
 
 
 @routes.post("/twins/{twin}/calls/call")
-async def call_program(request: web.Request) -> web.Response:
+async def queue_call(request: web.Request) -> web.Response:
     ctx, view = await readable_twin(request, fresh=False)
     form = await request.post()
     call_id = await ctx.write(_queue_call, ctx, view, form)

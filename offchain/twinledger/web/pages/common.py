@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...client.twinview import TwinView
+from ...ledger.twinview import TwinView
 from ..context import WebContext, context_of
 
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ...client.commands.documents import _decrypt, _document_version, add_document, fetch_verified
-from ...client.ledger import DOC_READ
-from ...client.sharing import sealed_header
-from ...client.twinview import ZERO32, DocumentInfo, LookupFailed, TwinView, VersionInfo
+from ...ledger.documents import add_document, decrypt_version, document_version, fetch_verified
+from ...ledger.reader import DOC_READ
+from ...crypto.sharing import sealed_header
+from ...ledger.twinview import ZERO32, DocumentInfo, LookupFailed, TwinView, VersionInfo
 from ..context import WebContext
 from ..present import component, party, when
 from ..server import render
@@ -27,7 +27,7 @@ class VersionRow:
 
 def _version_row(ctx: WebContext, doc: int, v: VersionInfo) -> VersionRow:
     try:
-        data = fetch_verified(ctx.cli, doc, v)
+        data = fetch_verified(ctx, doc, v)
     except LookupFailed as exc:
         return VersionRow(v, str(exc), False)
     return VersionRow(v, "digest matches", sealed_header(data) is not None)
@@ -41,7 +41,7 @@ def _documents(ctx: WebContext, view: TwinView) -> list[tuple[DocumentInfo, list
 def twin_is_encrypted(ctx: WebContext, view: TwinView) -> bool:
     """A twin whose latest specification version is sealed keeps its documents sealed too."""
     latest = view.spec_versions[-1]
-    return sealed_header(ctx.cli.store.cat(latest.cid)) is not None
+    return sealed_header(ctx.store.cat(latest.cid)) is not None
 
 
 @routes.get("/twins/{twin}/documents")
@@ -64,16 +64,16 @@ async def upload(request: web.Request) -> web.Response:
     target = str(form.get("component") or "")
     component_id = view.resolve_component(target).id if target else ZERO32
     encrypt = await ctx.run(twin_is_encrypted, ctx, view) or form.get("encrypt") == "on"
-    doc_id, stored = await ctx.write(add_document, ctx.cli, view.twin_id, data, name, component_id, encrypt)
+    doc_id, stored = await ctx.write(add_document, ctx, view.twin_id, data, name, component_id, encrypt)
     return render(request, "_uploaded.html", view=view, doc_id=doc_id, name=name, cid=stored.cid,
                   size=len(data), encrypted=encrypt)
 
 
 def _download(ctx: WebContext, twin: int, doc: int, version: int | None) -> tuple[str, bytes]:
-    name, v = _document_version(ctx.cli, twin, doc, version)
-    data = fetch_verified(ctx.cli, doc, v)
+    name, v = document_version(ctx, twin, doc, version)
+    data = fetch_verified(ctx, doc, v)
     if sealed_header(data) is not None:
-        data = _decrypt(ctx.cli, twin, doc, v, data)
+        data = decrypt_version(ctx, twin, doc, v, data)
     return name, data
 
 

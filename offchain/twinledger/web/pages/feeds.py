@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...client.ledger import SENSOR_READ, Ledger
-from ...client.names import FEED_STATUSES, enum_name
-from ...client.verify import ReadingResult, Verifier, coverage
+from ...ledger.reader import SENSOR_READ, Ledger
+from ...ledger.names import FEED_STATUSES, enum_name
+from ...verify import ReadingResult, Verifier, coverage
 from ..context import WebContext
 from ..present import component, readings_message, when
 from ..server import render
@@ -17,7 +17,7 @@ RECENT_BATCHES = 8
 
 
 def _verifier(ctx: WebContext) -> Verifier:
-    return Verifier(Ledger(ctx.cli.chain), ctx.cli.store)
+    return Verifier(Ledger(ctx.chain), ctx.store)
 
 
 def _feed_or_404(ctx: WebContext, view, feed: int):

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ...client.commands.base import send
-from ...client.commands.parties import address as parse_address
-from ...client.names import BUILTIN_ROLES, PERMISSIONS, role_id, role_name
-from ...client.twinview import ZERO_ADDRESS, MemberInfo, TwinView
+from ...ledger.access import effective_permissions, pending_ownership_offer
+from ...ledger.names import BUILTIN_ROLES, PERMISSIONS, checksum_address, role_id, role_name
+from ...ledger.twinview import MemberInfo, TwinView
+from ...ledger.writes import accept_ownership, grant_role, offer_ownership
 from ..context import WebContext, context_of
 from ..present import component, party
 from ..server import render
@@ -30,19 +30,13 @@ class PartyRow:
 
 
 def _rows(ctx: WebContext, view: TwinView) -> list[PartyRow]:
-    auth = ctx.cli.chain.auth.functions
     rows = []
     for m in view.members:
-        mask = int(auth.effectivePermissions(view.twin_id, m.account).call())
+        mask = effective_permissions(ctx.chain, view.twin_id, m.account)
         rows.append(PartyRow(m, party(view, m.account), [role_name(r) for r in m.roles],
                              {p for bit, p in enumerate(PERMISSIONS) if mask >> bit & 1},
                              [component(view, c) for c in m.scope]))
     return rows
-
-
-def _offer(ctx: WebContext, twin: int) -> tuple[str, str] | None:
-    to, offerer, _keep = ctx.cli.chain.auth.functions.pendingOwnershipOffer(twin).call()
-    return None if to == ZERO_ADDRESS else (to, offerer)
 
 
 @routes.get("/twins/{twin}/parties")
@@ -52,31 +46,30 @@ async def parties_page(request: web.Request) -> web.Response:
     is_admin = bool(me) and await ctx.run(ctx.may_read, view.twin_id, ROLE_ADMIN)
     return render(request, "parties.html", view=view, title=f"{view.name}: parties", rows=await ctx.run(_rows, ctx, view),
                   permissions=PERMISSIONS, roles=BUILTIN_ROLES, is_admin=is_admin,
-                  offer=await ctx.run(_offer, ctx, view.twin_id), me=me)
+                  offer=await ctx.run(pending_ownership_offer, ctx.chain, view.twin_id), me=me)
 
 
-async def _send(request: web.Request, build, what: str) -> web.Response:
+async def _send(request: web.Request, action, what: str) -> web.Response:
     ctx = context_of(request)
     twin = twin_id(request)
     form = await request.post()
-    await ctx.write(lambda: send(ctx.cli, build(ctx, twin, form), what))
+    await ctx.write(lambda: action(ctx, twin, form))
     return web.Response(text=f'<p class="ok" role="status">Done: {what}. Reload to see the change.</p>',
                         content_type="text/html")
 
 
 @routes.post("/twins/{twin}/parties/grant")
 async def grant(request: web.Request) -> web.Response:
-    return await _send(request, lambda ctx, twin, f: ctx.cli.chain.auth.functions.grantRole(
-        twin, role_id(str(f["role"])), parse_address(str(f["account"]))), "granting the role")
+    return await _send(request, lambda ctx, twin, f: grant_role(
+        ctx.chain, twin, role_id(str(f["role"])), checksum_address(str(f["account"]))), "granting the role")
 
 
 @routes.post("/twins/{twin}/parties/offer-owner")
 async def offer_owner(request: web.Request) -> web.Response:
-    return await _send(request, lambda ctx, twin, f: ctx.cli.chain.auth.functions.offerOwnership(
-        twin, parse_address(str(f["account"]))), "offering ownership")
+    return await _send(request, lambda ctx, twin, f: offer_ownership(ctx.chain, twin, checksum_address(str(f["account"]))),
+                       "offering ownership")
 
 
 @routes.post("/twins/{twin}/parties/accept-owner")
 async def accept_owner(request: web.Request) -> web.Response:
-    return await _send(request, lambda ctx, twin, f: ctx.cli.chain.auth.functions.acceptOwnership(twin),
-                       "accepting ownership")
+    return await _send(request, lambda ctx, twin, f: accept_ownership(ctx.chain, twin), "accepting ownership")

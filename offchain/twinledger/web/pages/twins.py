@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ...client.audit import current_owners
-from ...client.history import describe
-from ...client.names import PHASES, enum_name
-from ...client.sharing import account_key, spec_plaintext
-from ...client.twinview import TwinView, VersionInfo
+from ...ledger.access import child_twins, twin_count
+from ...verify.audit import current_owners
+from ...ledger.history import describe
+from ...ledger.names import PHASES, enum_name
+from ...crypto.sharing import account_key, spec_plaintext
+from ...ledger.twinview import TwinView, VersionInfo
 from ..context import WebContext, context_of
 from ..present import component_tree, event_party, party, when
 from ..server import render
@@ -31,9 +32,8 @@ class TwinRow:
 
 
 def _twin_rows(ctx: WebContext) -> list[TwinRow]:
-    count = int(ctx.cli.chain.spec.functions.twinCount().call())
     rows = []
-    for twin in range(1, count + 1):
+    for twin in range(1, twin_count(ctx.chain) + 1):
         if not ctx.may_read(twin):
             continue
         view = ctx.twin_view(twin, fresh=True)
@@ -48,19 +48,9 @@ async def twins_list(request: web.Request) -> web.Response:
     return render(request, "twins.html", rows=await ctx.run(_twin_rows, ctx), title="Twins")
 
 
-def _children(ctx: WebContext, twin: int) -> list[tuple[int, str]]:
-    spec = ctx.cli.chain.spec.functions
-    out = []
-    for other in range(1, int(spec.twinCount().call()) + 1):
-        name, _device, _phase, parent, _created, _count = spec.twinInfo(other).call()
-        if int(parent) == twin:
-            out.append((other, name))
-    return out
-
-
 def _spec_text(ctx: WebContext, view: TwinView, version: VersionInfo) -> list[str]:
-    data = ctx.cli.store.cat(version.cid)
-    plain = spec_plaintext(ctx.cli.chain, ctx.cli.store, view.twin_id, version.index, data, account_key(ctx.cli.chain))
+    data = ctx.store.cat(version.cid)
+    plain = spec_plaintext(ctx.chain, ctx.store, view.twin_id, version.index, data, account_key(ctx.chain))
     return plain.decode("utf-8", errors="replace").splitlines()
 
 
@@ -83,7 +73,7 @@ async def twin_page(request: web.Request) -> web.Response:
     parent = (view.parent, (await ctx.run(ctx.twin_view, view.parent)).name) if view.parent else None
     return render(request, "twin.html", view=view, title=view.name, tree=component_tree(view),
                   phase=enum_name(PHASES, view.phase), diff=diff, a=a, b=b, parent=parent,
-                  children=await ctx.run(_children, ctx, view.twin_id), party=lambda addr: party(view, addr),
+                  children=await ctx.run(child_twins, ctx.chain, view.twin_id), party=lambda addr: party(view, addr),
                   when=when, owners=current_owners(view.events))
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...client.audit import build_report
-from ...client.commands.verification import make_verifier
-from ...client.report import render_html
-from ...client.verify import Severity, TwinResult
+from ...verify.audit import build_report
+from ...ledger.reader import Ledger
+from ...verify.report import render_html
+from ...verify import Severity, TwinResult, Verifier
 from ..context import WebContext
 from ..server import render
 from .common import readable_twin
@@ -15,8 +15,13 @@ from .common import readable_twin
 routes = web.RouteTableDef()
 
 
+def make_verifier(ctx: WebContext) -> Verifier:
+    """The CLI's `verify twin` verifier without extra keys: what the chain and the store prove."""
+    return Verifier(Ledger(ctx.chain), ctx.store)
+
+
 def _verify(ctx: WebContext, twin: int) -> TwinResult:
-    result = make_verifier(ctx.cli).verify_twin(twin)
+    result = make_verifier(ctx).verify_twin(twin)
     ctx.verdicts[twin] = result.status.value
     return result
 
@@ -36,7 +41,7 @@ async def run_verify(request: web.Request) -> web.Response:
 
 
 def _report(ctx: WebContext, twin: int) -> str:
-    verifier = make_verifier(ctx.cli)
+    verifier = make_verifier(ctx)
     result = verifier.verify_twin(twin, keep_readings=True)
     ctx.verdicts[twin] = result.status.value
     return render_html(build_report(verifier, result))
