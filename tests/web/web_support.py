@@ -67,6 +67,7 @@ class World:
     twin: int = 0
     feeds: dict[str, int] = field(default_factory=dict)
     daemon: AgentDaemon | None = None
+    agent_thread: threading.Thread | None = None
     servers: list[WebServer] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
@@ -95,8 +96,9 @@ class World:
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
-        if self.daemon is not None:
+        if self.daemon is not None and self.agent_thread is not None:
             self.daemon.request_stop()
+            self.agent_thread.join(timeout=60)
         self.stack.stop()
 
 
@@ -131,8 +133,12 @@ def make_world(workdir: Path) -> World:
         out = world.tl(OWNER, f"feed register {twin} {sensor} --device {addr(DEVICE)}")
         world.feeds[sensor] = int(re.search(r"Registered feed (\d+)", out).group(1))
     world.tl(OWNER, f"phase set {twin} Operation --yes")
+    for who in (OWNER, MAINTAINER, AUDITOR):  # the parties that open encrypted documents publish a key
+        world.tl(who, "key register")
     world.daemon = AgentDaemon(load_config(agent_config(world)))
-    threading.Thread(target=lambda: world.daemon.run(status_every_s=3600, install_signals=False), daemon=True).start()
+    world.agent_thread = threading.Thread(target=lambda: world.daemon.run(status_every_s=3600, install_signals=False),
+                                          daemon=True)
+    world.agent_thread.start()
     return world
 
 

@@ -76,8 +76,8 @@ def add_document(session: Session, twin: int, data: bytes, name: str, component_
         stored = store_sealed_payload(session, sealed)
     else:
         stored = store_bytes(session, data)
-    receipt = send(session.chain, session.chain.spec.functions.addDocument(twin, component_id, name, stored.cid_digest, stored.codec,
-                                                             stored.content_digest), "adding the document")
+    receipt = send(session.chain, session.chain.spec.functions.addDocument(
+        twin, component_id, name, stored.cid_digest, stored.codec, stored.content_digest))
     doc_id = events_in(session.chain.spec, receipt, "DocumentAdded")[0]["docId"]
     if encrypt and doc_id != expected_id:
         raise LookupFailed(f"another document took id {expected_id} meanwhile: document {doc_id} holds a "

@@ -55,8 +55,11 @@ class WebContext:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """One transaction at a time; the nonce is read again first, since the same account may also
+        send from the CLI."""
         def locked() -> T:
             with self.write_lock:
+                self.chain.sender.resync_nonce()
                 return fn(*args)
 
         return await self.run(locked)

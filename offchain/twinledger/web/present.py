@@ -10,7 +10,6 @@ from eth_utils import to_checksum_address
 
 from ..ledger.events import ChainEvent
 from ..ledger.history import describe
-from ..ledger.names import role_name
 from ..ledger.twinview import ZERO32, ComponentInfo, TwinView
 from ..verify import BatchResult
 from ..formats.batch import Quality
@@ -38,11 +37,8 @@ class Named:
 
 
 def party(view: TwinView, address: str) -> Named:
-    """An account named by its roles on the twin ("OWNER 0x7099…79C8"), or only its short address."""
     address = to_checksum_address(address)
-    member = next((m for m in view.members if m.account == address), None)
-    roles = "+".join(role_name(r) for r in member.roles) if member else ""
-    return Named(f"{roles} {short(address)}".strip(), address)
+    return Named(view.party_label(address), address)
 
 
 def component(view: TwinView, cid: bytes) -> Named:
@@ -50,9 +46,7 @@ def component(view: TwinView, cid: bytes) -> Named:
 
 
 def program_name(view: TwinView, comp: bytes, pid: bytes) -> Named:
-    info = view.program(bytes(comp), bytes(pid))
-    name = info.name if info and info.name else "0x" + bytes(pid).hex()[:8] + "…"
-    return Named(f"{view.component_label(comp)}.{name}", "0x" + bytes(pid).hex())
+    return Named(view.program_label(comp, pid), "0x" + bytes(pid).hex())
 
 
 def event_party(view: TwinView, event: ChainEvent) -> Named | None:

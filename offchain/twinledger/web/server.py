@@ -40,10 +40,11 @@ def check_assets() -> None:
                             "run `make compile` to copy them from node_modules")
 
 
-def render(request: web.Request, name: str, status: int = 200, **values: Any) -> web.Response:
+def render(request: web.Request, template: str, /, *, http_status: int = 200, **values: Any) -> web.Response:
+    """A page or fragment; `values` are the template's names (any name, `name` and `status` too)."""
     ctx = context_of(request)
-    html = templates.get_template(name).render(identity=ctx.identity, request=request, **values)
-    return web.Response(text=html, content_type="text/html", status=status)
+    html = templates.get_template(template).render(identity=ctx.identity, request=request, **values)
+    return web.Response(text=html, content_type="text/html", status=http_status)
 
 
 def fragment_error(message: str, status: int = 200) -> web.Response:
@@ -65,11 +66,10 @@ async def errors(request: web.Request, handler):
     except web.HTTPException:
         raise
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into a page
-        log.info("%s %s refused: %s", request.method, request.path, one_line(exc),
-                 exc_info=log.isEnabledFor(logging.DEBUG))
+        log.warning("%s %s refused: %s", request.method, request.path, one_line(exc), exc_info=True)
         if request.headers.get("HX-Request"):
             return fragment_error(one_line(exc))
-        return render(request, "error.html", status=400, message=one_line(exc), title="Refused")
+        return render(request, "error.html", http_status=400, message=one_line(exc), title="Refused")
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -119,6 +119,7 @@ def create_app(ctx: WebContext) -> web.Application:
 
 
 def serve(ctx: WebContext, host: str, port: int) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(ctx)
     print(f"TwinLedger web client for {ctx.identity.address or 'no account'}"
           f"{' (read-only)' if ctx.identity.read_only else ''} on http://{host}:{port}/", flush=True)

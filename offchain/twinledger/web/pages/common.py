@@ -14,8 +14,9 @@ def twin_id(request: web.Request) -> int:
         raise web.HTTPNotFound(text="a twin id is a number") from None
 
 
-async def readable_twin(request: web.Request, fresh: bool = True) -> tuple[WebContext, TwinView]:
-    """The twin of the route as the acting account may see it; 404 when it may not read it."""
+async def readable_twin(request: web.Request, fresh: bool = False) -> tuple[WebContext, TwinView]:
+    """The twin of the route as the acting account may see it; 404 when it may not read it. The view
+    is the one the live channel keeps: it reloads a twin on each of its events but anchors."""
     ctx = context_of(request)
     twin = twin_id(request)
     view = await ctx.run(ctx.twin_view, twin, fresh)

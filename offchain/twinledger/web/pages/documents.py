@@ -65,6 +65,7 @@ async def upload(request: web.Request) -> web.Response:
     component_id = view.resolve_component(target).id if target else ZERO32
     encrypt = await ctx.run(twin_is_encrypted, ctx, view) or form.get("encrypt") == "on"
     doc_id, stored = await ctx.write(add_document, ctx, view.twin_id, data, name, component_id, encrypt)
+    await ctx.run(ctx.twin_view, view.twin_id, True)  # the next page shows it, whatever the live channel's pace
     return render(request, "_uploaded.html", view=view, doc_id=doc_id, name=name, cid=stored.cid,
                   size=len(data), encrypted=encrypt)
 

@@ -13,7 +13,7 @@ from ..server import render
 from .common import readable_twin
 
 routes = web.RouteTableDef()
-RECENT_BATCHES = 8
+RECENT_BATCHES = 5
 
 
 def _verifier(ctx: WebContext) -> Verifier:

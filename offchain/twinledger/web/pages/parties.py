@@ -54,6 +54,7 @@ async def _send(request: web.Request, action, what: str) -> web.Response:
     twin = twin_id(request)
     form = await request.post()
     await ctx.write(lambda: action(ctx, twin, form))
+    await ctx.run(ctx.twin_view, twin, True)
     return web.Response(text=f'<p class="ok" role="status">Done: {what}. Reload to see the change.</p>',
                         content_type="text/html")
 

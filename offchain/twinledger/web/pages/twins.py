@@ -36,7 +36,7 @@ def _twin_rows(ctx: WebContext) -> list[TwinRow]:
     for twin in range(1, twin_count(ctx.chain) + 1):
         if not ctx.may_read(twin):
             continue
-        view = ctx.twin_view(twin, fresh=True)
+        view = ctx.twin_view(twin)
         rows.append(TwinRow(twin, view.name, enum_name(PHASES, view.phase), current_owners(view.events),
                             ctx.verdicts.get(twin, "not verified from this page yet")))
     return rows

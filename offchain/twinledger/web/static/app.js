@@ -43,20 +43,21 @@
     document.dispatchEvent(new CustomEvent("feed-readings", { detail: JSON.parse(e.data) }));
   });
 
-  // A value outside the on-chain bounds is refused here, in one line, and nothing is sent.
-  document.addEventListener("htmx:validation:halted", (e) => {
-    const form = e.target.closest("form");
+  // A value outside the on-chain bounds is refused here, in one line, and nothing is sent: the
+  // browser's own check blocks the submission and tells us which field failed.
+  document.addEventListener("invalid", (e) => {
+    const input = e.target;
+    const form = input.closest("form");
     const result = form && form.nextElementSibling;
     if (!result || !result.classList.contains("result")) return;
-    const bad = [...form.querySelectorAll("input")].find((i) => !i.checkValidity());
     const line = document.createElement("p");
     line.className = "error";
     line.setAttribute("role", "alert");
-    line.textContent = bad && bad.dataset.bounds
-      ? `ParameterOutOfBounds: ${bad.name.replace("param:", "")}=${bad.value || "(empty)"} is outside ${bad.dataset.bounds.split("∈ ")[1]}; nothing was sent`
-      : "Fill in every field; nothing was sent";
+    line.textContent = input.dataset.bounds && input.value !== ""
+      ? `ParameterOutOfBounds: ${input.name.replace("param:", "")}=${input.value} is outside ${input.dataset.bounds.split("∈ ")[1]}; nothing was sent`
+      : `${input.name.replace("param:", "")}: ${input.validationMessage}; nothing was sent`;
     result.replaceChildren(line);
-  });
+  }, true);
   // A refusal from the server or the chain arrives as one line with a 4xx status: show it too.
   document.addEventListener("htmx:beforeSwap", (e) => {
     if (e.detail.xhr.status >= 400) { e.detail.shouldSwap = true; e.detail.isError = false; }
