@@ -30,7 +30,7 @@ WEB_VENDOR_FILES := $(WEB_VENDOR)/htmx.min.js $(WEB_VENDOR)/uPlot.iife.min.js $(
 CHROMIUM := /usr/bin/chromium
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: setup compile test test-anvil demo bench clean distclean
+.PHONY: setup compile lint test test-anvil demo bench clean distclean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,8 +69,13 @@ $(BUILD_STAMP): $(PY_STAMP) $(SOLC) $(wildcard contracts/*.sol contracts/*/*.sol
 
 compile: setup $(BUILD_STAMP)
 
-test: compile $(CHROMIUM)
+test: compile lint $(CHROMIUM)
 	$(APE) test tests --network $(NETWORK) $(PYTEST_ARGS)
+
+# ruff and mypy (settings in pyproject.toml), installed by the test extras.
+lint: $(PY_STAMP)
+	ruff check offchain tests bench scripts
+	mypy
 
 test-anvil:
 	$(MAKE) test NETWORK=ethereum:local:foundry

@@ -11,10 +11,11 @@ from eth_utils import keccak
 
 from ..chain.connection import TwinLedgerChain
 from ..crypto import CryptoError, Subject
-from ..crypto.sharing import SealedVersion, open_version, seal_version
+from .sharing import SealedVersion, open_version, seal_version
 from ..formats.cids import pack
 from ..ipfs import BlockNotFound, IntegrityError, IpfsError
-from .twinview import LookupFailed, VersionInfo, document_versions, read, require_twin
+from . import contracts, transactions
+from .twinview import LookupFailed, VersionInfo, document_versions, require_twin
 from .writes import events_in, send
 
 
@@ -68,7 +69,7 @@ def add_document(session: Session, twin: int, data: bytes, name: str, component_
                  on_sealed: Callable[[SealedVersion], None] | None = None) -> tuple[int, Stored]:
     """Store `data` on IPFS (sealed for today's readers with `encrypt`) and register it as a new document."""
     require_twin(session.chain, twin)
-    expected_id = read(session.chain, session.chain.spec.functions.documentCount()) + 1
+    expected_id = contracts.document_count(session.chain) + 1
     if encrypt:  # the document id is part of the sealed payload's place, so it is taken before it exists
         sealed = seal_version(session.chain, session.store, twin, Subject.doc(expected_id), component_id, 0, data)
         if on_sealed is not None:
@@ -76,8 +77,8 @@ def add_document(session: Session, twin: int, data: bytes, name: str, component_
         stored = store_sealed_payload(session, sealed)
     else:
         stored = store_bytes(session, data)
-    receipt = send(session.chain, session.chain.spec.functions.addDocument(
-        twin, component_id, name, stored.cid_digest, stored.codec, stored.content_digest))
+    receipt = send(session.chain, transactions.add_document(session.chain, twin, component_id, name, stored.cid_digest,
+                                                            stored.codec, stored.content_digest))
     doc_id = events_in(session.chain.spec, receipt, "DocumentAdded")[0]["docId"]
     if encrypt and doc_id != expected_id:
         raise LookupFailed(f"another document took id {expected_id} meanwhile: document {doc_id} holds a "
@@ -87,7 +88,8 @@ def add_document(session: Session, twin: int, data: bytes, name: str, component_
 
 
 def document_version(session: Session, twin: int, doc: int, version: int | None) -> tuple[str, VersionInfo]:
-    doc_twin, _component, name, count, _archived, _created = read(session.chain, session.chain.spec.functions.document(doc))
+    record = contracts.document(session.chain, doc)
+    doc_twin, name, count = record.twin, record.name, record.versions
     if doc_twin != twin:
         raise LookupFailed(f"UnknownDocument: twin {twin} has no document {doc}")
     index = count - 1 if version is None else version
@@ -111,7 +113,7 @@ def fetch_verified(session: Session, doc: int, v: VersionInfo) -> bytes:
     if actual != bytes(v.digest):
         raise DigestMismatch(f"DigestMismatch: {where}: content keccak256 0x{actual.hex()} differs from the "
                              f"on-chain digest 0x{bytes(v.digest).hex()}; nothing written")
-    return data
+    return bytes(data)
 
 
 

@@ -2,6 +2,7 @@
 concerns and whether an account may read it (`twinledger watch` and the web client's live channel)."""
 from __future__ import annotations
 
+from . import contracts
 from .reader import Ledger, LedgerEvent
 
 
@@ -44,5 +45,5 @@ class TwinFilter:
         if self.account is None:
             return True
         if twin not in self._allowed:
-            self._allowed[twin] = bool(self.ledger.auth.functions.canRead(twin, self.account, bytes(32)).call())
+            self._allowed[twin] = contracts.can_read(self.ledger.chain, twin, self.account, bytes(32))
         return self._allowed[twin]

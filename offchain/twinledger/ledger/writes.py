@@ -1,4 +1,4 @@
-"""Sending a transaction of the twin's contracts and reading what it logged; a refusal is its decoded
+"""Sending a transaction built by `transactions` and reading what it logged; a refusal is its decoded
 custom error, with the names of the permissions an `Unauthorized` account lacks. The CLI adds its
 spinner around `send`; the web client calls it as it is."""
 from __future__ import annotations
@@ -11,6 +11,7 @@ from web3.types import TxReceipt
 
 from ..chain.connection import TwinLedgerChain
 from ..chain.errors import ContractRevert
+from . import transactions
 from .names import permission_names
 
 
@@ -36,22 +37,7 @@ def events_in(contract: Any, receipt: TxReceipt, name: str) -> list[dict[str, An
     return [dict(e["args"]) for e in contract.events[name]().process_receipt(receipt, errors=DISCARD)]
 
 
-# ---- the writes of the web client's pages (the CLI sends the same contract functions) --------------
-
-
 def call_program(chain: TwinLedgerChain, twin: int, component: bytes, program: bytes, scaled: list[int]) -> int:
     """Queue a program call whose values were checked (`programs.check_arguments`); returns its id."""
-    receipt = send(chain, chain.spec.functions.callProgram(twin, component, program, scaled))
+    receipt = send(chain, transactions.call_program(chain, twin, component, program, scaled))
     return int(events_in(chain.spec, receipt, "ProgramCalled")[0]["callId"])
-
-
-def grant_role(chain: TwinLedgerChain, twin: int, role: bytes, account: str) -> None:
-    send(chain, chain.auth.functions.grantRole(twin, role, account))
-
-
-def offer_ownership(chain: TwinLedgerChain, twin: int, account: str) -> None:
-    send(chain, chain.auth.functions.offerOwnership(twin, account))
-
-
-def accept_ownership(chain: TwinLedgerChain, twin: int) -> None:
-    send(chain, chain.auth.functions.acceptOwnership(twin))

@@ -386,7 +386,8 @@ def _coverage(r: AuditReport) -> str:
 def _program_calls(r: AuditReport) -> str:
     rows = [[_e(c.call_id), _e(c.block), _e(_fmt_time(c.time)), _named(c.caller_name, c.caller),
              _named(c.component, c.component_id) if c.component_id else _e(c.component),
-             _named(c.program, c.program_id) if c.program_id else _e(c.program), _e(", ".join(f"{k}={v}" for k, v in c.params.items())), _e(c.status),
+             _named(c.program, c.program_id) if c.program_id else _e(c.program),
+             _e(", ".join(f"{k}={v}" for k, v in c.params.items())), _e(c.status),
              _badge(c.verdict) + (f" {_e(c.verdict.summary)}" if c.verdict else "")]
             for c in r.program_calls]
     return '<section id="programs"><h2>Program calls</h2>' + _table(

@@ -13,7 +13,7 @@ from aiohttp import web
 from eth_account.signers.local import LocalAccount
 
 from ..chain.connection import TwinLedgerChain
-from ..ledger.access import can, can_read
+from ..ledger.contracts import can, can_read
 from ..ledger.twinview import ZERO32, TwinView, load_twin
 from .identity import Identity
 

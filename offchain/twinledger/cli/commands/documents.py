@@ -18,12 +18,13 @@ import click
 from ...crypto import CryptoError, Subject
 from ...ipfs import IpfsError
 from ..context import CliContext
-from ...crypto.sharing import SealedVersion, describe_recipients, seal_version, sealed_header, short_address
+from ...ledger.sharing import SealedVersion, describe_recipients, seal_version, sealed_header, short_address
 from ...ledger.documents import (add_document, decrypt_version, document_version, fetch_verified,
                                  store_sealed_payload)
-from ...ledger.twinview import ZERO32, LookupFailed, VersionInfo, document_versions, load_twin, read
+from ...ledger.twinview import ZERO32, LookupFailed, VersionInfo, document_versions, load_twin
 from .base import (TWIN, Stored, cell, console, events_in, note, pass_cli, require_account, send, store_file,
                    table, when)
+from ...ledger import contracts, transactions
 
 IN_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -51,7 +52,8 @@ def report_sealed(sealed: SealedVersion) -> None:
 
 
 def _document_meta(cli: CliContext, twin: int, doc: int) -> tuple[bytes, int]:
-    doc_twin, component, _name, count, _archived, _created = read(cli.chain, cli.chain.spec.functions.document(doc))
+    record = contracts.document(cli.chain, doc)
+    doc_twin, component, count = record.twin, record.component, record.versions
     if doc_twin != twin:
         raise LookupFailed(f"UnknownDocument: twin {twin} has no document {doc}")
     return bytes(component), count
@@ -103,8 +105,8 @@ def doc_version(cli: CliContext, twin: int, doc: int, file: Path, encrypt: bool 
 
 
 def _add_version(cli: CliContext, twin: int, doc: int, stored: Stored, expected: int, encrypted: bool) -> None:
-    receipt = send(cli, cli.chain.spec.functions.addDocumentVersion(twin, doc, stored.cid_digest, stored.codec,
-                                                                    stored.content_digest), "adding the version")
+    receipt = send(cli, transactions.add_document_version(cli.chain, twin, doc, stored.cid_digest, stored.codec,
+                                                                 stored.content_digest), "adding the version")
     version = events_in(cli.chain.spec, receipt, "DocumentVersionAdded")[0]["version"]
     if encrypted and version != expected:
         raise click.ClickException(f"another version was added meanwhile: version {version} holds a payload sealed "
@@ -178,7 +180,7 @@ def doc_list(cli: CliContext, twin: int) -> None:
 
 def _encryption_label(cli: CliContext, twin: int, doc: int, v: VersionInfo) -> str:
     """'-' for plain content, else the epoch and every address its published envelopes wrap the key to."""
-    from ...crypto.access import recipients_of
+    from ...ledger.access import recipients_of
 
     try:
         header = sealed_header(cli.store.cat(v.cid))
@@ -210,7 +212,7 @@ def source_group() -> None:
 def source_add(cli: CliContext, twin: int, uri: str, description: str) -> None:
     """Register URI as an external source of TWIN (owned by this account)."""
     require_account(cli)
-    receipt = send(cli, cli.chain.spec.functions.addSource(twin, uri, description), "adding the source")
+    receipt = send(cli, transactions.add_source(cli.chain, twin, uri, description), "adding the source")
     source_id = events_in(cli.chain.spec, receipt, "SourceAdded")[0]["sourceId"]
     click.echo(f"Added source {source_id} to twin {twin}: {uri}")
 
@@ -222,7 +224,7 @@ def source_add(cli: CliContext, twin: int, uri: str, description: str) -> None:
 def source_remove(cli: CliContext, twin: int, source_id: int) -> None:
     """Mark source ID of TWIN removed (its id stays taken)."""
     require_account(cli)
-    send(cli, cli.chain.spec.functions.removeSource(twin, source_id), "removing the source")
+    send(cli, transactions.remove_source(cli.chain, twin, source_id), "removing the source")
     click.echo(f"Removed source {source_id} from twin {twin}")
 
 

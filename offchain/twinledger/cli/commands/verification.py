@@ -305,7 +305,7 @@ def feed_list_cmd(cli: CliContext, twin: int | None) -> None:
 def _feed_sharing(cli: CliContext, twin: int, feed: int) -> str:
     from ...crypto import CryptoError, Subject
     from ...ipfs import IpfsError
-    from ...crypto.sharing import describe_recipients, latest_sharing
+    from ...ledger.sharing import describe_recipients, latest_sharing
 
     try:
         sharing = latest_sharing(cli.chain, cli.store, twin, Subject.feed(feed))
@@ -318,7 +318,7 @@ def _feed_sharing(cli: CliContext, twin: int, feed: int) -> str:
 
 def _component(ledger: Ledger, twin: int, component: bytes) -> str:
     try:
-        return str(ledger.spec.functions.component(twin, component).call()[6]) or "0x" + component.hex()[:12]
+        return ledger.component(twin, component, block="latest").name or "0x" + component.hex()[:12]
     except Exception:  # noqa: BLE001 - only a label
         return "0x" + component.hex()[:12]
 

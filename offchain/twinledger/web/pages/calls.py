@@ -9,7 +9,8 @@ from decimal import Decimal
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from ...ledger.access import program_call_state
+from ...formats.cids import unpack
+from ...ledger.contracts import program_call
 from ...ledger.programs import check_arguments, find_program
 from ...ledger.writes import call_program
 from ...ledger.names import CALL_STATUSES, enum_name, parse_bytes32
@@ -39,13 +40,13 @@ def step_of(param: ParamInfo) -> str:
 def call_rows(ctx: WebContext, view: TwinView) -> list[CallRow]:
     rows = []
     for e in (e for e in view.events if e.name == "ProgramCalled"):
-        state = program_call_state(ctx.chain, int(e.args["callId"]))
+        state = program_call(ctx.chain, int(e.args["callId"]))
         info = view.program(bytes(e.args["component"]), bytes(e.args["program"]))
         params = (", ".join(f"{p.name}={p.human(v)}" for p, v in zip(info.params, e.args["params"])) if info
                   else ", ".join(map(str, e.args["params"])))
         rows.append(CallRow(int(e.args["callId"]), program_name(view, e.args["component"], e.args["program"]),
                             params or "none", party(view, e.args["caller"]), enum_name(CALL_STATUSES, state.status),
-                            state.result_cid or ""))
+                            unpack(state.result, state.codec) if state.codec else ""))
     return rows
 
 

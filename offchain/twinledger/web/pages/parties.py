@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ...ledger.access import effective_permissions, pending_ownership_offer
+from ...ledger.contracts import effective_permissions, pending_ownership_offer
 from ...ledger.names import BUILTIN_ROLES, PERMISSIONS, checksum_address, role_id, role_name
 from ...ledger.twinview import MemberInfo, TwinView
-from ...ledger.writes import accept_ownership, grant_role, offer_ownership
+from ...ledger import transactions
+from ...ledger.writes import send
 from ..context import WebContext, context_of
 from ..present import component, party
 from ..server import render
@@ -61,16 +62,17 @@ async def _send(request: web.Request, action, what: str) -> web.Response:
 
 @routes.post("/twins/{twin}/parties/grant")
 async def grant(request: web.Request) -> web.Response:
-    return await _send(request, lambda ctx, twin, f: grant_role(
-        ctx.chain, twin, role_id(str(f["role"])), checksum_address(str(f["account"]))), "granting the role")
+    return await _send(request, lambda ctx, twin, f: send(ctx.chain, transactions.grant_role(
+        ctx.chain, twin, role_id(str(f["role"])), checksum_address(str(f["account"])))), "granting the role")
 
 
 @routes.post("/twins/{twin}/parties/offer-owner")
 async def offer_owner(request: web.Request) -> web.Response:
-    return await _send(request, lambda ctx, twin, f: offer_ownership(ctx.chain, twin, checksum_address(str(f["account"]))),
-                       "offering ownership")
+    return await _send(request, lambda ctx, twin, f: send(ctx.chain, transactions.offer_ownership(
+        ctx.chain, twin, checksum_address(str(f["account"])), keep=False)), "offering ownership")
 
 
 @routes.post("/twins/{twin}/parties/accept-owner")
 async def accept_owner(request: web.Request) -> web.Response:
-    return await _send(request, lambda ctx, twin, f: accept_ownership(ctx.chain, twin), "accepting ownership")
+    return await _send(request, lambda ctx, twin, f: send(ctx.chain, transactions.accept_ownership(ctx.chain, twin)),
+                       "accepting ownership")

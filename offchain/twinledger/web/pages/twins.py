@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ...ledger.access import child_twins, twin_count
+from ...ledger.contracts import child_twins, twin_count
 from ...verify.audit import current_owners
 from ...ledger.history import describe
 from ...ledger.names import PHASES, enum_name
-from ...crypto.sharing import account_key, spec_plaintext
+from ...ledger.sharing import account_key, spec_plaintext
 from ...ledger.twinview import TwinView, VersionInfo
 from ..context import WebContext, context_of
 from ..present import component_tree, event_party, party, when
