@@ -14,10 +14,11 @@ Each layer's errors derive from it, most also from the built-in class their call
     ├── ChainError                                    chain/     (RuntimeError)
     │   ├── ChainUnavailable, ContractRevert, TxFailed, AccountError, LogRangeTooLarge
     │   ├── LookupFailed                              ledger/
-    │   │   └── DigestMismatch, NotReadable, BoundsError   cli/
+    │   │   └── DigestMismatch, NotReadable, BoundsError   ledger/documents, ledger/programs
     │   └── UsageError                                cli/
     ├── DevError                                      cli/dev    (a click error: `dev up` refused)
     ├── ArtifactsMissing, DeploymentError             chain/     (RuntimeError)
+    ├── AssetsMissing                                 web/       (RuntimeError: run `make`)
     ├── CryptoError                                   crypto/
     │   ├── DecryptionFailed, InvalidKey, NoReaders, KeyRequired
     │   └── EnvelopeError

@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from ..errors import TwinLedgerError
 from .context import CONTEXT_KEY, WebContext, context_of
 from .identity import write_guard
 from .live import LiveHub
@@ -29,7 +30,7 @@ templates = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"
                                undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-class AssetsMissing(RuntimeError):
+class AssetsMissing(TwinLedgerError, RuntimeError):
     """htmx and uPlot were not copied into the package (run `make`)."""
 
 
