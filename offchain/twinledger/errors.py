@@ -16,11 +16,12 @@ Each layer's errors derive from it, most also from the built-in class their call
     │   ├── ChainUnavailable, ContractRevert, TxFailed, AccountError, LogRangeTooLarge
     │   ├── LookupFailed                              ledger/
     │   ├── NotFound                                  ledger/reader (TwinNotFound, FeedNotFound)
-    │   │   └── DigestMismatch, NotReadable, BoundsError   cli/
+    │   │   └── DigestMismatch, NotReadable, BoundsError   ledger/documents, ledger/programs
     │   └── UsageError                                cli/
     ├── DevError                                      cli/dev    (a click error: `dev up` refused)
     ├── BadOption                                     cli/main   (a click error: a bad global option)
     ├── ArtifactsMissing, DeploymentError             chain/     (RuntimeError)
+    ├── AssetsMissing                                 web/       (RuntimeError: run `make`)
     ├── CryptoError                                   crypto/
     │   ├── DecryptionFailed, InvalidKey, NoReaders, KeyRequired
     │   └── EnvelopeError

@@ -95,7 +95,21 @@ COMMANDS: tuple[click.Command, ...] = (
 register_commands(cli)
 
 
+PLUGIN_GROUP = "twinledger.commands"
+
+
+def register_plugins(group: click.Group) -> click.Group:
+    """Commands of the layers above the CLI (`twinledger web`), declared as entry points in
+    pyproject.toml, so that the CLI never imports them."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=PLUGIN_GROUP):
+        group.add_command(entry.load())
+    return group
+
+
 def main() -> None:
+    register_plugins(cli)
     cli(prog_name="twinledger")
 
 

@@ -275,3 +275,26 @@ def can(chain: TwinLedgerChain, twin: int, account: str, permission: int, compon
 def can_read(chain: TwinLedgerChain, twin: int, account: str, component_id: bytes,
              block: BlockIdentifier | None = None) -> bool:
     return bool(read(chain, chain.auth.functions.canRead(twin, account, component_id), block))
+
+
+@dataclass(frozen=True)
+class OwnershipOffer:
+    """A pending two-step ownership offer; `keep`: a co-ownership offer (the offerer stays an owner)."""
+
+    to: str
+    offerer: str
+    keep: bool
+
+
+def pending_ownership_offer(chain: TwinLedgerChain, twin: int,
+                            block: BlockIdentifier | None = None) -> OwnershipOffer | None:
+    to, offerer, keep = read(chain, chain.auth.functions.pendingOwnershipOffer(twin), block)
+    if int(to, 16) == 0:
+        return None
+    return OwnershipOffer(to_checksum_address(to), to_checksum_address(offerer), bool(keep))
+
+
+def child_twins(chain: TwinLedgerChain, twin: int, block: BlockIdentifier | None = None) -> list[tuple[int, str]]:
+    """(id, name) of the twins whose parent is `twin` (one `twinInfo` per twin: twins are few)."""
+    infos = ((other, twin_info(chain, other, block)) for other in range(1, twin_count(chain, block) + 1))
+    return [(other, info.name) for other, info in infos if info.parent == twin]

@@ -112,6 +112,15 @@ def parse_bytes32(text: str) -> bytes | None:
     return None
 
 
+def checksum_address(text: str) -> str:
+    """An Ethereum address in its checksum form, or one line saying it is not one."""
+    from web3 import Web3
+
+    if not Web3.is_address(text):
+        raise UnknownName(f"not an Ethereum address: {text!r}")
+    return Web3.to_checksum_address(text)
+
+
 def role_id(text: str) -> bytes:
     """A role by built-in or custom name (keccak256 of the upper-case name), or as 0x bytes32."""
     raw = parse_bytes32(text)

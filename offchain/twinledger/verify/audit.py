@@ -12,7 +12,9 @@ from typing import Any
 from eth_utils import keccak, to_checksum_address
 
 from . import report as rp
+from ..ledger.history import describe
 from ..ledger.reader import CALL_STATUS, Ledger, LedgerEvent
+from ..ledger.twinview import TwinView, load_twin
 from .findings import Finding, Severity, Status, status_of
 from .results import FeedResult, TwinResult, VersionResult
 from .verifier import Verifier
@@ -69,14 +71,16 @@ def _version_row(v: VersionResult, extra: Sequence[Finding] = ()) -> rp.Document
     return rp.DocumentVerdict(v.doc_id, v.name, v.version, v.cid, verdict_of([*extra, *v.findings], what))
 
 
-def history(ledger: Ledger, events: Iterable[LedgerEvent]) -> list[rp.HistoryEvent]:
+def history(ledger: Ledger, events: Iterable[LedgerEvent], view: TwinView | None = None) -> list[rp.HistoryEvent]:
+    """Every event; with the twin's view, roles, components, programs and parties by name (ids as tooltips)."""
     rows = []
     for e in events:
         author = next((str(e.args[k]) for k in _AUTHOR_ARGS if k in e.args), "")
         if not author:
             author = ledger.anchor_tx(e.tx_hash).sender
+        details = describe(e, view) if view is not None else _describe(e.args)
         rows.append(rp.HistoryEvent(e.block, ledger.block_datetime(e.block), author, f"{e.contract}.{e.name}",
-                                    _describe(e.args)))
+                                    details, view.party_label(author) if view is not None else ""))
     return rows
 
 
@@ -99,7 +103,8 @@ def _b32(value: bytes) -> str:
     return text.decode() if text and all(32 <= c < 127 for c in text) else "0x" + value.hex()
 
 
-def program_calls(ledger: Ledger, twin: int, events: Sequence[LedgerEvent]) -> list[rp.ProgramCallRow]:
+def program_calls(ledger: Ledger, twin: int, events: Sequence[LedgerEvent],
+                  view: TwinView | None = None) -> list[rp.ProgramCallRow]:
     """Program calls with their outcome, each re-checked against the bounds set before it."""
     bounds: dict[tuple[bytes, bytes], tuple[list[bytes], list[int], list[int]]] = {}
     status: dict[int, str] = {}
@@ -122,9 +127,15 @@ def program_calls(ledger: Ledger, twin: int, events: Sequence[LedgerEvent]) -> l
             ok = len(params) == len(names) and all(lo <= p <= hi for p, lo, hi in zip(params, mins, maxs))
             verdict = rp.Verdict(rp.Status.PASS, "within the bounds in force") if ok else rp.Verdict(
                 rp.Status.FAIL, "outside the bounds recorded before the call")
-            rows.append(rp.ProgramCallRow(call_id, e.block, ledger.block_datetime(e.block),
-                                          to_checksum_address(e.args["caller"]), _b32(key[0]), _b32(key[1]),
-                                          dict(zip(labels, params)), status.get(call_id, CALL_STATUS[1]), verdict))
+            caller = to_checksum_address(e.args["caller"])
+            component, program = _b32(key[0]), _b32(key[1])
+            if view is not None:
+                component = view.component_label(key[0])
+                program = view.program_label(*key).split(".", 1)[1]
+            rows.append(rp.ProgramCallRow(call_id, e.block, ledger.block_datetime(e.block), caller, component, program,
+                                          dict(zip(labels, params)), status.get(call_id, CALL_STATUS[1]), verdict,
+                                          caller_name=view.party_label(caller) if view is not None else "",
+                                          component_id="0x" + key[0].hex(), program_id="0x" + key[1].hex()))
     return rows
 
 
@@ -157,8 +168,9 @@ def build_report(verifier: Verifier, result: TwinResult) -> rp.AuditReport:
                "Authorization": ledger.auth.address, "verified up to block": str(ledger.to_block)})
     feeds = [feed_series(f) for f in result.feeds]
     overall = verdict_of(result.findings, f"{len(result.feeds)} feed(s), {len(result.documents)} document(s)")
-    return rp.AuditReport(twin=info, history=history(ledger, events), feeds=feeds,
-                          documents=document_verdicts(result), program_calls=program_calls(ledger, twin, events),
+    view = _twin_view(verifier, twin)
+    return rp.AuditReport(twin=info, history=history(ledger, events, view), feeds=feeds,
+                          documents=document_verdicts(result), program_calls=program_calls(ledger, twin, events, view),
                           overall=overall, agreements=agreement_rows(ledger, twin))
 
 
@@ -169,3 +181,11 @@ def agreement_rows(ledger: Ledger, twin: int) -> list[rp.AgreementRow]:
     if "AgreementRegistry" not in ledger.chain.deployment.contracts:
         return []
     return rows(ledger.chain, twin, ledger.block_datetime)
+
+
+def _twin_view(verifier: Verifier, twin: int) -> TwinView | None:
+    """The names of the twin's roles, components, programs and parties; without them the report shows ids."""
+    try:
+        return load_twin(verifier.ledger.chain, verifier.store, twin)
+    except Exception:  # noqa: BLE001 - names are a courtesy: the verdicts never depend on them
+        return None

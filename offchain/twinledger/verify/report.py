@@ -65,6 +65,7 @@ class HistoryEvent:
     author: str
     kind: str
     details: str = ""
+    author_name: str = ""  # the author by its roles on the twin; the address stays as the tooltip
 
 
 class Point(NamedTuple):
@@ -108,6 +109,9 @@ class ProgramCallRow:
     params: Mapping[str, str | int | float]
     status: str
     verdict: Verdict | None = None
+    caller_name: str = ""
+    component_id: str = ""  # tooltips of the component and program names
+    program_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -359,8 +363,15 @@ def _short_address(address: str) -> str:
     return f'<span class="mono" title="{_e(address)}">{_e(text)}</span>'
 
 
+def _named(name: str, ident: str) -> str:
+    """A name with its id as the tooltip (the id alone when there is no name)."""
+    if not name:
+        return _short_address(ident) if ident.startswith("0x") and len(ident) == 42 else _e(ident)
+    return f'<span title="{_e(ident)}">{_e(name)}</span>'
+
+
 def _history(r: AuditReport) -> str:
-    rows = [[_e(h.block), _e(_fmt_time(h.time)), _short_address(h.author), _e(h.kind),
+    rows = [[_e(h.block), _e(_fmt_time(h.time)), _named(h.author_name, h.author), _e(h.kind),
              f'<span class="wrap">{_e(h.details)}</span>']
             for h in sorted(r.history, key=lambda h: h.block)]
     return '<section id="history"><h2>Twin history</h2>' + _table(
@@ -400,8 +411,10 @@ def _coverage(r: AuditReport) -> str:
 
 
 def _program_calls(r: AuditReport) -> str:
-    rows = [[_e(c.call_id), _e(c.block), _e(_fmt_time(c.time)), f'<span class="mono">{_e(c.caller)}</span>',
-             _e(c.component), _e(c.program), _e(", ".join(f"{k}={v}" for k, v in c.params.items())), _e(c.status),
+    rows = [[_e(c.call_id), _e(c.block), _e(_fmt_time(c.time)), _named(c.caller_name, c.caller),
+             _named(c.component, c.component_id) if c.component_id else _e(c.component),
+             _named(c.program, c.program_id) if c.program_id else _e(c.program),
+             _e(", ".join(f"{k}={v}" for k, v in c.params.items())), _e(c.status),
              _badge(c.verdict) + (f" {_e(c.verdict.summary)}" if c.verdict else "")]
             for c in r.program_calls]
     return '<section id="programs"><h2>Program calls</h2>' + _table(
