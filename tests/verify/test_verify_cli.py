@@ -160,12 +160,13 @@ def test_watch_reports_events_of_readable_twins(world: World) -> None:
     start = world.stack.chain().w3.eth.block_number + 1
     feed = world.new_feed("tank_level_a")
     feed.anchor_many(2, 3)
-    r = run(world, "--account", "TEST::1", "watch", "--from-block", str(start), "--count", "3", "--interval", "0.1")
+    r = run(world, "--account", "TEST::1", "watch", "--from-block", str(start), "--count", "4", "--interval", "0.1")
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert "SensorFeed.FeedRegistered" in lines[0] and f"twin {world.twin}" in lines[0]
-    assert "SensorFeed.Anchored" in lines[1] and "seq=0" in lines[1]
+    assert "SensorFeed.SignatureRequirementSet" in lines[1] and "required=True" in lines[1]
+    assert "SensorFeed.Anchored" in lines[2] and "seq=0" in lines[2]
     outsider = run(world, "--account", "TEST::9", "watch", "--from-block", str(start), "--timeout", "1",
                    "--interval", "0.2")
     assert outsider.exit_code == 0 and outsider.output == ""  # no role on the twin: nothing to read
