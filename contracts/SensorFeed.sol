@@ -20,7 +20,8 @@ import {ISensorFeedProofs} from "./interfaces/ISensorFeed.sol";
 ///         An anchor is accepted from anyone carrying the device key's EIP-712 signature of it, or, unless the
 ///         feed requires the device's signature (the default for a feed with a device key), from a holder of
 ///         the ANCHOR permission on the feed's twin with an empty signature. A feed anchors only while its
-///         component is active.
+///         component is active, or replaced (a swapped sensor's feed drains until it is retired); never once
+///         its component is removed.
 /// @dev Storage per feed: one packed slot (device key, next seq, status, twin, signature flag) and one new slot per anchored
 ///      batch (the head after it; the running head is the last one). Everything else (component, schema,
 ///      successor) is read only by management functions and views.
@@ -357,7 +358,7 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
     /// @dev Accepted from anyone with the device key's EIP-712 `Anchor` signature or, if the feed does not require
     ///      it, from a holder of ANCHOR on the feed's twin (covering the feed's component) with an empty
     ///      `signature`. A non-empty signature is always verified, whoever sends it. The feed's component must be
-    ///      active (not removed or replaced).
+    ///      active or replaced (a swapped sensor's feed drains its last batches), not removed.
     /// @param feedId The feed.
     /// @param seq The batch's sequence number: exactly the feed's `nextSeq`.
     /// @param root Merkle root of the batch's readings (docs/formats.md section 2); not zero.
@@ -533,7 +534,7 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
                 revert TwinFrozen(twin);
             }
         }
-        _requireActive(twin, component);
+        if (!specification.componentActiveOrReplaced(twin, component)) revert ComponentNotActive(twin, component);
 
         b.prevHead = _headAfter(feedId, s.nextSeq);
         if (signature.length == 0) {

@@ -189,6 +189,12 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
         return _components[twin][id].active;
     }
 
+    /// @inheritdoc ISpecification
+    function componentActiveOrReplaced(uint256 twin, bytes32 id) external view returns (bool) {
+        Component storage c = _components[twin][id];
+        return c.active || c.replacedBy != bytes32(0);
+    }
+
     /// @notice Number of twins ever created (ids are 1..twinCount).
     function twinCount() external view returns (uint256) {
         return _counters.twins;

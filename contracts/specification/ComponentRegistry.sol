@@ -12,7 +12,8 @@ import {SpecificationBase} from "./SpecificationBase.sol";
 ///         current part. Structural changes need SPEC_UPDATE for the parent (adding), for the
 ///         component itself (removing) or for both (replacing, which adds under the parent), so a
 ///         scoped maintainer can work inside its scope and never outside it. A component with active
-///         children can be neither removed nor replaced, so every active component has an active parent.
+///         children cannot be removed (remove its children first); a replaced one keeps its children, who
+///         follow `replacedBy` to their current parent.
 abstract contract ComponentRegistry is SpecificationBase {
     /// @notice `component` was added under `parent` (`bytes32(0)` = twin root).
     event ComponentAdded(
@@ -88,8 +89,8 @@ abstract contract ComponentRegistry is SpecificationBase {
 
     /// @notice Replaces component `oldId` by a new component `newId` under the same parent. The old
     ///         entry stays as inactive history with `replacedBy = newId`.
-    /// @dev Needs SPEC_UPDATE for `oldId` and for its parent (where `newId` is added); `oldId` must have
-    ///      no active children. Emits {ComponentReplaced} then {ComponentAdded}.
+    /// @dev Needs SPEC_UPDATE for `oldId` and for its parent (where `newId` is added). Its children stay
+    ///      active under it (follow `replacedBy`). Emits {ComponentReplaced} then {ComponentAdded}.
     function replaceComponent(
         uint256 twin,
         bytes32 oldId,
@@ -100,7 +101,8 @@ abstract contract ComponentRegistry is SpecificationBase {
         Component storage old = _activeComponent(twin, oldId);
         _authorize(twin, Permissions.SPEC_UPDATE, oldId);
         _authorize(twin, Permissions.SPEC_UPDATE, old.parent);
-        _deactivate(twin, oldId, old);
+        old.active = false;
+        _leaveParent(twin, old.parent);
         old.replacedBy = newId;
         emit ComponentReplaced(twin, oldId, newId, msg.sender);
         _addComponent(twin, newId, old.parent, name, kind);
@@ -146,7 +148,13 @@ abstract contract ComponentRegistry is SpecificationBase {
         uint256 children = c.activeChildren;
         if (children != 0) revert ComponentHasChildren(twin, id, children);
         c.active = false;
-        bytes32 parent = c.parent;
-        if (parent != bytes32(0)) --_components[twin][parent].activeChildren;
+        _leaveParent(twin, c.parent);
+    }
+
+    /// @dev One active child fewer under `parent` (a replaced parent keeps counting the children it had).
+    function _leaveParent(uint256 twin, bytes32 parent) private {
+        if (parent == bytes32(0)) return;
+        Component storage p = _components[twin][parent];
+        if (p.activeChildren != 0) --p.activeChildren;
     }
 }

@@ -154,8 +154,6 @@ def test_l3_a_removed_component_and_its_feeds_stop(spec: Any, sensor_feed: Any, 
     spec.addComponent(twin, SENSOR2, FILLER, "Level", MACHINE, sender=owner)
     with reverts(spec.ComponentHasChildren, twin=twin, component=FILLER, count=1):
         spec.removeComponent(twin, FILLER, sender=owner)
-    with reverts(spec.ComponentHasChildren, twin=twin, component=FILLER, count=1):
-        spec.replaceComponent(twin, FILLER, h("Filler 2"), "Filler 2", MACHINE, sender=owner)
     feed = register_feed_tx(sensor_feed, twin, SENSOR2, device_key.address, owner)
     d = FeedDriver(sensor_feed, ape.chain.provider.chain_id, device_key)
     d.anchor(d.batch(feed, 0), sender=outsider)
@@ -166,6 +164,13 @@ def test_l3_a_removed_component_and_its_feeds_stop(spec: Any, sensor_feed: Any, 
     with reverts(sensor_feed.ComponentNotActive, twin=twin, component=SENSOR2):
         sensor_feed.rotateDeviceKey(feed, outsider, sender=owner)
     sensor_feed.retireFeed(feed, 0, sender=owner)  # its owner can still retire it
+    # a replaced (swapped) sensor's feed drains its last batches, but takes no new key
+    spec.addComponent(twin, PUMP, ZERO32, "Level 2", MACHINE, sender=owner)
+    swapped = register_feed_tx(sensor_feed, twin, PUMP, device_key.address, owner)
+    spec.replaceComponent(twin, PUMP, h("Level 3"), "Level 3", MACHINE, sender=owner)
+    d.anchor(d.batch(swapped, 0), sender=outsider)
+    with reverts(sensor_feed.ComponentNotActive, twin=twin, component=PUMP):
+        sensor_feed.rotateDeviceKey(swapped, outsider, sender=owner)
     spec.removeComponent(twin, FILLER, sender=owner)  # no active child left
     with reverts(spec.ComponentNotActive, twin=twin, component=FILLER):
         spec.addComponent(twin, h("x"), FILLER, "x", MACHINE, sender=owner)
