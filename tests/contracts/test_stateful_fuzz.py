@@ -11,7 +11,7 @@ each party, and checks after every step that
 - no program call reaches Delivered or Done with parameters outside its program's current bounds;
 - the key-envelope epochs of a (component, subject) stream only stay or grow by one.
 
-About 240 steps (4 runs of 60) run in the default suite; `TWINLEDGER_FUZZ_STEPS=5000` runs more. A failure prints the
+About 300 steps (5 runs of 60) run in the default suite; `TWINLEDGER_FUZZ_STEPS=5000` runs more. A failure prints the
 seed: rerun with `TWINLEDGER_FUZZ_SEED=<seed>` to replay it.
 """
 
@@ -33,7 +33,7 @@ from contract_constants import *  # noqa: F403
 from sensorfeed_support import DEVICE_KEY, FeedDriver
 
 STEPS_PER_RUN = 60
-TOTAL_STEPS = int(os.environ.get("TWINLEDGER_FUZZ_STEPS", "240"))
+TOTAL_STEPS = int(os.environ.get("TWINLEDGER_FUZZ_STEPS", "300"))
 SEED = int(os.environ.get("TWINLEDGER_FUZZ_SEED", str(random.randrange(2**32))))
 
 C_PUMP, C_SENSOR, C_OTHER = h("fz-pump"), h("fz-sensor"), h("fz-other")
