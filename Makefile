@@ -21,6 +21,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 SOLC := $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
 BUILD_STAMP := .build/__local__.json
+MOSQUITTO_STAMP := $(VENV)/.mosquitto
 
 .PHONY: setup compile test test-anvil demo bench clean distclean
 
@@ -41,7 +42,14 @@ $(SOLC): tools/solc-wrapper.sh $(NODE_STAMP)
 	echo "$(CURDIR)/node_modules/.bin/solcjs" > $(SOLCX_BINARY_PATH)/.solcjs-path
 	install -m 0755 tools/solc-wrapper.sh $@
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(SOLC)
+# The MQTT tests run Debian's mosquitto (a broker a plant would run); the machine's user is root.
+$(MOSQUITTO_STAMP): | $(VENV)/bin/python
+	command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mosquitto || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mosquitto)
+	touch $@
+
+setup: $(PY_STAMP) $(NODE_STAMP) $(SOLC) $(MOSQUITTO_STAMP)
 
 # -f: ape's cache missed edits in contracts/specification/; this rule only runs when a source changed.
 $(BUILD_STAMP): $(PY_STAMP) $(SOLC) $(wildcard contracts/*.sol contracts/*/*.sol) ape-config.yaml
