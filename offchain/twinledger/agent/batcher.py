@@ -200,6 +200,11 @@ class Pipeline:
             self.commit()
             self._close(self.batcher.due())
 
+    @property
+    def uncommitted(self) -> int:
+        """Accepted readings waiting for the next group commit (0: everything pushed is settled)."""
+        return len(self._group)
+
     def commit(self) -> list[Reading]:
         if not self._group:
             return []

@@ -23,6 +23,7 @@ __all__ = [
     "CallAnswer",
     "ConnectorError",
     "Delivery",
+    "DeviceUnavailable",
     "PlantSample",
     "QueueConnector",
     "RejectCounter",
@@ -34,6 +35,10 @@ log = structlog.get_logger(__name__)
 
 class ConnectorError(RuntimeError):
     """A connector that cannot do what it was asked (bad mapping, device refused a call)."""
+
+
+class DeviceUnavailable(ConnectorError, ConnectionError):
+    """The device cannot be reached right now: a program call is retried, not failed on-chain."""
 
 
 class SourceQuality(IntFlag):

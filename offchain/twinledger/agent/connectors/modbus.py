@@ -23,7 +23,7 @@ import structlog
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from .base import CallAnswer, ConnectorError, PlantSample, QueueConnector
+from .base import CallAnswer, ConnectorError, DeviceUnavailable, PlantSample, QueueConnector
 
 __all__ = ["ModbusConnector", "ModbusRegister", "ModbusWrite"]
 
@@ -150,7 +150,7 @@ class ModbusConnector(QueueConnector):
         registers = write.register.encode(value)
         with self.lock:
             if not self.client.connected and not self.client.connect():
-                raise ConnectorError(f"modbus: device {self.host}:{self.port} unavailable; the call is retried")
+                raise DeviceUnavailable(f"modbus: device {self.host}:{self.port} unavailable; the call is retried")
             try:
                 if len(registers) == 1:
                     response = self.client.write_register(write.register.address, registers[0],
@@ -160,7 +160,7 @@ class ModbusConnector(QueueConnector):
                                                            device_id=self.device_id)
             except (ConnectionError, ModbusException, OSError) as exc:
                 self.client.close()
-                raise ConnectorError(f"modbus: write failed ({exc}); the call is retried") from None
+                raise DeviceUnavailable(f"modbus: write failed ({exc}); the call is retried") from None
         if response.isError():
             return CallAnswer(program, False, f"device refused: {response}")
         return CallAnswer(program, True, f"wrote {value} to register {write.register.address}", value)

@@ -34,7 +34,7 @@ import structlog
 from paho.mqtt.enums import CallbackAPIVersion
 
 from . import sparkplug as spb
-from .base import CallAnswer, ConnectorError, Delivery, PlantSample, QueueConnector
+from .base import CallAnswer, ConnectorError, Delivery, DeviceUnavailable, PlantSample, QueueConnector
 
 __all__ = ["MqttCommand", "MqttConnector", "SparkplugCommand", "SparkplugTarget"]
 
@@ -290,7 +290,7 @@ class MqttConnector(QueueConnector):
         if command is None:
             raise ConnectorError(f"mqtt: program {program!r} is not mapped (known: {', '.join(self.programs)})")
         if not self.connected.is_set():
-            raise ConnectorError(f"mqtt: not connected to {self.url}; the call is retried")
+            raise DeviceUnavailable(f"mqtt: not connected to {self.url}; the call is retried")
         if isinstance(command, SparkplugCommand):
             return self._dcmd(program, command, args)
         return self._command(program, command, args)

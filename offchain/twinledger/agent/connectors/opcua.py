@@ -24,7 +24,7 @@ import structlog
 from asyncua import Client, Node, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
-from .base import CallAnswer, ConnectorError, PlantSample, QueueConnector, SourceQuality
+from .base import CallAnswer, ConnectorError, DeviceUnavailable, PlantSample, QueueConnector, SourceQuality
 
 __all__ = ["OpcuaConnector", "OpcuaMethod", "OpcuaSecurity", "OpcuaWrite", "status_quality"]
 
@@ -289,7 +289,7 @@ class OpcuaConnector(QueueConnector):
             raise ConnectorError(f"opcua: program {program!r} is not mapped (known: {', '.join(self.programs)})")
         loop, client = self._loop, self._client
         if loop is None or client is None or not self.connected.is_set():
-            raise ConnectorError(f"opcua: not connected to {self.endpoint}; the call is retried")
+            raise DeviceUnavailable(f"opcua: not connected to {self.endpoint}; the call is retried")
         future = asyncio.run_coroutine_threadsafe(self._call(client, program, mapping, args), loop)
         return future.result(CALL_TIMEOUT_S)
 

@@ -21,7 +21,7 @@ import asyncio
 import math
 import time
 from datetime import datetime, timezone
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import structlog
 from asyncua import Server, ua
@@ -69,6 +69,7 @@ class PlantOpcuaServer:
         self.certificate, self.private_key = certificate, private_key
         self.history_count = history_count
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.listeners: list[Callable[[str, int, Any], None]] = []   # also told of every value written
         self.server = Server()
         self.ns = 2
         self._vars: dict[str, Any] = {}
@@ -137,6 +138,8 @@ class PlantOpcuaServer:
         var = self._vars[sensor]
         await self.server.write_attribute_value(var.nodeid, data)
         await self.server.iserver.history_manager.storage.save_node_value(var.nodeid, data)
+        for listener in self.listeners:
+            listener(sensor, t_ms, value)
 
     async def run_simulator(self, simulator: FillingPlantSimulator, *, stop: asyncio.Event | None = None) -> int:
         """Publish the simulator's samples at wall-clock pace (its ``start_ms`` should be now)."""
@@ -174,3 +177,76 @@ class _SetpointHandler:
 
 def _argument(name: str) -> ua.Argument:
     return ua.Argument(Name=name, DataType=ua.NodeId(ua.ObjectIds.Double), ValueRank=-1)
+
+
+class MqttPlantPublisher:
+    """The plant's optional MQTT face: each sample is published QoS 1 as ``{"t_ms", "value"}`` on
+    ``<prefix>/<sensor>``; a JSON command ``{"id", "program", "args"}`` on ``<prefix>/cmd/<program>``
+    is executed and answered on ``<prefix>/cmd/reply`` with ``{"id", "ok", "message"}``."""
+
+    def __init__(self, url: str, driver: PlantDriver | None, *, prefix: str = "plant",
+                 client_id: str = "twinledger-plant") -> None:
+        from urllib.parse import urlparse
+
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        parsed = urlparse(url)
+        self.prefix = prefix
+        self.driver = driver
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.on_connect = lambda c, *_: c.subscribe(f"{prefix}/cmd/+", qos=1)
+        self.client.on_message = self._on_command
+        self.client.connect_async(parsed.hostname or "127.0.0.1", parsed.port or 1883)
+        self.client.loop_start()
+
+    def topic(self, sensor: str) -> str:
+        return f"{self.prefix}/{sensor}"
+
+    def publish(self, sensor: str, t_ms: int, value: Any) -> None:
+        import json
+
+        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if isinstance(number, float) and math.isnan(number):
+            number = None
+        self.client.publish(self.topic(sensor), json.dumps({"t_ms": t_ms, "value": number}), qos=1)
+
+    def _on_command(self, client: Any, userdata: Any, msg: Any) -> None:
+        import json
+
+        if msg.topic == f"{self.prefix}/cmd/reply":
+            return
+        try:
+            body = json.loads(msg.payload)
+            program, call_id, args = msg.topic.rsplit("/", 1)[1], body["id"], dict(body.get("args") or {})
+        except (ValueError, KeyError, TypeError):
+            log.warning("mqtt plant: unreadable command", topic=msg.topic)
+            return
+        try:
+            if self.driver is None:
+                raise CommandError("no plant behind this publisher")
+            result = self.driver.execute(program, args)
+            reply = {"id": call_id, "ok": True, "message": getattr(result, "detail", "") or f"{program} done"}
+        except (CommandError, TypeError, ValueError, KeyError) as exc:
+            reply = {"id": call_id, "ok": False, "message": str(exc)}
+        client.publish(f"{self.prefix}/cmd/reply", json.dumps(reply), qos=1)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+async def serve(endpoint: str, simulator: FillingPlantSimulator, *, mqtt_url: str | None = None,
+                stop: asyncio.Event | None = None) -> int:
+    """``twinledger sim serve``: the plant on OPC UA (and MQTT) until ``stop`` or the simulation ends."""
+    server = PlantOpcuaServer(endpoint, plant=simulator)
+    await server.start()
+    publisher = MqttPlantPublisher(mqtt_url, server.driver) if mqtt_url else None
+    if publisher is not None:
+        server.listeners.append(publisher.publish)
+    try:
+        return await server.run_simulator(simulator, stop=stop)
+    finally:
+        if publisher is not None:
+            publisher.close()
+        await server.stop()
