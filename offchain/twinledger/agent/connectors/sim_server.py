@@ -104,6 +104,9 @@ class PlantOpcuaServer:
                                                  ua.QualifiedName("ValveSetpoint", self.ns), 0.0, ua.VariantType.Double)
         await self.setpoint.set_writable()
         await s.start()
+        started_ms = int(time.time() * 1000)
+        for sensor in self.sensors:   # every sensor has a first, timestamped value (in the history too)
+            await self.write(sensor, started_ms, 0.0)
         if self.driver is not None:
             subscription = await s.create_subscription(20, _SetpointHandler(self))
             await subscription.subscribe_data_change(self.setpoint)
