@@ -22,6 +22,8 @@ NODE_STAMP := node_modules/.installed
 SOLC := $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
 BUILD_STAMP := .build/__local__.json
 MOSQUITTO_STAMP := $(VENV)/.mosquitto
+# ape, with its .cache/.build exclusions made relative to the project (tools/run_ape.py says why).
+APE := $(VENV)/bin/python tools/run_ape.py
 
 .PHONY: setup compile test test-anvil demo bench clean distclean
 
@@ -53,19 +55,19 @@ setup: $(PY_STAMP) $(NODE_STAMP) $(SOLC) $(MOSQUITTO_STAMP)
 
 # -f: ape's cache missed edits in contracts/specification/; this rule only runs when a source changed.
 $(BUILD_STAMP): $(PY_STAMP) $(SOLC) $(wildcard contracts/*.sol contracts/*/*.sol) ape-config.yaml
-	ape compile -f
+	$(APE) compile -f
 	touch $@
 
 compile: setup $(BUILD_STAMP)
 
 test: compile
-	ape test tests --network $(NETWORK) $(PYTEST_ARGS)
+	$(APE) test tests --network $(NETWORK) $(PYTEST_ARGS)
 
 test-anvil:
 	$(MAKE) test NETWORK=ethereum:local:foundry
 
 demo: compile
-	ape run demo
+	$(APE) run demo
 
 bench: compile
 	$(VENV)/bin/python -m bench.run

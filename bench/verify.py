@@ -51,10 +51,10 @@ def run_verifier(env: BenchEnv, feed: AnchoredFeed) -> float:
     """Seconds the project's verifier (`Verifier.verify_feed`, from a fresh read-only view of the chain) takes to
     check the whole feed; NotAvailable until it exists."""
     try:
-        from twinledger.client.ledger import Ledger
-        from twinledger.client.verify import Verifier
+        from twinledger.ledger.reader import Ledger
+        from twinledger.verify import Verifier
     except ImportError as exc:
-        raise NotAvailable(f"verifier not available yet (twinledger.client.verify: {exc})") from exc
+        raise NotAvailable(f"verifier not available yet (twinledger.verify: {exc})") from exc
     store = env.stack.store()
     try:
         t0 = time.perf_counter()

@@ -18,12 +18,12 @@ from click.testing import CliRunner
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .agent.cli import configure_logging
+from .cli.agent import configure_logging
 from .agent.config import load_config
 from .agent.daemon import AgentDaemon
 from .chain.devnet import test_account
 from .chain.stack import DevStack
-from .client import cli as cli_module
+from .cli import main as cli_module
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANT_AML = ROOT / "examples" / "bottling-plant.aml"
@@ -71,7 +71,6 @@ class Demo:
     # -- the scenario ----------------------------------------------------------------------------
 
     def run(self) -> tuple[bool, Path]:
-        cli_module._register_commands()
         configure_logging("console", "error")
         started = time.monotonic()
         step(0, "Start a local chain (anvil) and the embedded IPFS node, and deploy the contracts")
@@ -151,7 +150,7 @@ class Demo:
         keys.mkdir(parents=True, exist_ok=True)
         (keys / "device.key").write_text(test_account(DEVICE).key.hex())
         (keys / "agent.key").write_text(test_account(AGENT).key.hex())
-        from .client.aml import load_aml
+        from .formats.aml import load_aml
 
         spec = load_aml(PLANT_AML)
         config = {

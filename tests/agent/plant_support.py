@@ -11,7 +11,7 @@ from eth_utils import keccak
 
 from twinledger.chain.devnet import test_account
 from twinledger.chain.stack import DevStack
-from twinledger.client.provision import create_twin_from_aml, register_feed
+from twinledger.ledger.provision import create_twin_from_aml, register_feed
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANT_AML = ROOT / "examples" / "bottling-plant.aml"

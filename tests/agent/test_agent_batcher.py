@@ -5,7 +5,8 @@ import pytest
 
 from twinledger.agent.batcher import Batcher, Pipeline, UnknownSensorError
 from twinledger.agent.outbox import Outbox
-from twinledger.agent.sources import FillingPlantSimulator, Sample, Swap
+from twinledger.agent.sources import Sample
+from twinledger.sim import FillingPlantSimulator, Swap
 from twinledger.agent.validation import Accepted, RedundantGroup, ValidationRules, Validator
 from twinledger.formats.batch import BATCH_SIZE_LIMIT, Quality, decode_batch
 

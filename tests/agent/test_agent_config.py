@@ -5,7 +5,7 @@ import json
 import pytest
 
 from twinledger.agent.config import ConfigError, load_config, parse_config
-from twinledger.agent.sources import FillingPlantSimulator, Swap
+from twinledger.sim import FillingPlantSimulator, Swap
 from twinledger.agent.validation import Validator
 
 YAML = """

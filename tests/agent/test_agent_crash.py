@@ -40,7 +40,7 @@ def realtime(hz: float) -> dict:
 
 def start_agent(config: Path, log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "twinledger.client.cli", "agent", "run", "--config",
+        return subprocess.Popen([sys.executable, "-m", "twinledger.cli.main", "agent", "run", "--config",
                                  str(config)], stdout=out, stderr=out, start_new_session=True)
 
 
@@ -123,7 +123,7 @@ def queue_close_valve(plant) -> int:
     from web3.logs import DISCARD
 
     from plant_support import OWNER, PLANT_AML
-    from twinledger.client.aml import load_aml
+    from twinledger.formats.aml import load_aml
 
     program = next(p for p in load_aml(PLANT_AML).programs if p.name == "CloseValve")
     owner = plant.stack.chain(OWNER)
@@ -137,7 +137,7 @@ def test_ipfs_outage_mid_run_then_recovery(plant, tmp_path):
     repo = tmp_path / "kubo-like"
 
     def serve() -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "twinledger.ipfs.cli", "--store", f"embedded:{repo}",
+        proc = subprocess.Popen([sys.executable, "-m", "twinledger.cli.ipfs", "--store", f"embedded:{repo}",
                                  "serve", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         assert b"listening" in proc.stdout.readline()

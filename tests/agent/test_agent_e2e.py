@@ -16,7 +16,7 @@ from plant_support import OWNER, SENSORS, assert_nothing_lost, anchored_feed, pr
 from twinledger.agent.commands import PlantDriver, ProgramCallWatcher
 from twinledger.agent.config import load_config
 from twinledger.agent.daemon import AgentDaemon
-from twinledger.agent.sources import FillingPlantSimulator
+from twinledger.sim import FillingPlantSimulator
 from twinledger.chain.errors import ContractRevert
 from twinledger.formats.batch import Quality, decode_batch, encode_reading
 from twinledger.formats.cids import raw_cid_from_digest
@@ -127,7 +127,7 @@ def test_program_calls_rejected_out_of_bounds_and_executed_within(plant):
 
 
 def plant_program(plant, name):
-    from twinledger.client.aml import load_aml
+    from twinledger.formats.aml import load_aml
     from plant_support import PLANT_AML
 
     return next(p for p in load_aml(PLANT_AML).programs if p.name == name)
@@ -158,7 +158,7 @@ def test_sigterm_flushes_the_open_batch(plant):
     config = plant.config("sigterm", source=simulator(None, hz=20, realtime=True), window_s=30)
     log = config.parent / "stderr.log"
     with open(log, "wb") as err_file:
-        proc = subprocess.Popen([sys.executable, "-m", "twinledger.client.cli", "agent", "run", "--config",
+        proc = subprocess.Popen([sys.executable, "-m", "twinledger.cli.main", "agent", "run", "--config",
                                  str(config), "--status-every", "0.5"], stdout=subprocess.PIPE, stderr=err_file,
                                 start_new_session=True)
     deadline = time.monotonic() + 60

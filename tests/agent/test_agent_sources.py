@@ -5,20 +5,8 @@ import math
 
 import pytest
 
-from twinledger.agent.sources import (
-    Broken,
-    CommandError,
-    CsvReplay,
-    Drift,
-    FillingPlantSimulator,
-    JsonLinesReplay,
-    Sample,
-    SensorSwapped,
-    Spikes,
-    StdinSource,
-    Stuck,
-    Swap,
-)
+from twinledger.agent.sources import CsvReplay, JsonLinesReplay, Sample, SensorSwapped, StdinSource
+from twinledger.sim import Broken, CommandError, Drift, FillingPlantSimulator, Spikes, Stuck, Swap
 
 RATES = {"tank_level_a": 10, "tank_level_b": 10, "pipe_flow": 100, "bottle_level": 50, "valve_position": 20}
 
@@ -185,7 +173,7 @@ def test_replay_speed_paces(tmp_path):
 
 def test_a_failed_bottle_level_sensor_floods_the_line():
     """The filler's controller acts on its transmitter: stuck or broken, it never sees a full bottle."""
-    from twinledger.agent.sources import Broken, FillingPlantSimulator, Stuck
+    from twinledger.sim import Broken, FillingPlantSimulator, Stuck
 
     def run(faults):
         sim = FillingPlantSimulator(seed=1, realtime=False, duration_s=20, faults=faults)

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from twinledger.agent.sources import FillingPlantSimulator, Sample, StdinSource, Stuck, Spikes
+from twinledger.agent.sources import Sample, StdinSource
+from twinledger.sim import FillingPlantSimulator, Stuck, Spikes
 from twinledger.agent.validation import (
     Accepted,
     RedundantGroup,
@@ -146,7 +147,7 @@ def test_simulator_faults_show_up_as_flags_and_rejections():
     sim = FillingPlantSimulator(seed=2, rates_hz={"tank_level_a": 20, "tank_level_b": 20, "pipe_flow": 20},
                                 duration_s=6,
                                 faults=[Stuck("tank_level_a", 2, 4), Spikes("pipe_flow", 0, probability=0.1, magnitude=3)])
-    from twinledger.agent.sources import Broken, Drift
+    from twinledger.sim import Broken, Drift
     sim._faults += [Broken("pipe_flow", 5, 6, mode="garbage"), Drift("tank_level_b", 0, rate_per_s=0.05)]
     v = Validator(ValidationRules(groups=(RedundantGroup(("tank_level_a", "tank_level_b"), 0.05, 100),),
                                   stuck_count=10, spikes={"pipe_flow": SpikeRule(1.0)}))

@@ -14,7 +14,7 @@ from eth_utils import keccak
 from twinledger.chain.connection import TwinLedgerChain
 from twinledger.chain.devnet import test_account
 from twinledger.chain.stack import DevStack
-from twinledger.client.provision import create_twin_from_aml, register_feed
+from twinledger.ledger.provision import create_twin_from_aml, register_feed
 from twinledger.crypto import NotARecipient, SealedHeader, Subject, open_payload, public_key_from_private
 from twinledger.crypto.access import published_envelope_for
 

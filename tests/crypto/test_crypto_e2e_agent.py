@@ -14,8 +14,8 @@ from crypto_e2e_support import OWNER, SENSORS, SharedTwin, address_of, can_open,
 from twinledger.agent.config import load_config
 from twinledger.agent.daemon import AgentDaemon
 from twinledger.chain import devnet
-from twinledger.client.ledger import Ledger
-from twinledger.client.verify import Kind, PublishedKeys, Status, Verifier
+from twinledger.ledger.reader import Ledger
+from twinledger.verify import Kind, PublishedKeys, Status, Verifier
 from twinledger.crypto import DecryptionFailed, Subject, open_sealed, read_header
 from twinledger.crypto.access import envelopes_for, published_envelope_for, recipients_of
 from twinledger.crypto.envelope import open_envelope
@@ -54,8 +54,8 @@ def write_config(shared: SharedTwin, workdir: Path, start_ms: int) -> Path:
 def feed_list(shared: SharedTwin) -> str:
     from click.testing import CliRunner
 
-    from twinledger.client.cli import cli
-    from twinledger.client.commands.verification import feed_group
+    from twinledger.cli.main import cli
+    from twinledger.cli.commands.verification import feed_group
 
     cli.add_command(feed_group)
     env = {"TWINLEDGER_RPC": shared.stack.rpc_url, "TWINLEDGER_DEPLOYMENT": str(shared.stack.deployment_path),

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ipfs_testdata import seeded
-from twinledger.ipfs.cli import ipfs_group
+from twinledger.cli.ipfs import ipfs_group
 
 
 @pytest.fixture

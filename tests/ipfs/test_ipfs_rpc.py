@@ -182,7 +182,7 @@ def test_absent_daemon_is_reported_quickly() -> None:
 
 
 def test_serve_subprocess(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "twinledger.ipfs.cli", "--store", f"embedded:{tmp_path / 's'}", "serve", "--port", "0"]
+    cmd = [sys.executable, "-m", "twinledger.cli.ipfs", "--store", f"embedded:{tmp_path / 's'}", "serve", "--port", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline() if proc.stdout else ""

@@ -10,9 +10,9 @@ from typing import Any, Protocol
 import structlog
 
 from ..chain.connection import TwinLedgerChain
-from ..client.aml import Program
+from ..formats.aml import Program
 from ..formats import cids
-from .sources import CommandError
+from ..sim import CommandError
 
 log = structlog.get_logger(__name__)
 

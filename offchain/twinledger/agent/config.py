@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from twinledger import sim
 from twinledger.agent import sources as src
 from twinledger.agent.connectors.config import ModbusSourceConfig, MqttSourceConfig, OpcuaSourceConfig
 from twinledger.agent.validation import RedundantGroup, SpikeRule, ValidationRules
@@ -101,23 +102,23 @@ class FaultConfig(_Model):
             raise ValueError("a swap fault needs new_name")
         return self
 
-    def build(self) -> src.Fault:
+    def build(self) -> sim.Fault:
         base: dict[str, Any] = {"sensor": self.sensor, "start_s": self.start_s, "end_s": self.end_s}
         if self.kind == "stuck":
-            return src.Stuck(**base)
+            return sim.Stuck(**base)
         if self.kind == "broken":
-            return src.Broken(**base, mode=self.mode)
+            return sim.Broken(**base, mode=self.mode)
         if self.kind == "drift":
-            return src.Drift(**base, rate_per_s=self.rate_per_s)
+            return sim.Drift(**base, rate_per_s=self.rate_per_s)
         if self.kind == "spikes":
-            return src.Spikes(**base, probability=self.probability, magnitude=self.magnitude)
-        return src.Swap(**base, new_name=self.new_name, new_serial=self.new_serial)
+            return sim.Spikes(**base, probability=self.probability, magnitude=self.magnitude)
+        return sim.Swap(**base, new_name=self.new_name, new_serial=self.new_serial)
 
 
 class SimulatorSource(_Model):
     kind: Literal["simulator", "sim"]
     seed: int = 0
-    rates_hz: dict[str, float] = {name: 10.0 for name in src.DEFAULT_SENSORS}
+    rates_hz: dict[str, float] = {name: 10.0 for name in sim.DEFAULT_SENSORS}
     faults: list[FaultConfig] = []
     realtime: bool = True
     mode: Literal["auto", "manual"] = "auto"
@@ -128,8 +129,8 @@ class SimulatorSource(_Model):
     @classmethod
     def _rates(cls, rates: dict[str, float]) -> dict[str, float]:
         for name, hz in rates.items():
-            if name not in src.DEFAULT_SENSORS:
-                raise ValueError(f"unknown simulated sensor {name!r} (known: {', '.join(src.DEFAULT_SENSORS)})")
+            if name not in sim.DEFAULT_SENSORS:
+                raise ValueError(f"unknown simulated sensor {name!r} (known: {', '.join(sim.DEFAULT_SENSORS)})")
             if not 0 < hz <= 1000:
                 raise ValueError(f"rate of {name} must be in (0, 1000] Hz, got {hz}")
         return rates
@@ -263,7 +264,7 @@ class AgentConfig(_Model):
             import time
             start = s.start_ms if s.start_ms is not None else (
                 start_ms if start_ms is not None else (time.time_ns() // 1_000_000 if s.realtime else 1_700_000_000_000))
-            return src.FillingPlantSimulator(seed=s.seed, rates_hz=s.rates_hz, faults=[f.build() for f in s.faults],
+            return sim.FillingPlantSimulator(seed=s.seed, rates_hz=s.rates_hz, faults=[f.build() for f in s.faults],
                                              start_ms=start, duration_s=s.duration_s, realtime=s.realtime, mode=s.mode)
         if isinstance(s, CsvSource):
             return src.CsvReplay(s.path, speed=s.speed)

@@ -32,9 +32,10 @@ from .connectors.base import QueueConnector
 from .connectors.device import Acknowledgements, ConnectorDevice
 from .outbox import Outbox
 from .sealing import BatchSealer
-from .sources import FillingPlantSimulator, SensorSwapped
+from ..sim import FillingPlantSimulator
+from .sources import SensorSwapped
 from .swap import SensorReplacer
-from .twinspec import load_spec
+from ..ledger.twinspec import load_spec
 from .validation import Validator
 
 log = structlog.get_logger(__name__)
@@ -53,7 +54,7 @@ def _key(file: Path | None, account: str | None) -> bytes | None:
     if file is not None:
         return _read_key(file)
     if account is not None:
-        from ..client.context import resolve_account
+        from ..chain.accounts import resolve_account
 
         return bytes(resolve_account(account).key)
     return None

@@ -104,7 +104,7 @@ class OpcuaPlant:
         self.server: Any = None
 
     def start(self) -> OpcuaPlant:
-        from twinledger.agent.connectors.sim_server import PlantOpcuaServer
+        from twinledger.sim.server import PlantOpcuaServer
 
         self.server = PlantOpcuaServer(self.endpoint, **self.kwargs)
         self.loop.run(self.server.start())

@@ -12,8 +12,9 @@ from plant_servers import OpcuaPlant, drain, iter_values, self_signed, wait_unti
 
 from twinledger.agent.connectors.base import ConnectorError, SourceQuality
 from twinledger.agent.connectors.opcua import OpcuaConnector, OpcuaMethod, OpcuaSecurity, OpcuaWrite
-from twinledger.agent.connectors.sim_server import node_id, program_node_id
-from twinledger.agent.sources import FillingPlantSimulator
+from twinledger.sim.server import node_id, program_node_id
+from twinledger.agent.commands import PlantDriver
+from twinledger.sim import FillingPlantSimulator
 
 SENSORS = {"tank_level_a": node_id("tank_level_a"), "pipe_flow": node_id("pipe_flow")}
 T0 = int(time.time() * 1000) + 60_000   # after the nodes' initial values, whatever the test's start
@@ -118,7 +119,7 @@ def test_server_down_at_start_is_retried_and_an_unknown_node_is_skipped():
 
 def test_program_calls_reach_the_plant_as_method_calls_and_node_writes():
     sim = FillingPlantSimulator(mode="auto")
-    plant = OpcuaPlant(plant=sim).start()
+    plant = OpcuaPlant(device=PlantDriver(sim)).start()
     programs = {
         "SetValvePosition": OpcuaMethod("ns=2;s=Plant", program_node_id("SetValvePosition"), ("position",)),
         "CloseValve": OpcuaMethod("ns=2;s=Plant", program_node_id("CloseValve")),

@@ -16,9 +16,10 @@ from plant_support import OWNER, SENSORS, PLANT_AML, assert_nothing_lost, provis
 
 from twinledger.agent.config import load_config
 from twinledger.agent.connectors.opcua import to_ms
-from twinledger.agent.connectors.sim_server import MqttPlantPublisher, node_id, program_node_id
+from twinledger.sim.server import MqttPlantPublisher, node_id, program_node_id
 from twinledger.agent.daemon import AgentDaemon
-from twinledger.agent.sources import FillingPlantSimulator
+from twinledger.agent.commands import PlantDriver
+from twinledger.sim import FillingPlantSimulator
 from twinledger.formats.batch import decode_batch
 from twinledger.formats.cids import raw_cid_from_digest
 
@@ -60,7 +61,7 @@ class RunningAgent:
 
 
 def call_program(plant, name: str, params: list[int]) -> int:
-    from twinledger.client.aml import load_aml
+    from twinledger.formats.aml import load_aml
 
     program = next(p for p in load_aml(PLANT_AML).programs if p.name == name)
     owner = plant.stack.chain(OWNER)
@@ -92,7 +93,7 @@ def wait_done(plant, call_id: int) -> dict:
 
 def test_opcua_readings_anchored_once_and_a_method_call_acknowledged(plant):
     sim = FillingPlantSimulator(mode="auto")
-    server = OpcuaPlant(plant=sim).start()
+    server = OpcuaPlant(device=PlantDriver(sim)).start()
     programs = {"SetValvePosition": {"object": "ns=2;s=Plant", "method": program_node_id("SetValvePosition"),
                                      "args": ["position"]},
                 "CloseValve": {"object": "ns=2;s=Plant", "method": program_node_id("CloseValve")}}
@@ -127,8 +128,6 @@ def test_opcua_readings_anchored_once_and_a_method_call_acknowledged(plant):
 def test_mqtt_readings_anchored_once_and_a_command_topic_call_acknowledged(plant, tmp_path):
     broker = MqttBroker(tmp_path / "broker").start()
     sim = FillingPlantSimulator(mode="auto")
-    from twinledger.agent.commands import PlantDriver
-
     device = MqttPlantPublisher(broker.url, PlantDriver(sim))
     wait_until(device.client.is_connected, what="the plant's MQTT connection")
     topics = {s: device.topic(s) for s in SENSORS}

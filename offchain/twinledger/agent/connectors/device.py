@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Iterable, Mapping
 
-from ..sources import CommandError
+from ...sim import CommandError
 from .base import CallAnswer, ConnectorError, DeviceUnavailable, QueueConnector
 
 __all__ = ["Acknowledgements", "ConnectorDevice"]

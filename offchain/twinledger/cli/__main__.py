@@ -1,0 +1,4 @@
+"""`python -m twinledger.cli`: the `twinledger` command."""
+from .main import main
+
+main()

@@ -1,2 +1,0 @@
-"""The client application for people: the `twinledger` CLI, AutomationML import, independent
-verification and audit reports."""

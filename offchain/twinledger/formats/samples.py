@@ -1,0 +1,44 @@
+"""The raw items every reading source yields: a `Sample` (unvalidated on purpose: the value may be a
+string, `None` or garbage, and `error` says a line could not be split) or a `SensorSwapped` event."""
+from __future__ import annotations
+
+import csv
+import heapq
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, TextIO, Union
+
+import structlog
+
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A raw, unvalidated sample. ``error`` is set when the input could not be parsed at all."""
+
+    sensor: Any
+    t_ms: Any
+    value: Any
+    origin: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SensorSwapped:
+    """A sensor was physically replaced: readings continue under ``new``. The daemon retires the
+    old feed and registers the new one, so the history stays continuous."""
+
+    old: str
+    new: str
+    t_ms: int
+    old_serial: str = ""
+    new_serial: str = ""
+
+
+SourceItem = Union[Sample, SensorSwapped]
+Source = Iterable[SourceItem]

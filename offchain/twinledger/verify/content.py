@@ -1,0 +1,151 @@
+"""A batch's bytes: fetch by CID, decode strictly, open if sealed, match the anchor, recompute the root."""
+from __future__ import annotations
+
+import bisect
+import gc
+import time
+from array import array
+from contextlib import contextmanager
+from collections import deque
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import Any, Protocol
+
+import coincurve
+from eth_utils import to_checksum_address
+
+from ..crypto.context import Context, Subject
+from ..crypto.envelope import open_envelope
+from ..crypto.errors import CryptoError
+from ..crypto.payload import SealedHeader, open_sealed, read_header
+from ..formats import cids
+from ..formats.batch import Batch, BatchFormatError, Reading, decode_batch, encode_reading
+from ..formats.eip712 import AnchorMessage, domain_separator
+from ..formats.headchain import GENESIS_HEAD, next_head
+from ..formats.merkle import MerkleTree, keccak256, verify as merkle_verify
+from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
+from ..ledger.reader import ANCHOR_PERMISSION, AnchorRecord, AnchorTx, FeedState, KeyChange, Ledger, StoredVersion, word
+from .findings import Finding, Kind, Location
+from .keys import KeySource
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch content
+
+
+@dataclass
+class BatchContent:
+    """What the stored bytes of one anchored batch say."""
+
+    findings: list[Finding]
+    readings: tuple[Reading, ...] | None = None
+    encrypted: bool = False
+    root_checked: bool = False  # the Merkle root was recomputed and equals the anchored one
+    tree: MerkleTree | None = None
+
+
+def fetch_block(store: Any, cid: str, loc: Location) -> tuple[bytes | None, Finding | None]:
+    """The bytes of `cid`, verified against it by the store, or the finding that explains why not."""
+    try:
+        return store.block_get(cid), None
+    except IntegrityError as exc:
+        return None, Finding.of(Kind.TAMPERED, loc, f"stored bytes do not hash to the CID ({exc})")
+    except BlockNotFound:
+        return None, Finding.of(Kind.MISSING_BLOCK, loc, "the batch is not in the content store")
+    except IpfsError as exc:
+        return None, Finding.of(Kind.MISSING_BLOCK, loc, f"cannot fetch the batch: {exc}")
+
+
+def _looks_sealed(data: bytes) -> bool:
+    return data[:1] == b"\xa9"  # a 9-key map: the sealed payload; a plain batch is a 4-key map (0xa4)
+
+
+def check_batch_bytes(data: bytes, anchor: AnchorRecord, *, twin: int | None = None,
+                      keys: KeySource | None = None, keep_tree: bool = False) -> BatchContent:
+    """Decode one batch's bytes and compare it with its anchor (place, count, times, Merkle root)."""
+    loc = Location(feed=anchor.feed_id, seq=anchor.seq, cid=anchor.cid)
+    if _looks_sealed(data):
+        opened = _open_sealed_batch(data, anchor, twin, keys, loc)
+        if isinstance(opened, BatchContent):
+            return opened
+        data, encrypted = opened, True
+    else:
+        encrypted = False
+    try:
+        batch = decode_batch(data)
+    except BatchFormatError as exc:
+        return BatchContent([Finding.of(Kind.UNDECODABLE, loc, f"not a valid batch: {exc}")], encrypted=encrypted)
+    findings = _batch_header_findings(batch, anchor, loc)
+    h = keccak256
+    leaves = [h(h(e)) for e in map(encode_reading, batch.readings)]
+    tree = MerkleTree(leaves) if keep_tree else None
+    root = tree.root if tree is not None else merkle_root(leaves)
+    root_ok = root == anchor.root
+    if not root_ok:
+        findings.append(Finding.of(Kind.TAMPERED, loc, "the batch's readings do not give the anchored Merkle root "
+                                   f"(recomputed 0x{root.hex()}, anchored 0x{anchor.root.hex()})"))
+    findings += _order_findings(batch, loc)
+    return BatchContent(findings, batch.readings, encrypted, root_ok, tree)
+
+
+def merkle_root(leaves: list[bytes]) -> bytes:
+    """The root of formats/merkle.py's tree without keeping its levels (the verifier's hot path).
+    tests/client/test_verify_units.py checks it against `MerkleTree` for every size up to 300."""
+    h = keccak256
+    level = leaves
+    while len(level) > 1:
+        nxt = [h(a + b) if a <= b else h(b + a) for a, b in zip(level[::2], level[1::2])]
+        if len(level) % 2:
+            nxt.append(level[-1])  # the odd node moves up unchanged
+        level = nxt
+    return level[0]
+
+
+def _open_sealed_batch(data: bytes, anchor: AnchorRecord, twin: int | None, keys: KeySource | None,
+                       loc: Location) -> bytes | BatchContent:
+    try:
+        header = read_header(data)
+    except CryptoError as exc:
+        return BatchContent([Finding.of(Kind.UNDECODABLE, loc, f"neither a batch nor a sealed payload: {exc}")])
+    ctx = header.context
+    expected = Context(twin if twin is not None else ctx.twin, Subject.feed(anchor.feed_id), anchor.seq, ctx.epoch)
+    if ctx != expected:
+        return BatchContent([Finding.of(Kind.MISPLACED, loc, f"the sealed payload is for {ctx}, not {expected}")],
+                            encrypted=True)
+    key = keys.data_key(header) if keys is not None else None
+    if key is None:
+        return BatchContent([Finding.of(Kind.NOT_DECRYPTED, loc, f"encrypted (epoch {ctx.epoch}): CID, head and "
+                                        "signature checked; the Merkle root is not recomputable without a key")],
+                            encrypted=True)
+    try:
+        return open_sealed(data, key, expected)
+    except CryptoError as exc:
+        return BatchContent([Finding.of(Kind.DECRYPTION_FAILED, loc, str(exc))], encrypted=True)
+
+
+def _batch_header_findings(batch: Batch, anchor: AnchorRecord, loc: Location) -> list[Finding]:
+    findings = []
+    if (batch.feed, batch.seq) != (anchor.feed_id, anchor.seq):
+        findings.append(Finding.of(Kind.MISPLACED, loc, f"the batch says feed {batch.feed} seq {batch.seq}: it was "
+                                   "anchored in another place"))
+    got = (batch.count, batch.t_first, batch.t_last)
+    want = (anchor.count, anchor.t_first, anchor.t_last)
+    if got != want:
+        findings.append(Finding.of(Kind.METADATA_MISMATCH, loc, f"batch has count/tFirst/tLast {got}, the anchor says "
+                                   f"{want}"))
+    return findings
+
+
+def _order_findings(batch: Batch, loc: Location) -> list[Finding]:
+    """Readings are kept in acceptance order; a reading measured before its predecessor is reported
+    once per batch (first index and how many), not once per reading."""
+    late = [i for i in range(1, len(batch.readings)) if batch.readings[i].t_ms < batch.readings[i - 1].t_ms]
+    if not late:
+        return []
+    first = late[0]
+    r = batch.readings[first]
+    where = Location(feed=loc.feed, seq=loc.seq, index=first, rid=r.rid, cid=loc.cid)
+    return [Finding.of(Kind.REORDERED, where, f"{len(late)} reading(s) measured before the reading anchored ahead "
+                       f"of them (first: t={r.t_ms} after t={batch.readings[first - 1].t_ms})")]

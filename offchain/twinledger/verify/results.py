@@ -1,0 +1,167 @@
+"""Verification results per batch, reading, feed, version, document and twin."""
+from __future__ import annotations
+
+import bisect
+import gc
+import time
+from array import array
+from contextlib import contextmanager
+from collections import deque
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import Any, Protocol
+
+import coincurve
+from eth_utils import to_checksum_address
+
+from ..crypto.context import Context, Subject
+from ..crypto.envelope import open_envelope
+from ..crypto.errors import CryptoError
+from ..crypto.payload import SealedHeader, open_sealed, read_header
+from ..formats import cids
+from ..formats.batch import Batch, BatchFormatError, Reading, decode_batch, encode_reading
+from ..formats.eip712 import AnchorMessage, domain_separator
+from ..formats.headchain import GENESIS_HEAD, next_head
+from ..formats.merkle import MerkleTree, keccak256, verify as merkle_verify
+from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
+from ..ledger.reader import ANCHOR_PERMISSION, AnchorRecord, AnchorTx, FeedState, KeyChange, Ledger, StoredVersion, word
+from .findings import Finding, Status, errors, status_of
+from .signatures import SignatureCheck
+from .feed import coverage
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class BatchResult:
+    anchor: AnchorRecord
+    findings: list[Finding] = field(default_factory=list)
+    readings: tuple[Reading, ...] | None = None
+    encrypted: bool = False
+    root_checked: bool = False
+    content_checked: bool = False
+    signature: SignatureCheck | None = None
+    tree: MerkleTree | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not errors(self.findings)
+
+    @property
+    def verified(self) -> bool:
+        """Every reading of this batch is proven: root recomputed, nothing wrong with the anchor."""
+        return self.ok and self.root_checked
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.findings)
+
+
+@dataclass
+class FeedResult:
+    feed_id: int
+    twin: int | None
+    sensor: str
+    status_on_chain: str
+    successor: int
+    batches: list[BatchResult]
+    findings: list[Finding]
+    readings_checked: int
+    seconds: float
+    coverage: list[tuple[int, int]] = field(default_factory=list)
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    key_history: list[KeyChange] = field(default_factory=list)
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.findings)
+
+    @property
+    def ok(self) -> bool:
+        return not errors(self.findings)
+
+    @property
+    def rate(self) -> float:
+        return self.readings_checked / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class ReadingResult:
+    feed_id: int
+    seq: int
+    index: int
+    reading: Reading | None
+    leaf: bytes | None
+    proof: list[bytes]
+    onchain_root: bytes | None
+    proof_ok: bool
+    onchain_ok: bool
+    batch: BatchResult
+    findings: list[Finding]
+
+    @property
+    def ok(self) -> bool:
+        return not errors(self.findings) and self.proof_ok and self.onchain_ok
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.findings)
+
+
+@dataclass
+class VersionResult:
+    """One document or specification version."""
+
+    what: str  # "document" or "spec"
+    doc_id: int  # 0 for the specification
+    name: str
+    version: int
+    cid: str
+    author: str
+    time: int
+    findings: list[Finding]
+    content_checked: bool = False
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.findings)
+
+
+@dataclass
+class DocumentResult:
+    doc_id: int
+    name: str
+    component: bytes
+    archived: bool
+    versions: list[VersionResult]
+    findings: list[Finding]
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.findings)
+
+
+@dataclass
+class TwinResult:
+    twin_id: int
+    info: dict[str, Any]
+    feeds: list[FeedResult]
+    spec_versions: list[VersionResult]
+    documents: list[DocumentResult]
+    findings: list[Finding]  # every finding: twin-level ones plus those of feeds, documents and versions
+    seconds: float
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.findings)
+
+    @property
+    def ok(self) -> bool:
+        return not errors(self.findings)
+
+
+ProgressFn = Callable[[int, int, int], None]  # (batches done, batches total, readings so far)
