@@ -12,6 +12,7 @@ import datetime as dt
 import ipaddress
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
@@ -21,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from twinledger.chain.devnet import free_port
+from twinledger.formats.batch import decode_batch
+from twinledger.formats.cids import raw_cid_from_digest
 
 T = TypeVar("T")
 
@@ -66,6 +69,27 @@ def drain(connector: Any, count: int, timeout: float = 20.0) -> list[Any]:
         except queue.Empty:
             continue
     return out
+
+
+# -- what the chain holds -------------------------------------------------------------------------
+
+def chain_readings(plant: Any) -> Counter:
+    """(sensor, t_ms, value) of every reading anchored on any feed, as the chain and IPFS say."""
+    chain, store = plant.stack.chain(), plant.stack.store()
+    found: Counter = Counter()
+    for feed in plant.feeds.values():
+        for event in chain.feeds.events.Anchored.get_logs(from_block=0, argument_filters={"feedId": feed}):
+            batch = decode_batch(store.block_get(raw_cid_from_digest(event["args"]["cid"])))
+            found.update((r.sensor, r.t_ms, r.value) for r in batch.readings)
+    return found
+
+
+def wait_anchored(plant: Any, expected: Counter, timeout: float = 60) -> None:
+    try:
+        wait_until(lambda: chain_readings(plant) == expected, timeout=timeout, what="every reading anchored")
+    except AssertionError:
+        got = chain_readings(plant)
+        assert (sorted((got - expected).items())[:10], sorted((expected - got).items())[:10]) == ([], [])
 
 
 def self_signed(folder: Path, name: str, uri: str) -> tuple[Path, Path]:

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 
 import pytest
-from plant_servers import ModbusDevice, MqttBroker, OpcuaPlant, mqtt_client, wait_until
+from plant_servers import ModbusDevice, MqttBroker, OpcuaPlant, chain_readings, mqtt_client, wait_anchored, wait_until
 from plant_support import OWNER, SENSORS, PLANT_AML, assert_nothing_lost, provision_plant
 
 from twinledger.agent.config import load_config
@@ -20,8 +20,6 @@ from twinledger.sim.server import MqttPlantPublisher, node_id, program_node_id
 from twinledger.agent.daemon import AgentDaemon
 from twinledger.agent.commands import PlantDriver
 from twinledger.sim import FillingPlantSimulator
-from twinledger.formats.batch import decode_batch
-from twinledger.formats.cids import raw_cid_from_digest
 
 pytestmark = pytest.mark.timeout(300)
 DONE = 3   # Specification.CallStatus
@@ -32,17 +30,6 @@ def plant(tmp_path):
     plant = provision_plant(tmp_path / "plant")
     yield plant
     plant.stack.stop()
-
-
-def chain_readings(plant) -> Counter:
-    """(sensor, t_ms, value) of every reading anchored on any feed, as the chain and IPFS say."""
-    chain, store = plant.stack.chain(), plant.stack.store()
-    found: Counter = Counter()
-    for feed in plant.feeds.values():
-        for event in chain.feeds.events.Anchored.get_logs(from_block=0, argument_filters={"feedId": feed}):
-            batch = decode_batch(store.block_get(raw_cid_from_digest(event["args"]["cid"])))
-            found.update((r.sensor, r.t_ms, r.value) for r in batch.readings)
-    return found
 
 
 class RunningAgent:
@@ -70,14 +57,6 @@ def call_program(plant, name: str, params: list[int]) -> int:
     from web3.logs import DISCARD
 
     return owner.spec.events.ProgramCalled().process_receipt(receipt, errors=DISCARD)[0]["args"]["callId"]
-
-
-def wait_anchored(plant, expected: Counter) -> None:
-    try:
-        wait_until(lambda: chain_readings(plant) == expected, timeout=60, what="every reading anchored")
-    except AssertionError:
-        got = chain_readings(plant)
-        assert (sorted((got - expected).items())[:10], sorted((expected - got).items())[:10]) == ([], [])
 
 
 def wait_done(plant, call_id: int) -> dict:

@@ -162,13 +162,22 @@ class QueueConnector:
             self.stop()
 
     def start(self) -> None:
-        """Connect and start delivering (idempotent)."""
+        """Connect and start delivering (idempotent): runs ``_run`` in the connector's own thread."""
+        if getattr(self, "_thread", None) is None:
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread.start()
 
-    def stop(self) -> None:
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def stop(self, join_timeout_s: float = 5.0) -> None:
         """Disconnect; the iteration ends after the samples already queued."""
         if not self.stopped.is_set():
             self.stopped.set()
             self.queue.put(_STOP)
+        thread = getattr(self, "_thread", None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=join_timeout_s)
 
     def acknowledge(self, samples: list[PlantSample]) -> None:
         """The agent committed (or rejected for good) these samples: settle their deliveries."""

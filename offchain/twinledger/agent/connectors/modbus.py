@@ -90,17 +90,9 @@ class ModbusConnector(QueueConnector):
         self.lock = threading.Lock()   # the poll thread and program calls share one connection
         self.polls = 0
         self.connected = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="modbus", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        super().stop()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+    def stop(self, join_timeout_s: float = 5.0) -> None:
+        super().stop(join_timeout_s)
         self.client.close()
 
     def _run(self) -> None:

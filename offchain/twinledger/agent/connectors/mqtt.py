@@ -36,7 +36,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from . import sparkplug as spb
 from .base import CallAnswer, ConnectorError, Delivery, DeviceUnavailable, PlantSample, QueueConnector
 
-__all__ = ["MqttCommand", "MqttConnector", "SparkplugCommand", "SparkplugTarget"]
+__all__ = ["MqttCommand", "MqttConnector", "SparkplugCommand", "SparkplugTarget", "prime_session"]
 
 log = structlog.get_logger(__name__)
 
@@ -99,6 +99,25 @@ class _AckQueue:
             self.pending.clear()
 
 
+def prime_session(host: str, port: int, client_id: str, topics: list[str]) -> None:
+    """Create ``client_id``'s persistent session with QoS 1 subscriptions now, so the broker queues
+    what the plant publishes before the agent's first start (as it does after any later one)."""
+    ready = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.on_subscribe = lambda *_: ready.set()
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        for topic in topics:
+            ready.clear()
+            client.subscribe(topic, qos=1)
+            if not ready.wait(10):
+                raise ConnectorError(f"mqtt: the broker did not confirm the subscription to {topic}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 class MqttConnector(QueueConnector):
     name = "mqtt"
 
@@ -157,8 +176,8 @@ class MqttConnector(QueueConnector):
                                   properties=props)
         self.client.loop_start()
 
-    def stop(self) -> None:
-        super().stop()
+    def stop(self, join_timeout_s: float = 5.0) -> None:
+        super().stop(join_timeout_s)
         if self._started:
             self._started = False
             self.client.disconnect()

@@ -125,22 +125,14 @@ class OpcuaConnector(QueueConnector):
         self._first_live: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Client | None = None
-        self._thread: threading.Thread | None = None
         self.connected = threading.Event()
         self.connections = 0
         self.backfilled = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="opcua", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        super().stop()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self.timeout_s + 2)
+    def stop(self, join_timeout_s: float | None = None) -> None:
+        super().stop(self.timeout_s + 2 if join_timeout_s is None else join_timeout_s)
 
     def _run(self) -> None:
         self._loop = asyncio.new_event_loop()
