@@ -40,8 +40,9 @@ def publish(client, topic: str, payload, qos: int = 1) -> None:
     client.publish(topic, body, qos=qos).wait_for_publish(5)
 
 
-def test_unacknowledged_messages_come_back_after_a_restart_and_acked_ones_do_not(broker):
-    agent = connector_for(broker)
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_unacknowledged_messages_come_back_after_a_restart_and_acked_ones_do_not(broker, protocol):
+    agent = connector_for(broker, protocol=protocol)
     plant = mqtt_client(broker, "plant-1")
     for i in range(6):
         publish(plant, TOPICS["tank_level_a"], {"t_ms": T0 + i, "value": 10.0 + i})
@@ -51,7 +52,7 @@ def test_unacknowledged_messages_come_back_after_a_restart_and_acked_ones_do_not
     wait_until(lambda: agent.acks.acked == 2, what="two PUBACKs")
     agent.stop()
     publish(plant, TOPICS["tank_level_a"], {"t_ms": T0 + 6, "value": 16.0})   # while the agent is away
-    again = connector_for(broker)
+    again = connector_for(broker, protocol=protocol)
     try:
         redelivered = drain(again, 5)
         again.acknowledge(redelivered)
@@ -60,7 +61,7 @@ def test_unacknowledged_messages_come_back_after_a_restart_and_acked_ones_do_not
         again.stop()
         plant.loop_stop()
     assert [s.t_ms for s in redelivered] == [T0 + i for i in range(2, 7)]
-    third = connector_for(broker)
+    third = connector_for(broker, protocol=protocol)
     try:
         time.sleep(0.5)
         assert third.queue.empty()    # everything was acknowledged: nothing comes back

@@ -5,7 +5,8 @@ One thread runs an asyncio loop holding the client. Each (re)connection, in this
    trigger on status, value *and* source timestamp and a deep queue, so no change is coalesced;
    notifications are held back while step 2 runs;
 2. backfill with HistoryRead (raw, by source time) every node from just after the last reading
-   known for it (committed in the outbox at start, emitted since then on a reconnect) up to now;
+   known for it (committed in the outbox at start, emitted since then on a reconnect) on; a first
+   start, with nothing committed, begins at the subscription's current value;
 3. release the held-back notifications, dropping those at or before what the backfill gave.
 A dead connection (the keep-alive read fails) is dropped and rebuilt with exponential backoff;
 readings made meanwhile are read back from the server's history in step 2.
