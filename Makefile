@@ -25,7 +25,7 @@ MOSQUITTO_STAMP := $(VENV)/.mosquitto
 # ape, with its .cache/.build exclusions made relative to the project (tools/run_ape.py says why).
 APE := $(VENV)/bin/python tools/run_ape.py
 
-.PHONY: setup compile test test-anvil demo bench clean distclean
+.PHONY: setup compile lint test test-anvil demo bench clean distclean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,8 +60,13 @@ $(BUILD_STAMP): $(PY_STAMP) $(SOLC) $(wildcard contracts/*.sol contracts/*/*.sol
 
 compile: setup $(BUILD_STAMP)
 
-test: compile
+test: compile lint
 	$(APE) test tests --network $(NETWORK) $(PYTEST_ARGS)
+
+# ruff and mypy (settings in pyproject.toml), installed by the test extras.
+lint: $(PY_STAMP)
+	ruff check offchain tests bench scripts
+	mypy
 
 test-anvil:
 	$(MAKE) test NETWORK=ethereum:local:foundry

@@ -14,7 +14,7 @@ import click
               show_default=True, help="Where the demo's chain, IPFS store, agent and report go (wiped first).")
 def cli(workdir: Path) -> None:
     """Run the bottling-plant scenario: twin, roles, streaming, failure, program call, repair, audit."""
-    from twinledger.demo import Demo, DemoFailed
+    from twinledger.demo import Demo
 
     shutil.rmtree(workdir, ignore_errors=True)
     demo = Demo(workdir.resolve())

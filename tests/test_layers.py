@@ -109,6 +109,11 @@ def test_layers_import_only_downwards() -> None:
     assert not broken, "\n".join(broken)
 
 
+def test_contract_functions_are_called_only_in_ledger_and_chain() -> None:
+    broken = _broken("calls")
+    assert not broken, "\n".join(broken)
+
+
 def test_no_module_is_too_long() -> None:
     broken = _broken("size")
     assert not broken, "\n".join(broken)

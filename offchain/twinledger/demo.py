@@ -24,6 +24,7 @@ from .agent.daemon import AgentDaemon
 from .chain.devnet import test_account
 from .chain.stack import DevStack
 from .cli import main as cli_module
+from .errors import TwinLedgerError
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANT_AML = ROOT / "examples" / "bottling-plant.aml"
@@ -40,7 +41,7 @@ SENSOR_SWAP_S = 15.0  # the maintainer fits a new one
 console = Console(highlight=False, soft_wrap=True)
 
 
-class DemoFailed(RuntimeError):
+class DemoFailed(TwinLedgerError, RuntimeError):
     pass
 
 

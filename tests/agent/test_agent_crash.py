@@ -119,7 +119,6 @@ def test_chain_outage_mid_run_then_recovery(plant):
 
 
 def queue_close_valve(plant) -> int:
-    from eth_utils import keccak
     from web3.logs import DISCARD
 
     from plant_support import OWNER, PLANT_AML

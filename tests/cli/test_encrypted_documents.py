@@ -11,10 +11,10 @@ from cli_harness import AUDITOR, MAINTAINER, MANUFACTURER, OUTSIDER, Twinledger,
 from eth_utils import keccak
 
 from twinledger.ledger.reader import Ledger
-from twinledger.crypto.sharing import short_address
+from twinledger.ledger.sharing import short_address
 from twinledger.verify import Kind, Status, Verifier
 from twinledger.crypto import Subject, build_envelope, new_data_key
-from twinledger.crypto.access import publish_envelope
+from twinledger.ledger.access import publish_envelope
 from twinledger.crypto.keys import Recipient, generate_private_key, public_key_from_private
 from twinledger.formats.cids import pack
 

@@ -16,7 +16,7 @@ from twinledger.chain.devnet import test_account
 from twinledger.chain.stack import DevStack
 from twinledger.ledger.provision import create_twin_from_aml, register_feed
 from twinledger.crypto import NotARecipient, SealedHeader, Subject, open_payload, public_key_from_private
-from twinledger.crypto.access import published_envelope_for
+from twinledger.ledger.access import published_envelope_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANT_AML = ROOT / "examples" / "bottling-plant.aml"

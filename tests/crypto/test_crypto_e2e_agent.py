@@ -17,7 +17,7 @@ from twinledger.chain import devnet
 from twinledger.ledger.reader import Ledger
 from twinledger.verify import Kind, PublishedKeys, Status, Verifier
 from twinledger.crypto import DecryptionFailed, Subject, open_sealed, read_header
-from twinledger.crypto.access import envelopes_for, published_envelope_for, recipients_of
+from twinledger.ledger.access import envelopes_for, published_envelope_for, recipients_of
 from twinledger.crypto.envelope import open_envelope
 from twinledger.formats.batch import decode_batch
 from twinledger.formats.cids import raw_cid_from_digest

@@ -66,7 +66,7 @@ def _run(ops: list[tuple[str, int, bytes]]) -> tuple[list[Written], list[Envelop
         elif op == "revoke":
             scope.discard((party, component))
         else:
-            readers = resolve_readers(keys, lambda a: (index[a], component) in scope)
+            readers = resolve_readers(keys, lambda a: (index[a], component) in scope)  # noqa: B023 - called right here
             found, missing = resolve_recipients(readers, keys.get)
             assert not missing
             update = managers[component].update(found)

@@ -21,6 +21,7 @@ from ..chain.errors import ChainError, ContractRevert
 from ..formats.batch import decode_batch
 from .outbox import BatchRecord, BatchState, Outbox
 from .publish import PreparedAnchor, prepare_anchor, store_batch
+from ..ledger import contracts
 
 log = structlog.get_logger(__name__)
 
@@ -119,7 +120,7 @@ class Anchorer:
         """Confirm anchored batches once deep enough; a reorg that removed one sends it back."""
         tip = None
         for record in anchored:  # type: ignore[union-attr]
-            on_chain_next = self.chain.feeds.functions.nextSeqOf(record.feed).call()
+            on_chain_next = contracts.next_seq_of(self.chain, record.feed)
             if on_chain_next <= record.seq:
                 log.warning("anchor gone after reorganisation, resubmitting", feed=record.feed, seq=record.seq)
                 self._tip.pop(record.feed, None)
@@ -227,6 +228,6 @@ class Anchorer:
     def reconcile_all(self, feeds: Sequence[int]) -> None:
         """At start: align the outbox with the chain for every configured feed."""
         for feed in feeds:
-            report = self.outbox.reconcile(feed, self.chain.feeds.functions.nextSeqOf(feed).call())
+            report = self.outbox.reconcile(feed, contracts.next_seq_of(self.chain, feed))
             log.info("reconciled with chain", feed=feed, next_seq=report.next_seq,
                      found_on_chain=len(report.marked_anchored), reorged_out=len(report.reverted))

@@ -18,13 +18,14 @@ from twinledger.agent.outbox import Outbox
 from twinledger.agent.sources import SensorSwapped, SourceItem
 from twinledger.agent.validation import Accepted, Rejected, Validator
 from twinledger.formats.batch import BATCH_SIZE_LIMIT, Batch, Reading, batch_overhead, reading_encoded_size
+from ..errors import TwinLedgerError
 
 __all__ = ["Batcher", "IngestStats", "Pipeline", "UnknownSensorError"]
 
 log = structlog.get_logger(__name__)
 
 
-class UnknownSensorError(KeyError):
+class UnknownSensorError(TwinLedgerError, KeyError):
     """A reading whose sensor is not mapped to any feed."""
 
 

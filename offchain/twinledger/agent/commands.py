@@ -13,10 +13,12 @@ from ..chain.connection import TwinLedgerChain
 from ..formats.aml import Program
 from ..formats import cids
 from ..sim import CommandError
+from ..ledger import contracts, transactions
+from ..ledger.events import EventReader
+from ..ledger.names import CallStatus
 
 log = structlog.get_logger(__name__)
 
-QUEUED, DELIVERED = 1, 2  # Specification.CallStatus
 
 
 class Device(Protocol):
@@ -72,21 +74,21 @@ class ProgramCallWatcher:
         latest = self.chain.w3.eth.block_number
         if latest < self.next_block:
             return []
-        logs = self.chain.spec.events.ProgramCalled.get_logs(
-            from_block=self.next_block, to_block=latest, argument_filters={"twin": self.twin})
-        done = [o for o in (self._handle(entry["args"]) for entry in logs) if o is not None]
+        called = EventReader(self.chain).events("Specification", "ProgramCalled", self.next_block, latest,
+                                                twin=self.twin)
+        done = [o for o in (self._handle(event.args) for event in called) if o is not None]
         self.next_block = latest + 1
         self.outcomes.extend(done)
         return done
 
     def _handle(self, call: Any) -> CallOutcome | None:
         call_id = call["callId"]
-        status = self.chain.spec.functions.programCall(call_id).call()[4]
-        if status not in (QUEUED, DELIVERED):
+        status = contracts.program_call(self.chain, call_id).status
+        if status not in (CallStatus.Queued, CallStatus.Delivered):
             return None  # handled before (e.g. by this agent before a restart)
         send = self.chain.sender.transact
-        if status == QUEUED:
-            send(self.chain.spec.functions.markDelivered(call_id))
+        if status == CallStatus.Queued:
+            send(transactions.mark_delivered(self.chain, call_id))
         program = self.programs.get(bytes(call["program"]))
         try:
             name, args = self._checked_args(call, program)
@@ -97,7 +99,7 @@ class ProgramCallWatcher:
             ok, message = False, str(exc)
         result_cid = self._store_result(call_id, name, ok, message, call["params"])
         digest, codec = cids.pack(result_cid)
-        send(self.chain.spec.functions.completeCall(call_id, ok, digest, codec))
+        send(transactions.complete_call(self.chain, call_id, ok, digest, codec))
         log.info("program call acknowledged", call=call_id, program=name, ok=ok, message=message)
         return CallOutcome(call_id, name, ok, message, result_cid)
 
@@ -105,7 +107,8 @@ class ProgramCallWatcher:
         """The contract checked the bounds when the call was queued; check again against them now."""
         if program is None:
             raise CommandError(f"program {call['program'].hex()} is not in the twin's specification")
-        names, mins, maxs = self.chain.spec.functions.programBounds(self.twin, call["component"], call["program"]).call()
+        bounds = contracts.program_bounds(self.chain, self.twin, bytes(call["component"]), bytes(call["program"]))
+        names, mins, maxs = bounds.names, bounds.mins, bounds.maxs
         params = list(call["params"])
         if len(params) != len(names) or len(params) != len(program.params):
             raise CommandError(f"{program.name}: expected {len(names)} parameters, got {len(params)}")

@@ -18,11 +18,12 @@ from twinledger.agent import sources as src
 from twinledger.agent.connectors.config import ModbusSourceConfig, MqttSourceConfig, OpcuaSourceConfig
 from twinledger.agent.validation import RedundantGroup, SpikeRule, ValidationRules
 from twinledger.formats.batch import BATCH_SIZE_LIMIT
+from ..errors import TwinLedgerError
 
 __all__ = ["AgentConfig", "ConfigError", "load_config", "parse_config"]
 
 
-class ConfigError(ValueError):
+class ConfigError(TwinLedgerError, ValueError):
     """An unreadable or invalid agent configuration."""
 
 
@@ -345,6 +346,6 @@ def load_config(path: str | Path) -> AgentConfig:
             raise ConfigError(f"{path}: unknown config type {suffix!r} (use .yaml, .json or .toml)")
     except ConfigError:
         raise
-    except Exception as exc:  # each parser has its own error class; all mean "not parseable"
+    except Exception as exc:  # noqa: BLE001 - each parser has its own error class; all mean "not parseable"
         raise ConfigError(f"{path}: cannot parse: {exc}") from None
     return parse_config(data, base_dir=path.resolve().parent, origin=str(path))

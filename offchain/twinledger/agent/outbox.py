@@ -44,13 +44,14 @@ from twinledger.formats.batch import (
     encode_batch,
     reading_encoded_size,
 )
+from ..errors import TwinLedgerError
 
 __all__ = ["BatchRecord", "BatchState", "Outbox", "OutboxError", "ReadingIn", "ReconcileReport"]
 
 log = structlog.get_logger(__name__)
 
 
-class OutboxError(RuntimeError):
+class OutboxError(TwinLedgerError, RuntimeError):
     """An outbox operation that would break one of its invariants."""
 
 

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 import structlog
 
 from ..chain.connection import TwinLedgerChain
+from ..chain.logs import LogReader
 from ..crypto import Envelope, EpochManager, KeyPolicy, Subject, seal_item
-from ..crypto.access import ACCESS_EVENTS, KEY_REGISTERED, Readers, last_epoch, publish_envelope, readers_at
+from ..ledger.access import ACCESS_EVENTS, KEY_REGISTERED, Readers, last_epoch, publish_envelope, readers_at
+from ..ledger import contracts
 
 log = structlog.get_logger(__name__)
 
@@ -63,9 +65,8 @@ class ReaderWatch:
 
     def _changed(self, block: int) -> bool:
         assert self._checked_block is not None
-        logs = self.chain.w3.eth.get_logs({
-            "address": self.chain.auth.address, "fromBlock": self._checked_block + 1, "toBlock": block,
-            "topics": [["0x" + t.hex() for t in ACCESS_EVENTS]]})
+        logs = LogReader(self.chain.w3).logs(self.chain.auth.address, [["0x" + t.hex() for t in ACCESS_EVENTS]],
+                                             self._checked_block + 1, block)
         twin = _word(self.twin)
         return any(bytes(log["topics"][0]) == KEY_REGISTERED or bytes(log["topics"][1]) == twin for log in logs)
 
@@ -112,7 +113,7 @@ class BatchSealer:
 
     def _component(self, feed: int) -> bytes:
         if feed not in self._components:
-            self._components[feed] = bytes(self.chain.feeds.functions.feed(feed).call()[1])
+            self._components[feed] = contracts.feed(self.chain, feed).component
         return self._components[feed]
 
     def _manager(self, feed: int) -> EpochManager:

@@ -14,6 +14,7 @@ from web3.logs import DISCARD
 
 from ..chain.connection import TwinLedgerChain
 from .sources import SensorSwapped
+from ..ledger import transactions
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +76,7 @@ class SensorReplacer:
         for old, r in list(self.done.items()):
             if r.retired or has_open_batches(r.old_feed):
                 continue
-            self.chain.sender.transact(self.chain.feeds.functions.retireFeed(r.old_feed, r.new_feed))
+            self.chain.sender.transact(transactions.retire_feed(self.chain, r.old_feed, r.new_feed))
             self.done[old] = Replacement(**{**asdict(r), "retired": True})
             self._save()
             log.info("old feed retired", feed=r.old_feed, successor=r.new_feed)

@@ -31,7 +31,8 @@ def resolve_account(spec: str | None, prompt: Callable[[str], str] | None = None
             raise AccountError(f"bad test account {spec!r}: use TEST::<number>") from None
     key_file = Path(spec)
     if key_file.is_file():
-        return Account.from_key(key_file.read_text().strip())
+        account: LocalAccount = Account.from_key(key_file.read_text().strip())
+        return account
     return _ape_keystore_account(spec, prompt)
 
 
@@ -46,6 +47,7 @@ def _ape_keystore_account(alias: str, prompt: Callable[[str], str] | None) -> Lo
             raise AccountError(f"ape account {alias!r} is encrypted: set APE_ACCOUNTS_{alias}_PASSPHRASE")
         passphrase = prompt(f"passphrase for ape account {alias}")
     try:
-        return Account.from_key(Account.decrypt(json.loads(keystore.read_text()), passphrase))
+        account: LocalAccount = Account.from_key(Account.decrypt(json.loads(keystore.read_text()), passphrase))
+        return account
     except ValueError:
         raise AccountError(f"wrong passphrase for ape account {alias!r}") from None

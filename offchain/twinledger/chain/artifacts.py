@@ -8,10 +8,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..errors import TwinLedgerError
+
 BUILD_ENV = "TWINLEDGER_BUILD_MANIFEST"
 
 
-class ArtifactsMissing(RuntimeError):
+class ArtifactsMissing(TwinLedgerError, RuntimeError):
     """The contracts have not been compiled (run `make compile`)."""
 
 

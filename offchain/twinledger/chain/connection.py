@@ -1,10 +1,11 @@
 """One object to reach the deployed system: web3, the deployment's contracts, and a sender for one account."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from web3 import Web3
 from web3.contract import Contract
 
@@ -19,8 +20,8 @@ def connect(rpc_url: str) -> Web3:
     """A Web3 for `rpc_url`; raises ChainUnavailable with one clear line if nothing answers there."""
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
     try:
-        w3.eth.chain_id
-    except Exception:
+        w3.eth.chain_id  # noqa: B018 - the probe: any answer means a node is there
+    except Exception:  # noqa: BLE001 - whatever the transport raises, nothing answers
         raise ChainUnavailable(f"no Ethereum node answers at {rpc_url}") from None
     return w3
 
@@ -33,6 +34,10 @@ class TwinLedgerChain:
     deployment: Deployment
     account: LocalAccount | None = None
     confirmations: int = 0
+    # The one cache of block times and the one of transaction senders: both never change for a block
+    # or transaction that is final, and a reorganised one has a different hash or number anyway.
+    _block_times: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
+    _senders: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def open(cls, rpc_url: str, deployment: Deployment, account: LocalAccount | None = None,
@@ -63,6 +68,18 @@ class TwinLedgerChain:
     @cached_property
     def feeds(self) -> Contract:
         return self.contract("SensorFeed")
+
+    def block_time(self, block: int) -> int:
+        """Unix seconds of `block` (cached)."""
+        if block not in self._block_times:
+            self._block_times[block] = int(self.w3.eth.get_block(block)["timestamp"])
+        return self._block_times[block]
+
+    def sender_of(self, tx_hash: str) -> str:
+        """The account that sent `tx_hash` (cached)."""
+        if tx_hash not in self._senders:
+            self._senders[tx_hash] = str(self.w3.eth.get_transaction(HexStr(tx_hash))["from"])
+        return self._senders[tx_hash]
 
     @cached_property
     def decoder(self) -> ErrorDecoder:

@@ -52,9 +52,10 @@ def deploy_system(w3: Web3, deployer: LocalAccount, rpc_url: str | None = None) 
         art = artifacts[step.contract]
         factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
         receipt = sender.transact(factory.constructor(*step.args(addresses, deployer.address)))
-        addresses[step.contract] = receipt["contractAddress"]
+        addresses[step.contract] = str(receipt["contractAddress"])
     for wire in WIRE_PLAN:
-        contract = w3.eth.contract(address=addresses[wire.contract], abi=artifacts[wire.contract].abi)
+        contract = w3.eth.contract(address=Web3.to_checksum_address(addresses[wire.contract]),
+                                   abi=artifacts[wire.contract].abi)
         sender.transact(contract.get_function_by_signature(wire.function)(*wire.args(addresses)))
     return Deployment(
         chain_id=w3.eth.chain_id,

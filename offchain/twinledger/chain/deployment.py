@@ -9,10 +9,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import TwinLedgerError
+
 FORMAT_VERSION = 1
 
 
-class DeploymentError(RuntimeError):
+class DeploymentError(TwinLedgerError, RuntimeError):
     """A deployment file is missing, unreadable or lacks a contract."""
 
 

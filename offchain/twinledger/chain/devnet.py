@@ -24,13 +24,14 @@ Account.enable_unaudited_hdwallet_features()
 
 def test_account(index: int) -> LocalAccount:
     """Account `index` of the test mnemonic (the same accounts as anvil's and ape's TEST::index)."""
-    return Account.from_mnemonic(TEST_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    account: LocalAccount = Account.from_mnemonic(TEST_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return account
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def anvil_binary() -> str:
@@ -41,7 +42,7 @@ def anvil_binary() -> str:
     return found
 
 
-def wait_for_rpc(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
+def wait_for_rpc(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     from web3 import Web3
 
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 2}))
@@ -50,9 +51,9 @@ def wait_for_rpc(url: str, timeout: float = 20.0, proc: subprocess.Popen | None 
         if proc is not None and proc.poll() is not None:
             raise ChainUnavailable(f"anvil exited with status {proc.returncode} before answering at {url}")
         try:
-            w3.eth.block_number
+            w3.eth.block_number  # noqa: B018 - the probe: any answer means the node is up
             return
-        except Exception:
+        except Exception:  # noqa: BLE001 - not up yet, whatever the transport raises
             time.sleep(0.1)
     raise ChainUnavailable(f"no JSON-RPC node answered at {url} within {timeout:.0f}s")
 
@@ -66,7 +67,7 @@ class Anvil:
     chain_id: int = DEV_CHAIN_ID
     state_file: Path | None = None
     log_file: Path | None = None
-    proc: subprocess.Popen | None = field(default=None, init=False)
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:

@@ -7,8 +7,10 @@ from typing import Any, Iterable
 from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector, to_hex
 
+from ..errors import TwinLedgerError
 
-class ChainError(RuntimeError):
+
+class ChainError(TwinLedgerError, RuntimeError):
     """Anything that went wrong talking to the chain, with one readable line as its message."""
 
 
@@ -44,7 +46,7 @@ def _canonical_type(entry: dict[str, Any]) -> str:
     if entry["type"].startswith("tuple"):
         inner = ",".join(_canonical_type(c) for c in entry["components"])
         return f"({inner}){entry['type'][5:]}"
-    return entry["type"]
+    return str(entry["type"])
 
 
 class ErrorDecoder:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
@@ -62,7 +63,7 @@ class DevStack:
         assert self.deployment is not None, "start() the stack first"
         return TwinLedgerChain.open(self.rpc_url, self.deployment, account, confirmations)
 
-    def store(self):
+    def store(self) -> Any:
         from ..ipfs import open_store
 
         return open_store(self.ipfs_spec)

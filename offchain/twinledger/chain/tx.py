@@ -8,13 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
 from web3.types import TxReceipt
 
 from .errors import ChainError, ContractRevert, ErrorDecoder
+
+Sendable = ContractFunction | ContractConstructor  # a call, or a deployment
 
 GAS_MARGIN = 1.2
 
@@ -66,7 +69,7 @@ class TxSender:
         tip = self.w3.to_wei(1, "gwei")
         return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
 
-    def estimate(self, fn: ContractFunction) -> int:
+    def estimate(self, fn: Sendable) -> int:
         try:
             return fn.estimate_gas({"from": self.account.address})
         except (ContractCustomError, ContractLogicError) as exc:
@@ -86,14 +89,14 @@ class TxSender:
             return self.decoder.decode(data)
         return ContractRevert("Error", {"reason": str(exc)})
 
-    def submit(self, fn: ContractFunction, gas: int | None = None, nonce: int | None = None) -> SentTx:
+    def submit(self, fn: Sendable, gas: int | None = None, nonce: int | None = None) -> SentTx:
         """Sign and broadcast; the gas estimate surfaces a custom error before anything is sent."""
         gas = gas or int(self.estimate(fn) * GAS_MARGIN)
         with self._lock:
             tx_nonce = self._take_nonce() if nonce is None else nonce
-            tx = fn.build_transaction(
-                {"from": self.account.address, "nonce": tx_nonce, "gas": gas, "chainId": self.chain_id, **self._fees()}
-            )
+            params: Any = {"from": self.account.address, "nonce": tx_nonce, "gas": gas, "chainId": self.chain_id,
+                           **self._fees()}
+            tx: Any = fn.build_transaction(params)
             signed = self.account.sign_transaction(tx)
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         return SentTx(tx_hash=HexBytes(tx_hash).to_0x_hex(), nonce=tx_nonce, raw=bytes(signed.raw_transaction))
@@ -107,13 +110,14 @@ class TxSender:
 
     def receipt(self, tx_hash: str) -> TxReceipt | None:
         try:
-            return self.w3.eth.get_transaction_receipt(tx_hash)
+            return self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
         except TransactionNotFound:
             return None
 
     def wait(self, sent: SentTx, timeout: float = 60.0, confirmations: int | None = None) -> TxReceipt:
         try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(sent.tx_hash, timeout=timeout, poll_latency=0.05)
+            receipt = self.w3.eth.wait_for_transaction_receipt(HexStr(sent.tx_hash), timeout=timeout,
+                                                               poll_latency=0.05)
         except TimeExhausted:
             raise ChainError(f"transaction {sent.tx_hash} was not mined within {timeout:.0f}s") from None
         self.gas_spent += receipt["gasUsed"]
@@ -129,7 +133,7 @@ class TxSender:
                 raise ChainError(f"no {confirmations} confirmations for block {receipt['blockNumber']} within {timeout:.0f}s")
             time.sleep(0.1)
 
-    def transact(self, fn: ContractFunction, gas: int | None = None, timeout: float = 60.0) -> TxReceipt:
+    def transact(self, fn: Sendable, gas: int | None = None, timeout: float = 60.0) -> TxReceipt:
         return self.wait(self.submit(fn, gas=gas), timeout=timeout)
 
     def is_canonical(self, receipt: TxReceipt) -> bool:

@@ -25,6 +25,7 @@ from rich.table import Table
 from ..chain.connection import connect
 from ..chain.deploy import deploy_system
 from ..chain.devnet import Anvil, test_account
+from ..errors import TwinLedgerError
 from .context import STATE_DIR, STATE_FILE, load_dev_state
 
 DEFAULT_RPC_PORT = 8545
@@ -52,7 +53,7 @@ class DevState:
         tmp.replace(path)
 
 
-class DevError(click.ClickException):
+class DevError(TwinLedgerError, click.ClickException):
     pass
 
 

@@ -6,8 +6,10 @@ place (twin, subject, item, epoch) so a log line is enough to find the bad objec
 
 from __future__ import annotations
 
+from ..errors import TwinLedgerError
 
-class CryptoError(Exception):
+
+class CryptoError(TwinLedgerError):
     """Base class of every error in this package."""
 
 

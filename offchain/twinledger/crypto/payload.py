@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .context import Context, Subject, canonical
 from .envelope import DATA_KEY_SIZE, Envelope, EpochKey, open_envelope
-from .errors import DecryptionFailed, InvalidKey
+from .errors import CryptoError, DecryptionFailed, InvalidKey
 
 PAYLOAD_VERSION = 1
 ALGORITHM = "AES-256-GCM"
@@ -66,6 +66,24 @@ class SealedHeader:
     envelope: str
     nonce: bytes
     ct: bytes
+
+
+SEALED_MAP_PREFIX = b"\xa9"  # a sealed payload is a 9-key DAG-CBOR map; a plain batch is a 4-key one (0xa4)
+
+
+def looks_sealed(data: bytes) -> bool:
+    """True if `data` starts like a sealed payload (a cheap test before `read_header`)."""
+    return data[:1] == SEALED_MAP_PREFIX
+
+
+def sealed_header(content: bytes) -> SealedHeader | None:
+    """The header of a sealed payload, or None for plain (or unreadable) content."""
+    if not looks_sealed(content):
+        return None
+    try:
+        return read_header(content)
+    except CryptoError:
+        return None
 
 
 def read_header(blob: bytes) -> SealedHeader:

@@ -29,6 +29,8 @@ from typing import Any, Iterable, Sequence
 import dag_cbor
 from dag_cbor.encoding import DAGCBOREncodingError
 
+from ..errors import TwinLedgerError
+
 __all__ = [
     "BATCH_FORMAT_VERSION",
     "BATCH_SIZE_LIMIT",
@@ -56,7 +58,7 @@ _READING_KEYS = frozenset({"r", "s", "t", "v", "q"})
 _BATCH_KEYS = frozenset({"v", "feed", "seq", "readings"})
 
 
-class BatchFormatError(ValueError):
+class BatchFormatError(TwinLedgerError, ValueError):
     """Bytes or values that are not a valid version-1 reading or batch."""
 
 
@@ -272,7 +274,7 @@ def decode_batch(data: bytes, *, max_bytes: int | None = BATCH_SIZE_LIMIT - 1) -
 def _decode(data: bytes) -> Any:
     try:
         return dag_cbor.decode(data)
-    except Exception as exc:  # the package raises several CBOR/DAG-CBOR error classes
+    except Exception as exc:  # noqa: BLE001 - dag-cbor raises several unrelated error classes
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BatchFormatError(f"not canonical DAG-CBOR: {first_line}") from None
 
@@ -374,7 +376,7 @@ def _fast_decode_batch(data: bytes) -> Batch | None:
         if data[pos:pos + 9] != b"\x68readings":
             return None
         count, pos = _read_uint(data, pos + 9, 4)
-        readings = []
+        readings: list[Reading] = []
         append = readings.append
         for _ in range(count):
             if data[pos:pos + 3] != b"\xa5\x61q":

@@ -22,7 +22,7 @@ FORMAT_VERSION = 1
 
 def _make_keccak() -> Callable[[bytes], bytes]:
     try:
-        from sha3 import keccak_256  # type: ignore[import-not-found]  # safe-pysha3, C speed
+        from sha3 import keccak_256  # safe-pysha3, C speed
 
         if keccak_256(b"").hexdigest().startswith("c5d24601"):
             return lambda data: keccak_256(data).digest()
@@ -120,3 +120,17 @@ def verify(proof: Sequence[bytes], root: bytes, leaf: bytes) -> bool:
 def root_of(leaves: Sequence[bytes]) -> bytes:
     """The root of a tree over ``leaves`` (already hashed)."""
     return MerkleTree(leaves).root
+
+
+def fast_root(leaves: Sequence[bytes]) -> bytes:
+    """`root_of(leaves)` without keeping the levels or checking each node (the verifier's hot path: the
+    leaves come from `leaf_hash`). tests/verify/test_verify_units.py checks it against `MerkleTree` for
+    every size up to 300."""
+    h = keccak256
+    level = list(leaves)
+    while len(level) > 1:
+        nxt = [h(a + b) if a <= b else h(b + a) for a, b in zip(level[::2], level[1::2])]
+        if len(level) % 2:
+            nxt.append(level[-1])  # the odd node moves up unchanged
+        level = nxt
+    return level[0]

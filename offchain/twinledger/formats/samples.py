@@ -2,18 +2,9 @@
 string, `None` or garbage, and `error` says a line could not be split) or a `SensorSwapped` event."""
 from __future__ import annotations
 
-import csv
-import heapq
-import json
-import math
-import random
-import sys
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, TextIO, Union
+from dataclasses import dataclass
+from typing import Any, Iterable, Union
 
-import structlog
 
 
 

@@ -79,7 +79,7 @@ def _split_cid(section: bytes) -> tuple[CID, bytes]:
             digest_len, n, _ = varint.decode_raw(section[pos:pos + 10])
             end = pos + n + digest_len
         return CID.decode(section[:end]), section[end:]
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - multiformats raises several unrelated error types
         raise CarError(f"bad CID in CAR section: {exc}") from None
 
 
@@ -94,7 +94,7 @@ def read_car(stream: BinaryIO) -> tuple[list[CID], Iterator[tuple[CID, bytes]]]:
         return _read_carv2(stream)
     try:
         header = dag_cbor.decode(raw)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - dag-cbor raises several unrelated error classes
         raise CarError(f"not a CAR file: bad header ({exc})") from None
     if not isinstance(header, dict) or header.get("version") != 1:
         raise CarError(f"unsupported CAR version {header.get('version') if isinstance(header, dict) else '?'}")

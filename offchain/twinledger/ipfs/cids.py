@@ -54,7 +54,7 @@ def parse_cid(value: CidLike) -> CID:
             if value.startswith("/ipfs/"):
                 value = value[len("/ipfs/"):].split("/", 1)[0]
         return CID.decode(value)
-    except Exception as exc:  # multiformats raises several error types
+    except Exception as exc:  # noqa: BLE001 - multiformats raises several unrelated error types
         shown = value if isinstance(value, str) else bytes(value).hex()
         raise InvalidCid(f"invalid CID {shown!r}: {exc}") from None
 
@@ -90,7 +90,7 @@ def verify_block(cid: CID, data: bytes | memoryview) -> None:
     else:
         try:
             ok = bytes(multihash.digest(bytes(data), code, size=len(cid.raw_digest))) == expected
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - multiformats raises several unrelated error types
             raise IntegrityError(cid_str(cid), f"cannot verify hash {cid.hashfun.name}: {exc}") from None
     if not ok:
         raise IntegrityError(cid_str(cid), "content does not match its hash")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..errors import TwinLedgerError
 
-class IpfsError(Exception):
+
+class IpfsError(TwinLedgerError):
     """Base class for all IPFS component errors."""
 
 

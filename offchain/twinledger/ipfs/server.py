@@ -31,6 +31,7 @@ from . import importer
 from .cids import InvalidCid
 from .errors import BlockNotFound, IpfsError, NotPinned
 from .store import ContentStore, pin_types_for
+from ..errors import TwinLedgerError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ _UPLOAD_CHUNK = 1 << 20
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ApiError(Exception):
+class ApiError(TwinLedgerError):
     def __init__(self, message: str, status: int = 500) -> None:
         super().__init__(message)
         self.status = status
@@ -208,7 +209,7 @@ class RpcServer:
             await resp.write(chunk)
             try:
                 chunk = await self.run(next, chunks, None)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a request's top: a failed stream is cut, the server lives on
                 log.error("stream aborted: %s", exc)
                 if request.transport is not None:
                     request.transport.close()
@@ -340,7 +341,7 @@ class RpcServer:
                 if limit is not None and len(data) > limit:
                     raise ApiError(f"produced block is over {limit // 1024 // 1024}MiB: "
                                    "big blocks can't be exchanged with other peers", 400)
-            stat = await self.run(lambda: self.store.block_put(bytes(data), codec=codec, mhtype=mhtype,
+            stat = await self.run(lambda: self.store.block_put(bytes(data), codec=codec, mhtype=mhtype,  # noqa: B023 - awaited here
                                                                cid_version=version, pin=pin))
             lines.append({"Key": stat.cid, "Size": stat.size})
         if not lines:

@@ -7,16 +7,15 @@ carry a feed id are fetched for the twin's feeds.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Iterable, cast
 
 from eth_utils import event_abi_to_log_topic
 from hexbytes import HexBytes
-from web3._utils.events import get_event_data
 from web3.contract import Contract
 
 from ..chain.connection import TwinLedgerChain
-from ..chain.logs import LogReader
+from ..chain.logs import LogReader, decode_log
 
 TWIN_ARGUMENTS = ("twin", "child")  # ParentChanged names the twin it changes `child`
 FEED_ARGUMENT = "feedId"
@@ -61,13 +60,18 @@ def _indexed_position(entry: dict[str, Any], names: Iterable[str]) -> int | None
 def _groups(contract: Contract, names: tuple[str, ...], skip: Iterable[str] = ()) -> list[_EventGroup]:
     """Events of `contract` with one of `names` indexed and none of `TWIN_ARGUMENTS` listed before it."""
     by_position: dict[int, list[bytes]] = {}
-    for entry in contract.abi:
-        if entry.get("type") != "event" or entry["name"] in skip:
+    for entry in event_abis(contract):
+        if entry["name"] in skip:
             continue
         position = _indexed_position(entry, names)
         if position is not None:
-            by_position.setdefault(position, []).append(event_abi_to_log_topic(entry))
+            by_position.setdefault(position, []).append(event_abi_to_log_topic(cast(Any, entry)))
     return [_EventGroup(p, tuple(t)) for p, t in sorted(by_position.items())]
+
+
+def event_abis(contract: Contract) -> list[dict[str, Any]]:
+    """The event entries of a contract's ABI, as plain dicts."""
+    return [cast(dict[str, Any], e) for e in contract.abi if e.get("type") == "event"]
 
 
 def _topic(value: int) -> str:
@@ -81,8 +85,6 @@ class EventReader:
     chain: TwinLedgerChain
     from_block: int | None = None
     to_block: int | None = None  # None: the latest block when asked
-    _senders: dict[str, str] = field(default_factory=dict)
-    _times: dict[int, int] = field(default_factory=dict)
 
     def _contract(self, name: str) -> Contract:
         return {"Authorization": self.chain.auth, "Specification": self.chain.spec, "SensorFeed": self.chain.feeds}[name]
@@ -104,10 +106,10 @@ class EventReader:
 
     def _decode(self, contract_name: str, contract: Contract, log: Any) -> ChainEvent:
         topic0 = bytes(log["topics"][0])
-        entry = next(e for e in contract.abi if e.get("type") == "event" and event_abi_to_log_topic(e) == topic0)
+        entry = next(e for e in event_abis(contract) if event_abi_to_log_topic(cast(Any, e)) == topic0)
         # by ABI entry, not by name: Authorization has two `RoleGranted` events (per twin, and AccessControl's)
-        decoded = get_event_data(self.chain.w3.codec, entry, log)
-        return ChainEvent(contract_name, entry["name"], dict(decoded["args"]), log["blockNumber"], log["logIndex"],
+        decoded = decode_log(entry, log)
+        return ChainEvent(contract_name, decoded.name, decoded.args, log["blockNumber"], log["logIndex"],
                           HexBytes(log["transactionHash"]).to_0x_hex())
 
     def twin_events(self, twin: int, anchors: bool = True) -> list[ChainEvent]:
@@ -122,15 +124,25 @@ class EventReader:
                 events += self._fetch("SensorFeed", group, feed_ids)
         return sorted(set_unique(events), key=lambda e: e.order)
 
+    def events(self, contract_name: str, event_name: str, from_block: int, to_block: int,
+               **indexed: int) -> list[ChainEvent]:
+        """One event of one contract over a block range, paged; `indexed` filters indexed integer arguments."""
+        contract = self._contract(contract_name)
+        entry = next(e for e in event_abis(contract) if e["name"] == event_name)
+        names = [i["name"] for i in entry["inputs"] if i.get("indexed")]
+        topics: list[Any] = ["0x" + event_abi_to_log_topic(cast(Any, entry)).hex()] + [None] * len(names)
+        for name, value in indexed.items():
+            topics[names.index(name) + 1] = _topic(value)
+        while topics and topics[-1] is None:
+            topics.pop()
+        logs = LogReader(self.chain.w3).logs(contract.address, topics, from_block, to_block)
+        return [self._decode(contract_name, contract, log) for log in logs]
+
     def sender_of(self, tx_hash: str) -> str:
-        if tx_hash not in self._senders:
-            self._senders[tx_hash] = self.chain.w3.eth.get_transaction(tx_hash)["from"]
-        return self._senders[tx_hash]
+        return self.chain.sender_of(tx_hash)
 
     def time_of(self, block: int) -> int:
-        if block not in self._times:
-            self._times[block] = self.chain.w3.eth.get_block(block)["timestamp"]
-        return self._times[block]
+        return self.chain.block_time(block)
 
 
 def set_unique(events: list[ChainEvent]) -> list[ChainEvent]:

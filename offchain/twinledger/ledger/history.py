@@ -28,11 +28,11 @@ def _value(view: TwinView, key: str, value: Any) -> str:
     if key in ROLE_ARGS:
         return role_name(value)
     if key in COMPONENT_ARGS and isinstance(value, (bytes, bytearray)):
-        return view.component_label(value)
+        return view.component_label(bytes(value))
     if key in PERMISSION_ARGS:
         return "|".join(permission_names(int(value))) or "none"
     if key in ("kind", "paramNames", "deviceId") and isinstance(value, (bytes, bytearray)):
-        return bytes32_text(value)
+        return bytes32_text(bytes(value))
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
     if isinstance(value, (list, tuple)):

@@ -1,26 +1,97 @@
 """Human names for the chain's numbers: roles, permission bits, lifecycle phases, call and feed statuses.
 
 Roles are `bytes32` ids (`keccak256("OWNER")` ...); the CLI takes a role by name (any case) or as a
-`0x` bytes32, and shows the built-in ones by name. Enum orders mirror the Solidity enums.
+`0x` bytes32, and shows the built-in ones by name. This module is the one definition of these numbers:
+tests/ledger/test_names.py checks it against the ABI and the Solidity sources.
 """
 from __future__ import annotations
 
+from enum import Enum, IntEnum, IntFlag
+
 from eth_utils import keccak
 
-BUILTIN_ROLES = ("OWNER", "MANUFACTURER", "MAINTAINER", "DISTRIBUTOR", "AUDITOR", "DEVICE_AGENT")
-ROLE_IDS: dict[str, bytes] = {name: keccak(text=name) for name in BUILTIN_ROLES}
+from ..errors import TwinLedgerError
+
+class Permission(IntFlag):
+    """Permission bits of contracts/interfaces/IAuthorization.sol `library Permissions`."""
+
+    TWIN_UPDATE = 1 << 0
+    SPEC_UPDATE = 1 << 1
+    DOC_CREATE = 1 << 2
+    DOC_UPDATE = 1 << 3
+    DOC_READ = 1 << 4
+    SENSOR_CREATE = 1 << 5
+    SENSOR_UPDATE = 1 << 6
+    SENSOR_READ = 1 << 7
+    ANCHOR = 1 << 8
+    PROGRAM_CALL = 1 << 9
+    ROLE_ADMIN = 1 << 10
+    SOURCE_MANAGE = 1 << 11
+    PROGRAM_EXECUTE = 1 << 12
+    KEY_PUBLISH = 1 << 13
+
+
+class Phase(IntEnum):
+    """`SpecificationBase.Phase`: a twin's lifecycle."""
+
+    Design = 0
+    Production = 1
+    Operation = 2
+    Maintenance = 3
+    Dismissed = 4
+
+
+class CallStatus(IntEnum):
+    """`SpecificationBase.CallStatus`: where a program call is."""
+
+    None_ = 0
+    Queued = 1
+    Delivered = 2
+    Done = 3
+    Failed = 4
+
+
+class FeedStatus(IntEnum):
+    """`SensorFeed.FeedStatus`."""
+
+    None_ = 0
+    Active = 1
+    Paused = 2
+    Retired = 3
+
+
+class Role(Enum):
+    """The built-in roles (`Authorization.OWNER` ...): `bytes32` ids, `keccak256` of the name."""
+
+    OWNER = "OWNER"
+    MANUFACTURER = "MANUFACTURER"
+    MAINTAINER = "MAINTAINER"
+    DISTRIBUTOR = "DISTRIBUTOR"
+    AUDITOR = "AUDITOR"
+    DEVICE_AGENT = "DEVICE_AGENT"
+
+    @property
+    def id(self) -> bytes:
+        return keccak(text=self.value)
+
+
+def label(member: Enum) -> str:
+    """The Solidity spelling of an enum member (`None_` is Python's spelling of `None`)."""
+    return member.name.rstrip("_")
+
+
+BUILTIN_ROLES = tuple(r.value for r in Role)
+ROLE_IDS: dict[str, bytes] = {r.value: r.id for r in Role}
 _ROLE_NAMES: dict[bytes, str] = {rid: name for name, rid in ROLE_IDS.items()}
 
-# Bit order of contracts/interfaces/IAuthorization.sol `Permissions`.
-PERMISSIONS = ("TWIN_UPDATE", "SPEC_UPDATE", "DOC_CREATE", "DOC_UPDATE", "DOC_READ", "SENSOR_CREATE", "SENSOR_UPDATE",
-               "SENSOR_READ", "ANCHOR", "PROGRAM_CALL", "ROLE_ADMIN", "SOURCE_MANAGE", "PROGRAM_EXECUTE", "KEY_PUBLISH")
-
-PHASES = ("Design", "Production", "Operation", "Maintenance", "Dismissed")
-CALL_STATUSES = ("None", "Queued", "Delivered", "Done", "Failed")
-FEED_STATUSES = ("None", "Active", "Paused", "Retired")
+# Names in number order, as the CLI shows them.
+PERMISSIONS = tuple(p.name or "" for p in Permission)
+PHASES = tuple(label(p) for p in Phase)
+CALL_STATUSES = tuple(label(s) for s in CallStatus)
+FEED_STATUSES = tuple(label(s) for s in FeedStatus)
 
 
-class UnknownName(ValueError):
+class UnknownName(TwinLedgerError, ValueError):
     """A name the CLI does not know (shown as one line)."""
 
 

@@ -4,6 +4,8 @@ same chain-derived plan that `twin create` and `spec update` use (specsync). Als
 Used by the agent's tests, the demo and the benchmarks; the CLI adds progress and messages."""
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +32,7 @@ def device_id_bytes(device_id: str) -> bytes:
     return to_bytes32(device_id) if len(raw) <= 32 else keccak(raw)
 
 
-def create_twin_from_aml(chain: TwinLedgerChain, store, aml: Path | bytes, name: str | None = None) -> ProvisionedTwin:
+def create_twin_from_aml(chain: TwinLedgerChain, store: Any, aml: Path | bytes, name: str | None = None) -> ProvisionedTwin:
     data = aml.read_bytes() if isinstance(aml, Path) else aml
     spec = parse_aml(data, source=str(aml) if isinstance(aml, Path) else "<aml>")
     cid = str(store.add_bytes(data).cid)
@@ -47,4 +49,4 @@ def register_feed(chain: TwinLedgerChain, twin_id: int, component_id: bytes, dev
                   schema_cid: bytes = b"\0" * 32) -> int:
     receipt = chain.sender.transact(chain.feeds.functions.registerFeed(twin_id, component_id, device_address,
                                                                        schema_cid))
-    return chain.feeds.events.FeedRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]["feedId"]
+    return int(chain.feeds.events.FeedRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]["feedId"])

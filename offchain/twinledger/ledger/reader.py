@@ -7,7 +7,7 @@ generic decoder costs more than verifying the batch they describe.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property, lru_cache
@@ -16,22 +16,25 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
-from web3 import Web3
+from eth_typing import HexStr
 from web3.contract import Contract
+from web3.types import BlockIdentifier
 
 from ..chain.connection import TwinLedgerChain
-from ..chain.logs import DEFAULT_LOG_CHUNK, LogReader
-from .events import ChainEvent, EventReader
+from ..chain.logs import DEFAULT_LOG_CHUNK, LogReader, abi_type, decode_log
+from .events import ChainEvent, EventReader, event_abis
 from ..formats.cids import raw_cid_from_digest
+from . import contracts
+from .names import CallStatus, FeedStatus, Permission, Phase, label
 
 
-ANCHOR_PERMISSION = 1 << 8
-SENSOR_READ = 1 << 7
-DOC_READ = 1 << 4
+ANCHOR_PERMISSION = int(Permission.ANCHOR)
+SENSOR_READ = int(Permission.SENSOR_READ)
+DOC_READ = int(Permission.DOC_READ)
 
-FEED_STATUS = {0: "none", 1: "active", 2: "paused", 3: "retired"}
-PHASES = {0: "Design", 1: "Production", 2: "Operation", 3: "Maintenance", 4: "Dismissed"}
-CALL_STATUS = {0: "none", 1: "queued", 2: "delivered", 3: "done", 4: "failed"}
+FEED_STATUS = {s.value: label(s).lower() for s in FeedStatus}
+PHASES = {p.value: label(p) for p in Phase}
+CALL_STATUS = {s.value: label(s).lower() for s in CallStatus}
 
 
 def topic(signature: str) -> HexBytes:
@@ -222,7 +225,6 @@ class Ledger:
         self.from_block = chain.deployment.block if from_block is None else from_block
         self.to_block = self.w3.eth.block_number if to_block is None else to_block
         self._tx_cache: dict[str, AnchorTx] = {}
-        self._block_times: dict[int, int] = {}
 
     def refresh(self) -> int:
         """Move `to_block` to the chain's latest block (for following new events)."""
@@ -257,7 +259,7 @@ class Ledger:
                                 self.to_block if to_block is None else to_block)
         return [decode_anchored(log) for log in logs]
 
-    def feed_state(self, feed_id: int, block: int | str | None = None) -> FeedState:
+    def feed_state(self, feed_id: int, block: BlockIdentifier | None = None) -> FeedState:
         v = self.feeds.functions.feed(feed_id).call(block_identifier=self.to_block if block is None else block)
         return FeedState(feed_id=feed_id, twin=int(v[0]), component=bytes(v[1]), device_key=to_checksum_address(v[2]),
                          next_seq=int(v[3]), head=bytes(v[4]), status=FEED_STATUS.get(int(v[5]), str(v[5])),
@@ -302,7 +304,7 @@ class Ledger:
         cached = self._tx_cache.get(tx_hash)
         if cached is not None:
             return cached
-        tx = self.w3.eth.get_transaction(tx_hash)
+        tx = self.w3.eth.get_transaction(HexStr(tx_hash))
         to = tx.get("to")
         calls = decode_anchor_input(bytes(tx["input"])) if to and to.lower() == self.feeds.address.lower() else ()
         result = AnchorTx(tx_hash, to_checksum_address(tx["from"]), to, calls)
@@ -310,7 +312,18 @@ class Ledger:
         return result
 
     def can(self, twin: int, account: str, permission: int, component: bytes, block: int) -> bool:
-        return bool(self.auth.functions.can(twin, account, permission, component).call(block_identifier=block))
+        return contracts.can(self.chain, twin, account, permission, component, block)
+
+    def root_of(self, feed_id: int, seq: int) -> bytes:
+        return contracts.root_of(self.chain, feed_id, seq, self.to_block)
+
+    def verify_reading(self, feed_id: int, seq: int, leaf: bytes, proof: list[bytes]) -> bool:
+        """`SensorFeed.verifyReading`: the contract's own check of a reading's Merkle proof."""
+        return contracts.verify_reading(self.chain, feed_id, seq, leaf, proof, self.to_block)
+
+    def component(self, twin: int, component: bytes,
+                  block: BlockIdentifier | None = None) -> contracts.ComponentRecord:
+        return contracts.component(self.chain, twin, component, self.to_block if block is None else block)
 
     # ---- twins, documents, specification -------------------------------------------------
 
@@ -355,9 +368,9 @@ class Ledger:
         `RoleGranted(bytes32,address,address)` next to the twin-scoped one)."""
         out: dict[tuple[str, bytes], dict[str, Any]] = {}
         for cname, contract in self._contracts.items():
-            for entry in contract.abi:
-                if entry.get("type") == "event" and not entry.get("anonymous"):
-                    sig = f"{entry['name']}({','.join(_abi_type(i) for i in entry['inputs'])})"
+            for entry in event_abis(contract):
+                if not entry.get("anonymous"):
+                    sig = f"{entry['name']}({','.join(abi_type(i) for i in entry['inputs'])})"
                     out[(cname, bytes(topic(sig)))] = entry
         return out
 
@@ -372,7 +385,7 @@ class Ledger:
         if entry is None:
             return None
         try:
-            args = _decode_event(entry, log)
+            args = decode_log(entry, log, checksum=False).args
         except Exception:  # noqa: BLE001 - an undecodable log is skipped, never fatal
             return None
         return LedgerEvent(contract, entry["name"], args, int(log["blockNumber"]), int(log["logIndex"]),
@@ -405,11 +418,7 @@ class Ledger:
 
     def block_time(self, block: int) -> int:
         """Unix seconds of a block (cached)."""
-        t = self._block_times.get(block)
-        if t is None:
-            t = int(self.w3.eth.get_block(block)["timestamp"])
-            self._block_times[block] = t
-        return t
+        return self.chain.block_time(block)
 
     def block_datetime(self, block: int) -> datetime:
         return datetime.fromtimestamp(self.block_time(block), tz=timezone.utc)
@@ -417,25 +426,3 @@ class Ledger:
 
 
 
-def _decode_event(entry: dict[str, Any], log: Any) -> dict[str, Any]:
-    """Indexed arguments from the topics (dynamic ones stay as their hash), the rest from the data."""
-    topics = list(log["topics"])[1:]
-    plain = [i for i in entry["inputs"] if not i.get("indexed")]
-    values = iter(abi_decode([_abi_type(i) for i in plain], bytes(log["data"])))
-    args: dict[str, Any] = {}
-    for param in entry["inputs"]:
-        t = _abi_type(param)
-        if param.get("indexed"):
-            raw = bytes(topics.pop(0))
-            dynamic = t in ("string", "bytes") or t.endswith("]") or t.startswith("(")
-            args[param["name"]] = raw if dynamic else abi_decode([t], raw)[0]
-        else:
-            args[param["name"]] = next(values)
-    return args
-
-
-def _abi_type(param: dict[str, Any]) -> str:
-    t = param["type"]
-    if t.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + t[len("tuple"):]
-    return t

@@ -5,18 +5,21 @@ its program table come from here, never from local configuration alone. An encry
 been a reader (DOC_READ on the twin) when the version was written; there is no fallback."""
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 
 from eth_utils import keccak
 
 from ..chain.connection import TwinLedgerChain
 from ..formats.aml import Program, TwinSpec, parse_aml
-from ..crypto.sharing import account_key, spec_plaintext
+from .sharing import account_key, spec_plaintext
 from ..crypto import CryptoError
 from ..formats import cids
+from ..errors import TwinLedgerError
 
 
-class SpecError(RuntimeError):
+class SpecError(TwinLedgerError, RuntimeError):
     """The on-chain specification cannot be fetched or does not match its digest."""
 
 
@@ -28,7 +31,7 @@ class OnChainSpec:
 
     def safety_rules(self) -> dict[str, tuple[float | None, float | None]]:
         """Sensor name -> (min, max) of its safety limits."""
-        rules = {}
+        rules: dict[str, tuple[float | None, float | None]] = {}
         for component in self.spec.sensors:
             limits = component.sensor.safety_limits if component.sensor else None
             if limits is not None:
@@ -39,7 +42,7 @@ class OnChainSpec:
         return {bytes(p.program_id): p for p in self.spec.programs}
 
 
-def load_spec(chain: TwinLedgerChain, store, twin: int, private_key: bytes | None = None) -> OnChainSpec:
+def load_spec(chain: TwinLedgerChain, store: Any, twin: int, private_key: bytes | None = None) -> OnChainSpec:
     """The latest specification version; `private_key` (default: the chain account's) opens an encrypted one."""
     count = chain.spec.functions.specVersionCount(twin).call()
     if count == 0:

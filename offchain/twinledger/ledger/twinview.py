@@ -13,8 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 from eth_utils import keccak
-from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractCustomError, ContractLogicError
 
 from ..chain.connection import TwinLedgerChain
 from ..chain.errors import ChainError
@@ -22,8 +20,9 @@ from ..formats.cids import unpack
 from ..formats.aml import AmlError, Program, TwinSpec, parse_aml
 from ..crypto import CryptoError
 from .events import ChainEvent, EventReader
+from . import contracts
 from .names import parse_bytes32
-from ..crypto.sharing import account_key, spec_plaintext
+from .sharing import account_key, spec_plaintext
 
 ZERO32 = bytes(32)
 ZERO_ADDRESS = "0x" + "0" * 40
@@ -33,21 +32,9 @@ class LookupFailed(ChainError):
     """An unknown twin, component, program or document: one readable line."""
 
 
-def read(chain: TwinLedgerChain, fn: ContractFunction) -> Any:
-    """`fn.call()` with a revert turned into its decoded custom error."""
-    try:
-        return fn.call()
-    except (ContractCustomError, ContractLogicError) as exc:
-        data = getattr(exc, "data", None)
-        data = data.get("data") if isinstance(data, dict) else data
-        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
-            raise chain.decoder.decode(data) from None
-        raise
-
-
 def require_twin(chain: TwinLedgerChain, twin: int) -> None:
-    if not read(chain, chain.spec.functions.twinExists(twin)):
-        raise LookupFailed(f"TwinNotFound: there is no twin {twin} (twins are 1..{read(chain, chain.spec.functions.twinCount())})")
+    if not contracts.twin_exists(chain, twin):
+        raise LookupFailed(f"TwinNotFound: there is no twin {twin} (twins are 1..{contracts.twin_count(chain)})")
 
 
 def bytes32_text(value: bytes) -> str:
@@ -249,9 +236,9 @@ def load_twin(chain: TwinLedgerChain, store: Any, twin: int, reader: EventReader
     """The twin as the chain holds it. An encrypted specification is opened with `private_key`
     (default: the key of the account `chain` acts as)."""
     require_twin(chain, twin)
-    name, device_id, phase, parent, created_at, count = read(chain, chain.spec.functions.twinInfo(twin))
-    view = TwinView(twin, name, device_id, phase, parent, created_at,
-                    [spec_version(chain, twin, i) for i in range(count)])
+    info = contracts.twin_info(chain, twin)
+    view = TwinView(twin, info.name, info.device_id, info.phase, info.parent, info.created_at,
+                    [spec_version(chain, twin, i) for i in range(info.spec_versions)])
     reader = reader or EventReader(chain)
     view.events = reader.twin_events(twin, anchors=False)
     if with_aml:
@@ -271,8 +258,8 @@ def _named(events: list[ChainEvent], name: str) -> list[ChainEvent]:
 
 
 def spec_version(chain: TwinLedgerChain, twin: int, index: int) -> VersionInfo:
-    cid, codec, digest, author, time = read(chain, chain.spec.functions.specVersion(twin, index))
-    return VersionInfo(index, unpack(cid, codec), digest, author, time)
+    v = contracts.spec_version(chain, twin, index)
+    return VersionInfo(index, unpack(v.cid_digest, v.codec), v.digest, v.author, v.time)
 
 
 def fetch_spec(chain: TwinLedgerChain, store: Any, twin: int, version: VersionInfo, private_key: bytes | None,
@@ -299,10 +286,9 @@ def _latest_aml(chain: TwinLedgerChain, store: Any, view: TwinView,
 
 
 def _component(chain: TwinLedgerChain, view: TwinView, cid: bytes) -> ComponentInfo:
-    exists, active, parent, kind, replaced_by, added_at, name = read(
-        chain, chain.spec.functions.component(view.twin_id, cid))
-    aml = next((c for c in view.aml.components if c.component_id == bytes(cid)), None) if view.aml else None
-    return ComponentInfo(bytes(cid), name, bytes32_text(kind), bytes(kind), bytes(parent), active, bytes(replaced_by), added_at,
+    c = contracts.component(chain, view.twin_id, cid)
+    aml = next((a for a in view.aml.components if a.component_id == bytes(cid)), None) if view.aml else None
+    return ComponentInfo(bytes(cid), c.name, bytes32_text(c.kind), c.kind, c.parent, c.active, c.replaced_by, c.added_at,
                          aml.aml_id if aml else None, aml.tag if aml else None)
 
 
@@ -311,11 +297,11 @@ def _programs(chain: TwinLedgerChain, view: TwinView) -> list[ProgramInfo]:
                               for e in _named(view.events, "ProgramSet")))
     programs = []
     for component, pid in keys:
-        enabled, _count, revision = read(chain, chain.spec.functions.programInfo(view.twin_id, component, pid))
-        names, mins, maxs = read(chain, chain.spec.functions.programBounds(view.twin_id, component, pid))
+        state = contracts.program_state(chain, view.twin_id, component, pid)
+        bounds = contracts.program_bounds(chain, view.twin_id, component, pid)
         aml = next((p for p in view.aml_programs_for(component) if program_id(component, p.name) == pid), None)
-        params = tuple(_param(bytes(n), lo, hi, aml) for n, lo, hi in zip(names, mins, maxs))
-        programs.append(ProgramInfo(component, pid, aml.name if aml else None, enabled, revision, params))
+        params = tuple(_param(n, lo, hi, aml) for n, lo, hi in zip(bounds.names, bounds.mins, bounds.maxs))
+        programs.append(ProgramInfo(component, pid, aml.name if aml else None, state.enabled, state.revision, params))
     return programs
 
 
@@ -328,25 +314,24 @@ def _param(raw_name: bytes, lo: int, hi: int, aml: Program | None) -> ParamInfo:
 def document_versions(chain: TwinLedgerChain, doc_id: int, count: int) -> tuple[VersionInfo, ...]:
     out = []
     for i in range(count):
-        cid, codec, digest, author, time = read(chain, chain.spec.functions.documentVersion(doc_id, i))
-        out.append(VersionInfo(i, unpack(cid, codec), bytes(digest), author, time))
+        v = contracts.document_version(chain, doc_id, i)
+        out.append(VersionInfo(i, unpack(v.cid_digest, v.codec), v.digest, v.author, v.time))
     return tuple(out)
 
 
 def _document(chain: TwinLedgerChain, doc_id: int) -> DocumentInfo:
-    _twin, component, name, count, archived, created_at = read(chain, chain.spec.functions.document(doc_id))
-    return DocumentInfo(doc_id, bytes(component), name, archived, created_at, document_versions(chain, doc_id, count))
+    d = contracts.document(chain, doc_id)
+    return DocumentInfo(doc_id, d.component, d.name, d.archived, d.created_at, document_versions(chain, doc_id, d.versions))
 
 
 def _source(chain: TwinLedgerChain, source_id: int) -> SourceInfo:
-    _twin, owner, removed, uri, description = read(chain, chain.spec.functions.source(source_id))
-    return SourceInfo(source_id, owner, removed, uri, description)
+    s = contracts.source(chain, source_id)
+    return SourceInfo(source_id, s.owner, s.removed, s.uri, s.description)
 
 
 def _feed(chain: TwinLedgerChain, feed_id: int) -> FeedInfo:
-    f = read(chain, chain.feeds.functions.feed(feed_id))
-    _twin, component, device_key, next_seq, _head, status = f[:6]
-    return FeedInfo(feed_id, bytes(component), device_key, next_seq, status)
+    f = contracts.feed(chain, feed_id)
+    return FeedInfo(feed_id, f.component, f.device_key, f.next_seq, f.status)
 
 
 def _members(chain: TwinLedgerChain, view: TwinView) -> list[MemberInfo]:
@@ -354,10 +339,10 @@ def _members(chain: TwinLedgerChain, view: TwinView) -> list[MemberInfo]:
     scopes = {e.args["account"]: tuple(bytes(c) for c in e.args["components"]) for e in _named(view.events, "ScopeSet")}
     members = []
     for account in accounts:
-        roles = tuple(bytes(r) for r in read(chain, chain.auth.functions.rolesOf(view.twin_id, account)))
+        roles = contracts.roles_of(chain, view.twin_id, account)
         if not roles:
             continue
-        scoped, _epoch = read(chain, chain.auth.functions.scopeOf(view.twin_id, account))
-        has_key = bool(read(chain, chain.auth.functions.publicKeyOf(account)))
+        scoped = contracts.scope_of(chain, view.twin_id, account).scoped
+        has_key = bool(contracts.public_key_of(chain, account))
         members.append(MemberInfo(account, roles, scoped, scopes.get(account, ()) if scoped else (), has_key))
     return members

@@ -1,18 +1,10 @@
 """Faults the simulator injects into one sensor: stuck, broken (garbage), drift, spikes, a swap."""
 from __future__ import annotations
 
-import csv
-import heapq
-import json
 import math
-import random
-import sys
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, TextIO, Union
+from dataclasses import dataclass
+from typing import Literal
 
-import structlog
 
 
 

@@ -2,27 +2,24 @@
 calls drive (`set_valve`, `set_inlet`, ...)."""
 from __future__ import annotations
 
-import csv
 import heapq
-import json
 import math
 import random
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, TextIO, Union
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping
 
 import structlog
 
 from ..formats.samples import Sample, SensorSwapped, SourceItem
 from .faults import Broken, Drift, Fault, Spikes, Stuck, Swap, _GARBAGE
+from ..errors import TwinLedgerError
 
 
 log = structlog.get_logger(__name__)
 # -- the filling plant --------------------------------------------------------------------------
 
-class CommandError(ValueError):
+class CommandError(TwinLedgerError, ValueError):
     """A device command with an unknown program or an invalid parameter."""
 
 

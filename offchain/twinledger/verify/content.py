@@ -1,32 +1,19 @@
 """A batch's bytes: fetch by CID, decode strictly, open if sealed, match the anchor, recompute the root."""
 from __future__ import annotations
 
-import bisect
-import gc
-import time
-from array import array
-from contextlib import contextmanager
-from collections import deque
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from enum import Enum, IntEnum
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
-import coincurve
-from eth_utils import to_checksum_address
 
 from ..crypto.context import Context, Subject
-from ..crypto.envelope import open_envelope
 from ..crypto.errors import CryptoError
-from ..crypto.payload import SealedHeader, open_sealed, read_header
-from ..formats import cids
+from ..crypto.payload import looks_sealed as _looks_sealed
+from ..crypto.payload import open_sealed, read_header
 from ..formats.batch import Batch, BatchFormatError, Reading, decode_batch, encode_reading
-from ..formats.eip712 import AnchorMessage, domain_separator
-from ..formats.headchain import GENESIS_HEAD, next_head
-from ..formats.merkle import MerkleTree, keccak256, verify as merkle_verify
+from ..formats.merkle import MerkleTree, keccak256
+from ..formats.merkle import fast_root as merkle_root
 from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
-from ..ledger.reader import ANCHOR_PERMISSION, AnchorRecord, AnchorTx, FeedState, KeyChange, Ledger, StoredVersion, word
+from ..ledger.reader import AnchorRecord
 from .findings import Finding, Kind, Location
 from .keys import KeySource
 
@@ -58,10 +45,6 @@ def fetch_block(store: Any, cid: str, loc: Location) -> tuple[bytes | None, Find
         return None, Finding.of(Kind.MISSING_BLOCK, loc, f"cannot fetch the batch: {exc}")
 
 
-def _looks_sealed(data: bytes) -> bool:
-    return data[:1] == b"\xa9"  # a 9-key map: the sealed payload; a plain batch is a 4-key map (0xa4)
-
-
 def check_batch_bytes(data: bytes, anchor: AnchorRecord, *, twin: int | None = None,
                       keys: KeySource | None = None, keep_tree: bool = False) -> BatchContent:
     """Decode one batch's bytes and compare it with its anchor (place, count, times, Merkle root)."""
@@ -88,19 +71,6 @@ def check_batch_bytes(data: bytes, anchor: AnchorRecord, *, twin: int | None = N
                                    f"(recomputed 0x{root.hex()}, anchored 0x{anchor.root.hex()})"))
     findings += _order_findings(batch, loc)
     return BatchContent(findings, batch.readings, encrypted, root_ok, tree)
-
-
-def merkle_root(leaves: list[bytes]) -> bytes:
-    """The root of formats/merkle.py's tree without keeping its levels (the verifier's hot path).
-    tests/client/test_verify_units.py checks it against `MerkleTree` for every size up to 300."""
-    h = keccak256
-    level = leaves
-    while len(level) > 1:
-        nxt = [h(a + b) if a <= b else h(b + a) for a, b in zip(level[::2], level[1::2])]
-        if len(level) % 2:
-            nxt.append(level[-1])  # the odd node moves up unchanged
-        level = nxt
-    return level[0]
 
 
 def _open_sealed_batch(data: bytes, anchor: AnchorRecord, twin: int | None, keys: KeySource | None,

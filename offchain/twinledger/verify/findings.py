@@ -1,32 +1,11 @@
 """What verification reports: `Finding`s (kind, severity, exact `Location`) and a result's `Status`."""
 from __future__ import annotations
 
-import bisect
-import gc
-import time
-from array import array
-from contextlib import contextmanager
-from collections import deque
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import Any, Protocol
 
-import coincurve
-from eth_utils import to_checksum_address
 
-from ..crypto.context import Context, Subject
-from ..crypto.envelope import open_envelope
-from ..crypto.errors import CryptoError
-from ..crypto.payload import SealedHeader, open_sealed, read_header
-from ..formats import cids
-from ..formats.batch import Batch, BatchFormatError, Reading, decode_batch, encode_reading
-from ..formats.eip712 import AnchorMessage, domain_separator
-from ..formats.headchain import GENESIS_HEAD, next_head
-from ..formats.merkle import MerkleTree, keccak256, verify as merkle_verify
-from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
-from ..ledger.reader import ANCHOR_PERMISSION, AnchorRecord, AnchorTx, FeedState, KeyChange, Ledger, StoredVersion, word
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,32 +1,15 @@
 """Where the verifier gets data keys for encrypted content: static keys, envelopes, published envelopes."""
 from __future__ import annotations
 
-import bisect
-import gc
-import time
-from array import array
-from contextlib import contextmanager
-from collections import deque
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-import coincurve
-from eth_utils import to_checksum_address
 
-from ..crypto.context import Context, Subject
 from ..crypto.envelope import open_envelope
 from ..crypto.errors import CryptoError
-from ..crypto.payload import SealedHeader, open_sealed, read_header
-from ..formats import cids
-from ..formats.batch import Batch, BatchFormatError, Reading, decode_batch, encode_reading
-from ..formats.eip712 import AnchorMessage, domain_separator
-from ..formats.headchain import GENESIS_HEAD, next_head
-from ..formats.merkle import MerkleTree, keccak256, verify as merkle_verify
-from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
-from ..ledger.reader import ANCHOR_PERMISSION, AnchorRecord, AnchorTx, FeedState, KeyChange, Ledger, StoredVersion, word
+from ..crypto.payload import SealedHeader
+from ..ipfs.errors import IpfsError
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,7 +59,7 @@ class PublishedKeys:
     private_key: bytes | str
 
     def data_key(self, header: SealedHeader) -> bytes | None:
-        from ..crypto.access import published_envelope_for
+        from ..ledger.access import published_envelope_for
 
         c = header.context
         try:

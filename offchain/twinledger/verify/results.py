@@ -1,35 +1,16 @@
 """Verification results per batch, reading, feed, version, document and twin."""
 from __future__ import annotations
 
-import bisect
-import gc
-import time
-from array import array
-from contextlib import contextmanager
-from collections import deque
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
-from typing import Any, Protocol
+from typing import Any
 
-import coincurve
-from eth_utils import to_checksum_address
 
-from ..crypto.context import Context, Subject
-from ..crypto.envelope import open_envelope
-from ..crypto.errors import CryptoError
-from ..crypto.payload import SealedHeader, open_sealed, read_header
-from ..formats import cids
-from ..formats.batch import Batch, BatchFormatError, Reading, decode_batch, encode_reading
-from ..formats.eip712 import AnchorMessage, domain_separator
-from ..formats.headchain import GENESIS_HEAD, next_head
-from ..formats.merkle import MerkleTree, keccak256, verify as merkle_verify
-from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
-from ..ledger.reader import ANCHOR_PERMISSION, AnchorRecord, AnchorTx, FeedState, KeyChange, Ledger, StoredVersion, word
+from ..formats.batch import Reading
+from ..formats.merkle import MerkleTree
+from ..ledger.reader import AnchorRecord, KeyChange
 from .findings import Finding, Status, errors, status_of
 from .signatures import SignatureCheck
-from .feed import coverage
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,58 +2,17 @@
 from __future__ import annotations
 
 import bisect
-import gc
-import time
-from array import array
-from contextlib import contextmanager
-from collections import deque
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from enum import Enum, IntEnum
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-import coincurve
-from eth_utils import to_checksum_address
 
-from ..crypto.context import Context, Subject
-from ..crypto.envelope import open_envelope
-from ..crypto.errors import CryptoError
-from ..crypto.payload import SealedHeader, open_sealed, read_header
-from ..formats import cids
-from ..formats.batch import Batch, BatchFormatError, Reading, decode_batch, encode_reading
-from ..formats.eip712 import AnchorMessage, domain_separator
-from ..formats.headchain import GENESIS_HEAD, next_head
-from ..formats.merkle import MerkleTree, keccak256, verify as merkle_verify
-from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
-from ..ledger.reader import ANCHOR_PERMISSION, AnchorRecord, AnchorTx, FeedState, KeyChange, Ledger, StoredVersion, word
+from ..formats.eip712 import AnchorMessage, AnchorRecoverer
+from ..ledger.reader import AnchorRecord, AnchorTx, KeyChange
 from .findings import Finding, Kind, Location
 
 
 # ---------------------------------------------------------------------------------------------
 # Signatures
-
-
-class AnchorRecoverer:
-    """Recovers anchor signers fast: the domain separator once, then keccak + secp256k1 recovery
-    (eth-account's typed-data path costs ~1 ms per signature, too slow for long feeds)."""
-
-    def __init__(self, chain_id: int, contract: str) -> None:
-        self.separator = domain_separator(chain_id, contract)
-
-    def recover(self, message: AnchorMessage, signature: bytes) -> str:
-        if len(signature) != 65:
-            raise ValueError(f"an anchor signature is 65 bytes, got {len(signature)}")
-        v = signature[64]
-        v = v - 27 if v in (27, 28) else v
-        if v not in (0, 1):
-            raise ValueError(f"signature v must be 27 or 28, got {signature[64]}")
-        digest = keccak256(b"\x19\x01" + self.separator + message.struct_hash())
-        try:
-            pub = coincurve.PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
-        except Exception as exc:  # noqa: BLE001 - coincurve raises plain Exception
-            raise ValueError(f"no signer recoverable: {exc}") from None
-        return to_checksum_address(keccak256(pub.format(compressed=False)[1:])[12:])
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,15 @@
 """Twin-level checks: feed succession, spec/document versions against their events and order."""
 from __future__ import annotations
 
-import bisect
-import gc
-import time
-from array import array
-from contextlib import contextmanager
-from collections import deque
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from enum import Enum, IntEnum
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-import coincurve
-from eth_utils import to_checksum_address
 
-from ..crypto.context import Context, Subject
-from ..crypto.envelope import open_envelope
-from ..crypto.errors import CryptoError
-from ..crypto.payload import SealedHeader, open_sealed, read_header
+from ..crypto.context import Subject
+from ..crypto.payload import sealed_header as _sealed_header
 from ..formats import cids
-from ..formats.batch import Batch, BatchFormatError, Reading, decode_batch, encode_reading
-from ..formats.eip712 import AnchorMessage, domain_separator
-from ..formats.headchain import GENESIS_HEAD, next_head
-from ..formats.merkle import MerkleTree, keccak256, verify as merkle_verify
-from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
-from ..ledger.reader import ANCHOR_PERMISSION, AnchorRecord, AnchorTx, FeedState, KeyChange, Ledger, StoredVersion, word
+from ..ledger.reader import Ledger, StoredVersion
 from .findings import Finding, Kind, Location
-from .content import _looks_sealed
 from .results import FeedResult, VersionResult
 
 
@@ -94,15 +75,6 @@ def _version_order(results: Sequence[VersionResult], stored: Sequence[StoredVers
         seen.setdefault(v.digest, i)
 
 
-def _sealed_header(content: bytes) -> SealedHeader | None:
-    if not _looks_sealed(content):
-        return None
-    try:
-        return read_header(content)
-    except CryptoError:
-        return None
-
-
 def _sealed_place(content: bytes, twin: int, subject: Subject, version: int, loc: Location) -> list[Finding]:
     header = _sealed_header(content)
     if header is None:
@@ -125,7 +97,7 @@ def _cid_of(v: StoredVersion) -> str:
 
 def _component_name(ledger: Ledger, twin: int, component: bytes) -> str:
     try:
-        return str(ledger.spec.functions.component(twin, component).call(block_identifier=ledger.to_block)[6]) or "?"
+        return ledger.component(twin, component).name or "?"
     except Exception:  # noqa: BLE001 - a name is only a label
         return "?"
 

@@ -2,39 +2,37 @@
 `Ledger` (the chain at one block) and a content store. The package docstring says what each check covers."""
 from __future__ import annotations
 
-import bisect
-import gc
 import time
-from array import array
-from contextlib import contextmanager
 from collections import deque
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from enum import Enum, IntEnum
-from typing import Any, Protocol
+from typing import Any
 
-import coincurve
 from eth_utils import to_checksum_address
 
-from ..crypto.context import Context, Subject
-from ..crypto.envelope import open_envelope
+from ..crypto.context import Subject
 from ..crypto.errors import CryptoError
-from ..crypto.payload import SealedHeader, open_sealed, read_header
-from ..formats import cids
-from ..formats.batch import Batch, BatchFormatError, Reading, decode_batch, encode_reading
-from ..formats.eip712 import AnchorMessage, domain_separator
+from ..crypto.payload import open_sealed
+from ..formats.batch import Reading
 from ..formats.headchain import GENESIS_HEAD, next_head
-from ..formats.merkle import MerkleTree, keccak256, verify as merkle_verify
+from ..formats.merkle import keccak256, verify as merkle_verify
 from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
-from ..ledger.reader import ANCHOR_PERMISSION, AnchorRecord, AnchorTx, FeedState, KeyChange, Ledger, StoredVersion, word
+from ..ledger.reader import (
+    ANCHOR_PERMISSION, AnchorRecord, AnchorTx, FeedState, KeyChange, Ledger, StoredVersion, word,
+)
 from .findings import Finding, Kind, Location
 from .keys import KeySource
 from .signatures import AnchorRecoverer, check_signature, key_at
 from .content import check_batch_bytes, fetch_block
-from .feed import _RidTracker, _batch_time_order, _gc_paused, _head_fields, coverage, head_chain, key_findings, sequence_findings
+from .feed import (
+    _RidTracker, _batch_time_order, _gc_paused, _head_fields, coverage, head_chain, key_findings,
+    sequence_findings,
+)
 from .results import BatchResult, DocumentResult, FeedResult, ProgressFn, ReadingResult, TwinResult, VersionResult
-from .twin import _cid_of, _component_name, _event_vs_storage, _sealed_header, _sealed_place, _sorted, _version_order, succession_findings
+from .twin import (
+    _cid_of, _component_name, _event_vs_storage, _sealed_header, _sealed_place, _sorted, _version_order,
+    succession_findings,
+)
 
 
 PREFETCH_WINDOW = 32
@@ -80,7 +78,7 @@ class Verifier:
         if prev_head is not None and next_head(prev_head, *_head_fields(anchor)) != anchor.head:
             result.findings.append(Finding.of(Kind.HEAD_MISMATCH, Location(feed=feed_id, seq=seq, cid=anchor.cid),
                                               "the head does not follow from the previous anchor"))
-        onchain = bytes(self.ledger.feeds.functions.rootOf(feed_id, seq).call(block_identifier=self.ledger.to_block))
+        onchain = self.ledger.root_of(feed_id, seq)
         if onchain != anchor.root:
             result.findings.append(Finding.of(Kind.CHAIN_MISMATCH, Location(feed=feed_id, seq=seq),
                                               f"SensorFeed.rootOf says 0x{onchain.hex()}, the event 0x{anchor.root.hex()}"))
@@ -91,8 +89,7 @@ class Verifier:
         batch = self.verify_batch(feed_id, seq, keep_tree=True)
         findings = list(batch.findings)
         loc = Location(feed=feed_id, seq=seq, index=index, cid=batch.anchor.cid)
-        onchain_root = bytes(self.ledger.feeds.functions.rootOf(feed_id, seq).call(
-            block_identifier=self.ledger.to_block))
+        onchain_root = self.ledger.root_of(feed_id, seq)
         if batch.readings is None or batch.tree is None:
             return ReadingResult(feed_id, seq, index, None, None, [], onchain_root, False, False, batch, findings)
         if not 0 <= index < len(batch.readings):
@@ -101,8 +98,7 @@ class Verifier:
         leaf = batch.tree.leaves[index]
         proof = batch.tree.proof(index)
         proof_ok = merkle_verify(proof, onchain_root, leaf) if onchain_root != bytes(32) else False
-        onchain_ok = bool(self.ledger.feeds.functions.verifyReading(feed_id, seq, leaf, proof).call(
-            block_identifier=self.ledger.to_block))
+        onchain_ok = self.ledger.verify_reading(feed_id, seq, leaf, proof)
         loc = Location(feed=feed_id, seq=seq, index=index, rid=reading.rid, cid=batch.anchor.cid)
         if not proof_ok:
             findings.append(Finding.of(Kind.PROOF_INVALID, loc, "the reading's Merkle proof does not lead to the "

@@ -3,17 +3,13 @@ stream); each yields raw `Sample`s for validation."""
 from __future__ import annotations
 
 import csv
-import heapq
 import json
-import math
-import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, TextIO, Union
+from typing import Callable, Iterable, Iterator, Literal, TextIO
 
-import structlog
 
 from ...formats.samples import Sample, SensorSwapped, SourceItem
 

@@ -19,11 +19,12 @@ from ...crypto import CryptoError, Subject
 from ...formats.cids import pack
 from ...ipfs import BlockNotFound, IntegrityError, IpfsError
 from ..context import CliContext
-from ...crypto.sharing import (SealedVersion, describe_recipients, open_version, seal_version, sealed_header,
+from ...ledger.sharing import (SealedVersion, describe_recipients, open_version, seal_version, sealed_header,
                        short_address)
-from ...ledger.twinview import ZERO32, LookupFailed, VersionInfo, document_versions, load_twin, read, require_twin
+from ...ledger.twinview import ZERO32, LookupFailed, VersionInfo, document_versions, load_twin, require_twin
 from .base import (TWIN, Stored, cell, console, content_digest, events_in, note, pass_cli, require_account, send,
                    store_file, table, when)
+from ...ledger import contracts, transactions
 
 IN_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -61,7 +62,8 @@ def store_sealed(cli: CliContext, sealed: SealedVersion) -> Stored:
 
 
 def _document_meta(cli: CliContext, twin: int, doc: int) -> tuple[bytes, int]:
-    doc_twin, component, _name, count, _archived, _created = read(cli.chain, cli.chain.spec.functions.document(doc))
+    record = contracts.document(cli.chain, doc)
+    doc_twin, component, count = record.twin, record.component, record.versions
     if doc_twin != twin:
         raise LookupFailed(f"UnknownDocument: twin {twin} has no document {doc}")
     return bytes(component), count
@@ -90,13 +92,13 @@ def doc_add(cli: CliContext, twin: int, file: Path, name: str, component: str | 
         component_id = load_twin(cli.chain, cli.store, twin).resolve_component(component).id
     else:
         require_twin(cli.chain, twin)
-    expected_id = read(cli.chain, cli.chain.spec.functions.documentCount()) + 1
+    expected_id = contracts.document_count(cli.chain) + 1
     if encrypt:  # the document id is part of the sealed payload's place, so it is taken before it exists
         stored = _seal_file(cli, twin, expected_id, component_id, 0, file.read_bytes())
     else:
         stored = store_file(cli, file)
-    receipt = send(cli, cli.chain.spec.functions.addDocument(twin, component_id, name, stored.cid_digest, stored.codec,
-                                                             stored.content_digest), "adding the document")
+    receipt = send(cli, transactions.add_document(cli.chain, twin, component_id, name, stored.cid_digest,
+                                                          stored.codec, stored.content_digest), "adding the document")
     doc_id = events_in(cli.chain.spec, receipt, "DocumentAdded")[0]["docId"]
     if encrypt and doc_id != expected_id:
         raise click.ClickException(f"another document took id {expected_id} meanwhile: document {doc_id} holds a "
@@ -125,8 +127,8 @@ def doc_version(cli: CliContext, twin: int, doc: int, file: Path, encrypt: bool 
 
 
 def _add_version(cli: CliContext, twin: int, doc: int, stored: Stored, expected: int, encrypted: bool) -> None:
-    receipt = send(cli, cli.chain.spec.functions.addDocumentVersion(twin, doc, stored.cid_digest, stored.codec,
-                                                                    stored.content_digest), "adding the version")
+    receipt = send(cli, transactions.add_document_version(cli.chain, twin, doc, stored.cid_digest, stored.codec,
+                                                                 stored.content_digest), "adding the version")
     version = events_in(cli.chain.spec, receipt, "DocumentVersionAdded")[0]["version"]
     if encrypted and version != expected:
         raise click.ClickException(f"another version was added meanwhile: version {version} holds a payload sealed "
@@ -139,7 +141,8 @@ def _is_sealed(cli: CliContext, doc: int, v: VersionInfo) -> bool:
 
 
 def _document_version(cli: CliContext, twin: int, doc: int, version: int | None) -> tuple[str, VersionInfo]:
-    doc_twin, _component, name, count, _archived, _created = read(cli.chain, cli.chain.spec.functions.document(doc))
+    record = contracts.document(cli.chain, doc)
+    doc_twin, name, count = record.twin, record.name, record.versions
     if doc_twin != twin:
         raise LookupFailed(f"UnknownDocument: twin {twin} has no document {doc}")
     index = count - 1 if version is None else version
@@ -237,7 +240,7 @@ def doc_list(cli: CliContext, twin: int) -> None:
 
 def _encryption_label(cli: CliContext, twin: int, doc: int, v: VersionInfo) -> str:
     """'-' for plain content, else the epoch and every address its published envelopes wrap the key to."""
-    from ...crypto.access import recipients_of
+    from ...ledger.access import recipients_of
 
     try:
         header = sealed_header(cli.store.cat(v.cid))
@@ -269,7 +272,7 @@ def source_group() -> None:
 def source_add(cli: CliContext, twin: int, uri: str, description: str) -> None:
     """Register URI as an external source of TWIN (owned by this account)."""
     require_account(cli)
-    receipt = send(cli, cli.chain.spec.functions.addSource(twin, uri, description), "adding the source")
+    receipt = send(cli, transactions.add_source(cli.chain, twin, uri, description), "adding the source")
     source_id = events_in(cli.chain.spec, receipt, "SourceAdded")[0]["sourceId"]
     click.echo(f"Added source {source_id} to twin {twin}: {uri}")
 
@@ -281,7 +284,7 @@ def source_add(cli: CliContext, twin: int, uri: str, description: str) -> None:
 def source_remove(cli: CliContext, twin: int, source_id: int) -> None:
     """Mark source ID of TWIN removed (its id stays taken)."""
     require_account(cli)
-    send(cli, cli.chain.spec.functions.removeSource(twin, source_id), "removing the source")
+    send(cli, transactions.remove_source(cli.chain, twin, source_id), "removing the source")
     click.echo(f"Removed source {source_id} from twin {twin}")
 
 

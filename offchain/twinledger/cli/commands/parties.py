@@ -7,8 +7,9 @@ from web3 import Web3
 from ...crypto import public_key_from_private
 from ..context import CliContext
 from ...ledger.names import permission_names, role_id, role_name
-from ...ledger.twinview import LookupFailed, load_twin, read
+from ...ledger.twinview import LookupFailed, load_twin
 from .base import TWIN, cell, console, pass_cli, require_account, send, table
+from ...ledger import contracts, transactions
 
 
 def address(text: str) -> str:
@@ -37,7 +38,7 @@ def role_grant(cli: CliContext, twin: int, role: str, account: str) -> None:
     """Give ROLE (a name or 0x bytes32) on TWIN to ADDRESS. OWNER moves only by offer and accept."""
     rid, who = role_id(role), address(account)
     require_account(cli)
-    send(cli, cli.chain.auth.functions.grantRole(twin, rid, who), f"granting {role_name(rid)}")
+    send(cli, transactions.grant_role(cli.chain, twin, rid, who), f"granting {role_name(rid)}")
     click.echo(f"Granted {role_name(rid)} on twin {twin} to {who}")
 
 
@@ -50,7 +51,7 @@ def role_revoke(cli: CliContext, twin: int, role: str, account: str) -> None:
     """Take ROLE on TWIN away from ADDRESS."""
     rid, who = role_id(role), address(account)
     require_account(cli)
-    send(cli, cli.chain.auth.functions.revokeRole(twin, rid, who), f"revoking {role_name(rid)}")
+    send(cli, transactions.revoke_role(cli.chain, twin, rid, who), f"revoking {role_name(rid)}")
     click.echo(f"Revoked {role_name(rid)} on twin {twin} from {who}")
 
 
@@ -63,8 +64,7 @@ def role_offer_owner(cli: CliContext, twin: int, account: str, keep: bool) -> No
     """Offer OWNER of TWIN to ADDRESS; it becomes theirs when they accept (two steps, never one)."""
     who = address(account)
     require_account(cli)
-    offer = cli.chain.auth.functions.offerCoOwnership if keep else cli.chain.auth.functions.offerOwnership
-    send(cli, offer(twin, who), "offering ownership")
+    send(cli, transactions.offer_ownership(cli.chain, twin, who, keep=keep), "offering ownership")
     click.echo(f"Offered {'co-' if keep else ''}ownership of twin {twin} to {who}; they accept with "
                f"`twinledger role accept-owner {twin}`")
 
@@ -75,7 +75,7 @@ def role_offer_owner(cli: CliContext, twin: int, account: str, keep: bool) -> No
 def role_accept_owner(cli: CliContext, twin: int) -> None:
     """Accept the pending ownership offer of TWIN made to this account."""
     require_account(cli)
-    send(cli, cli.chain.auth.functions.acceptOwnership(twin), "accepting ownership")
+    send(cli, transactions.accept_ownership(cli.chain, twin), "accepting ownership")
     click.echo(f"{cli.account.address} is now an OWNER of twin {twin}")
 
 
@@ -87,7 +87,7 @@ def role_list(cli: CliContext, twin: int) -> None:
     view = load_twin(cli.chain, cli.store, twin)
     t = table(f"Parties of twin {twin}: {view.name}", "account", "roles", "permissions", "scope", "key")
     for m in view.members:
-        perms = read(cli.chain, cli.chain.auth.functions.effectivePermissions(twin, m.account))
+        perms = contracts.effective_permissions(cli.chain, twin, m.account)
         scope = ", ".join(view.component_label(c) for c in m.scope) if m.scoped else "whole twin"
         t.add_row(cell(m.account), cell(", ".join(role_name(r) for r in m.roles)),
                   cell(" ".join(permission_names(perms))), cell(scope), cell("yes" if m.has_key else "-"))
@@ -116,7 +116,7 @@ def scope_set(cli: CliContext, twin: int, account: str, components: tuple[str, .
     inactive = [c.name for c in resolved if not c.active]
     if inactive:
         raise click.ClickException(f"ComponentNotActive: {', '.join(inactive)} no longer in place on twin {twin}")
-    send(cli, cli.chain.auth.functions.setScope(twin, who, [c.id for c in resolved]), "setting the scope")
+    send(cli, transactions.set_scope(cli.chain, twin, who, [c.id for c in resolved]), "setting the scope")
     click.echo(f"Scope of {who} on twin {twin}: {', '.join(c.name for c in resolved)}")
 
 
@@ -128,7 +128,7 @@ def scope_clear(cli: CliContext, twin: int, account: str) -> None:
     """Lift the component scope of ADDRESS on TWIN."""
     who = address(account)
     require_account(cli)
-    send(cli, cli.chain.auth.functions.clearScope(twin, who), "clearing the scope")
+    send(cli, transactions.clear_scope(cli.chain, twin, who), "clearing the scope")
     click.echo(f"{who} is no longer scoped on twin {twin}")
 
 
@@ -146,7 +146,7 @@ def key_register(cli: CliContext) -> None:
     """Publish this account's secp256k1 public key so writers can wrap data keys to it."""
     require_account(cli)
     public = public_key_from_private(bytes(cli.account.key))
-    send(cli, cli.chain.auth.functions.registerKey(public), "registering the public key")
+    send(cli, transactions.register_key(cli.chain, public), "registering the public key")
     click.echo(f"Registered the public key of {cli.account.address}: 0x{public.hex()}")
 
 
@@ -158,7 +158,7 @@ def key_show(cli: CliContext, account: str | None) -> None:
     if account is None:
         require_account(cli)
     who = address(account) if account else cli.account.address
-    key = read(cli.chain, cli.chain.auth.functions.publicKeyOf(who))
+    key = contracts.public_key_of(cli.chain, who)
     if not key:
         raise click.ClickException(f"{who} has no registered key")
     click.echo(f"0x{bytes(key).hex()}")

@@ -14,8 +14,9 @@ import click
 from ...formats.cids import unpack
 from ..context import CliContext
 from ...ledger.names import CALL_STATUSES, enum_name, parse_bytes32
-from ...ledger.twinview import LookupFailed, ParamInfo, ProgramInfo, TwinView, load_twin, program_id, read
+from ...ledger.twinview import LookupFailed, ParamInfo, ProgramInfo, TwinView, load_twin, program_id
 from .base import TWIN, cell, console, events_in, pass_cli, require_account, send, table
+from ...ledger import contracts, transactions
 
 
 class BoundsError(LookupFailed):
@@ -114,7 +115,7 @@ def program_call(cli: CliContext, twin: int, component: str, program: str, assig
         t.add_row(cell(a.param.name), cell(a.text), cell(a.param.bounds_text), cell(a.scaled))
     console().print(t)
     require_account(cli)
-    receipt = send(cli, cli.chain.spec.functions.callProgram(twin, target.id, found.program_id, [a.scaled for a in args]),
+    receipt = send(cli, transactions.call_program(cli.chain, twin, target.id, found.program_id, [a.scaled for a in args]),
                    "queueing the call")
     call_id = events_in(cli.chain.spec, receipt, "ProgramCalled")[0]["callId"]
     click.echo(f"Queued call {call_id}: {target.name}.{found.name or program} (status Queued)")
@@ -125,7 +126,9 @@ def program_call(cli: CliContext, twin: int, component: str, program: str, assig
 @pass_cli
 def program_status(cli: CliContext, call_id: int) -> None:
     """Status of program call CALLID and its result CID once done."""
-    twin, component, pid, caller, status, result, codec = read(cli.chain, cli.chain.spec.functions.programCall(call_id))
+    call = contracts.program_call(cli.chain, call_id)
+    twin, component, pid, caller, status, result, codec = (call.twin, call.component, call.program, call.caller,
+                                                           call.status, call.result, call.codec)
     if status == 0:
         raise LookupFailed(f"UnknownCall: there is no program call {call_id}")
     view = load_twin(cli.chain, cli.store, twin)
@@ -168,7 +171,7 @@ def program_list(cli: CliContext, twin: int) -> None:
         c = table("Calls", "call", "component", "program", "parameters", "caller", "status")
         for e in calls:
             info = view.program(bytes(e.args["component"]), bytes(e.args["program"]))
-            status = read(cli.chain, cli.chain.spec.functions.programCall(e.args["callId"]))[4]
+            status = contracts.program_call(cli.chain, e.args["callId"]).status
             c.add_row(cell(e.args["callId"]), cell(view.component_label(e.args["component"])),
                       cell(info.name if info and info.name else "?"), cell(_shown_params(info, e.args["params"])),
                       cell(e.args["caller"]), cell(enum_name(CALL_STATUSES, status)))

@@ -12,17 +12,18 @@ from ...crypto import CryptoError, Subject
 from ...formats.cids import pack
 from ...ledger.provision import device_id_bytes
 from ...formats.aml import TwinSpec, diff_specs, load_aml, to_bytes32
-from ...crypto.sharing import account_key, describe_recipients, publish_pending, seal_first_spec, seal_version, sealed_header, \
+from ...ledger.sharing import account_key, describe_recipients, publish_pending, seal_first_spec, seal_version, sealed_header, \
     spec_plaintext
 from ..context import CliContext
 from ...ledger.events import EventReader
 from ...ledger.history import describe
 from ...ledger.names import FEED_STATUSES, PHASES, enum_name, phase_index, role_name
 from ...ledger.specsync import Step, plan_sync, run_steps
-from ...ledger.twinview import ZERO32, TwinView, bytes32_text, load_twin, program_id, read, spec_version
+from ...ledger.twinview import ZERO32, TwinView, bytes32_text, load_twin, program_id, spec_version
 from .base import (TWIN, Stored, cell, confirm, console, content_digest, events_in, note, pass_cli, progress,
                    require_account, send, store_file, table, when)
 from .documents import store_sealed
+from ...ledger import contracts, transactions
 
 AML_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 ENCRYPT_AML = click.option("--encrypt/--plain", "encrypt", default=None,
@@ -66,7 +67,7 @@ def twin_create(cli: CliContext, aml_path: Path, name: str | None, encrypt: bool
     require_account(cli)
     pending = None
     if encrypt:
-        expected = cli.chain.spec.functions.twinCount().call() + 1
+        expected = contracts.twin_count(cli.chain) + 1
         try:
             pending = seal_first_spec(cli.chain, cli.store, expected, aml_path.read_bytes())
         except CryptoError as exc:
@@ -77,8 +78,8 @@ def twin_create(cli: CliContext, aml_path: Path, name: str | None, encrypt: bool
     else:
         file = store_file(cli, aml_path)
     cid = file.cid
-    receipt = send(cli, cli.chain.spec.functions.createTwin(name or spec.name, device_id_bytes(spec.device_id),
-                                                            file.cid_digest, file.codec, file.content_digest),
+    receipt = send(cli, transactions.create_twin(cli.chain, name or spec.name, device_id_bytes(spec.device_id),
+                                                         file.cid_digest, file.codec, file.content_digest),
                    "creating the twin")
     twin = events_in(cli.chain.spec, receipt, "TwinCreated")[0]["twin"]
     if pending is not None:
@@ -91,7 +92,7 @@ def twin_create(cli: CliContext, aml_path: Path, name: str | None, encrypt: bool
     try:
         steps = plan_sync(cli.chain, load_twin(cli.chain, cli.store, twin, with_aml=False), spec)
         execute(cli, steps, "registering components and programs")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: any failure here leaves a half-built twin to finish
         raise click.ClickException(f"twin {twin} was created but its tree is incomplete ({exc}); "
                                    f"finish with `twinledger spec update {twin} --aml {aml_path} --yes`") from None
     click.echo(f"Created twin {twin} {name or spec.name!r}: {len(spec.components)} components, "
@@ -204,11 +205,12 @@ def twin_list(cli: CliContext, show_all: bool) -> None:
     account = None if show_all or cli.account is None else cli.account.address
     t = table("Twins" if account is None else f"Twins of {account}", "id", "name", "phase", "spec versions",
               "roles" if account else "created")
-    for twin in range(1, read(chain, chain.spec.functions.twinCount()) + 1):
-        name, _device, phase, _parent, created, versions = read(chain, chain.spec.functions.twinInfo(twin))
+    for twin in range(1, contracts.twin_count(chain) + 1):
+        info = contracts.twin_info(chain, twin)
+        name, phase, created, versions = info.name, info.phase, info.created_at, info.spec_versions
         last = cell(when(created))
         if account is not None:
-            roles = read(chain, chain.auth.functions.rolesOf(twin, account))
+            roles = contracts.roles_of(chain, twin, account)
             if not roles:
                 continue
             last = cell(", ".join(role_name(r) for r in roles))
@@ -285,8 +287,8 @@ def spec_update(cli: CliContext, twin: int, aml_path: Path, yes: bool, encrypt: 
     if not same:
         if encrypt:  # the envelope goes on-chain before the version that needs it
             file = store_sealed(cli, seal_version(cli.chain, cli.store, twin, Subject.aml(twin), ZERO32, index, data))
-        steps[-1] = Step(steps[-1].label, cli.chain.spec.functions.updateSpec(twin, file.cid_digest, file.codec,
-                                                                              file.content_digest))
+        steps[-1] = Step(steps[-1].label, transactions.update_spec(cli.chain, twin, file.cid_digest, file.codec,
+                                                                           file.content_digest))
     execute(cli, steps, "updating the specification")
     if encrypt and not same and bytes(spec_version(cli.chain, twin, index).digest) != file.content_digest:
         raise click.ClickException(f"another specification version was recorded meanwhile: the payload sealed as "
@@ -336,8 +338,8 @@ def component_replace(cli: CliContext, twin: int, old: str, new_name: str, aml_i
     aml_id = aml_id or str(uuid.uuid4())
     new_id = keccak(text=aml_id)
     kind_raw = to_bytes32(kind) if kind else current.kind_raw
-    steps = [Step(f"replace {current.name}", cli.chain.spec.functions.replaceComponent(
-        twin, current.id, new_id, new_name, kind_raw))]
+    steps = [Step(f"replace {current.name}", transactions.replace_component(
+        cli.chain, twin, current.id, new_id, new_name, kind_raw))]
     if copy_programs:
         steps += _copied_programs(cli, view, current.id, new_id)
     execute(cli, steps, "replacing")
@@ -353,8 +355,8 @@ def _copied_programs(cli: CliContext, view: TwinView, old_id: bytes, new_id: byt
         if p.name is None:
             note(f"note: program 0x{p.program_id.hex()[:10]}… has no name in the specification; not copied")
             continue
-        steps.append(Step(f"copy program {p.name}", cli.chain.spec.functions.setProgram(
-            view.twin_id, new_id, program_id(new_id, p.name), [x.raw_name for x in p.params],
+        steps.append(Step(f"copy program {p.name}", transactions.set_program(
+            cli.chain, view.twin_id, new_id, program_id(new_id, p.name), [x.raw_name for x in p.params],
             [x.min for x in p.params], [x.max for x in p.params])))
     return steps
 
@@ -380,5 +382,5 @@ def phase_set(cli: CliContext, twin: int, phase: str, yes: bool) -> None:
     require_account(cli)
     if PHASES[index] == "Dismissed":
         confirm(f"Dismissing twin {twin} is irreversible: every later write is refused. Go on?", yes)
-    receipt = send(cli, cli.chain.spec.functions.setPhase(twin, index), f"setting phase {PHASES[index]}")
+    receipt = send(cli, transactions.set_phase(cli.chain, twin, index), f"setting phase {PHASES[index]}")
     click.echo(f"Twin {twin} is now in phase {PHASES[index]} ({tx_note(receipt)})")

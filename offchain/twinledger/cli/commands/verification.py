@@ -39,6 +39,7 @@ from ...verify import (
     Status,
     Verifier,
 )
+from ...ledger import contracts
 
 pass_cli = click.make_pass_decorator(CliContext)
 EXIT_FAILED = 1
@@ -304,7 +305,7 @@ def feed_list_cmd(cli: CliContext, twin: int | None) -> None:
 def _feed_sharing(cli: CliContext, twin: int, feed: int) -> str:
     from ...crypto import CryptoError, Subject
     from ...ipfs import IpfsError
-    from ...crypto.sharing import describe_recipients, latest_sharing
+    from ...ledger.sharing import describe_recipients, latest_sharing
 
     try:
         sharing = latest_sharing(cli.chain, cli.store, twin, Subject.feed(feed))
@@ -317,7 +318,7 @@ def _feed_sharing(cli: CliContext, twin: int, feed: int) -> str:
 
 def _component(ledger: Ledger, twin: int, component: bytes) -> str:
     try:
-        return str(ledger.spec.functions.component(twin, component).call()[6]) or "0x" + component.hex()[:12]
+        return ledger.component(twin, component, block="latest").name or "0x" + component.hex()[:12]
     except Exception:  # noqa: BLE001 - only a label
         return "0x" + component.hex()[:12]
 
@@ -554,7 +555,7 @@ class TwinFilter:
         if self.account is None:
             return True
         if twin not in self._allowed:
-            self._allowed[twin] = bool(self.ledger.auth.functions.canRead(twin, self.account, bytes(32)).call())
+            self._allowed[twin] = contracts.can_read(self.ledger.chain, twin, self.account, bytes(32))
         return self._allowed[twin]
 
 

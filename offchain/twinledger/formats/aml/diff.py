@@ -3,16 +3,8 @@ by program."""
 
 from __future__ import annotations
 
-import xml.sax
-import xml.sax.handler
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from dataclasses import dataclass
 
-import defusedxml
-import defusedxml.sax
-from eth_utils import keccak
 
 from .model import Component, Program, TwinSpec
 

@@ -3,16 +3,13 @@ and `AmlError` (docs/aml.md)."""
 
 from __future__ import annotations
 
-import xml.sax
-import xml.sax.handler
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from decimal import Decimal
 
-import defusedxml
-import defusedxml.sax
 from eth_utils import keccak
+
+from ...errors import TwinLedgerError
 
 
 
@@ -35,7 +32,7 @@ INT256_MIN = -(2**255)
 INT256_MAX = 2**255 - 1
 
 
-class AmlError(ValueError):
+class AmlError(TwinLedgerError, ValueError):
     """An AML file that cannot be imported; `line` is the 1-based line where known."""
 
     def __init__(self, message: str, *, line: int | None = None, source: str = "<aml>") -> None:

@@ -24,18 +24,18 @@ external entities. Every refusal is an `AmlError` naming the file and, where kno
 
 from __future__ import annotations
 
-import xml.sax
-import xml.sax.handler
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-import defusedxml
-import defusedxml.sax
 from eth_utils import keccak
 
-from .model import AmlError, Bounds, Component, INT256_MAX, INT256_MIN, MAX_DECIMALS, MAX_FILE_BYTES, MAX_NAME_BYTES, MAX_PARAM_NAME_BYTES, MAX_PROGRAMS_PER_COMPONENT, MAX_PROGRAM_PARAMS, PROGRAMS_ATTRIBUTE, Program, ProgramParam, SUPPORTED_SCHEMA_VERSIONS, SensorSpec, TwinSpec, component_id_of
+from .model import (
+    AmlError, Bounds, Component, INT256_MAX, INT256_MIN, MAX_DECIMALS, MAX_FILE_BYTES, MAX_NAME_BYTES,
+    MAX_PARAM_NAME_BYTES, MAX_PROGRAMS_PER_COMPONENT, MAX_PROGRAM_PARAMS, PROGRAMS_ATTRIBUTE, Program,
+    ProgramParam, SUPPORTED_SCHEMA_VERSIONS, SensorSpec, TwinSpec, component_id_of,
+)
 from .xmltree import _Node, _parse_xml
 
 

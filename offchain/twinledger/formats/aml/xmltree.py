@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import xml.sax
 import xml.sax.handler
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
 import defusedxml
 import defusedxml.sax
-from eth_utils import keccak
 
 from .model import AmlError, MAX_COMPONENTS, MAX_VALUE_CHARS, MAX_XML_DEPTH, MAX_XML_ELEMENTS
 

@@ -10,11 +10,12 @@ integrity without a key; the AES-GCM tag covers the plaintext.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..chain.connection import TwinLedgerChain
-from . import (
+from ..crypto import (
     CryptoError,
     Envelope,
     EpochKey,
@@ -23,7 +24,6 @@ from . import (
     build_envelope,
     new_data_key,
     open_payload,
-    read_header,
     seal_item,
 )
 from .access import (
@@ -37,10 +37,11 @@ from .access import (
     readers_at,
     recipients_of,
 )
-from .errors import NotARecipient
-from .keys import Recipient, address_from_private_key
+from ..crypto.errors import NotARecipient
+from ..crypto.payload import sealed_header
+from ..crypto.keys import Recipient, address_from_private_key
+from . import contracts
 
-SEALED_MAP_PREFIX = b"\xa9"  # the sealed payload is a 9-key DAG-CBOR map; no plain file is checked further
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ def seal_version(chain: TwinLedgerChain, store: Any, twin: int, subject: Subject
     return SealedVersion(payload, epoch, readers, published)
 
 
-def _new_epoch(chain: TwinLedgerChain, twin: int, subject: Subject, recipients) -> tuple[Envelope, bytes, int]:
+def _new_epoch(chain: TwinLedgerChain, twin: int, subject: Subject,
+               recipients: Iterable[Recipient]) -> tuple[Envelope, bytes, int]:
     previous = last_epoch(chain, twin, subject)
     epoch = 0 if previous is None else previous + 1
     key = new_data_key()
@@ -85,7 +87,7 @@ class PendingSpec:
 def seal_first_spec(chain: TwinLedgerChain, store: Any, twin: int, plaintext: bytes) -> PendingSpec:
     """Seal `plaintext` as version 0 of subject aml(`twin`) for the creator (the twin's future OWNER)."""
     me = chain.sender.address
-    public_key = bytes(chain.auth.functions.publicKeyOf(me).call())
+    public_key = contracts.public_key_of(chain, me)
     if not public_key:
         raise NoReaders(f"{me} has no registered key: run `twinledger key register` before creating a twin with an "
                         "encrypted specification, or nobody could read it")
@@ -104,23 +106,13 @@ class NoReaders(CryptoError):
     """Nobody could read what would be sealed."""
 
 
-def sealed_header(content: bytes) -> SealedHeader | None:
-    """The header of a sealed payload, or None for plain content."""
-    if content[:1] != SEALED_MAP_PREFIX:
-        return None
-    try:
-        return read_header(content)
-    except CryptoError:
-        return None
-
-
 def open_version(chain: TwinLedgerChain, store: Any, twin: int, subject: Subject, version: int, content: bytes,
                  private_key: bytes) -> bytes:
     """Decrypt a document or AML version as a reader, with the envelope published on-chain for its epoch.
 
     Raises a `CryptoError`: `NotARecipient`, `EnvelopeWrongKey`, `EnvelopeMismatch` or `DecryptionFailed`.
     """
-    def envelope_for(header: SealedHeader):
+    def envelope_for(header: SealedHeader) -> Envelope:
         return published_envelope_for(chain, store, twin, subject, header.context.epoch, private_key)
 
     return open_payload(content, private_key, envelope_for, twin=twin, subject=subject, item=version)
@@ -180,6 +172,6 @@ def short_address(address: str) -> str:
     return f"{address[:8]}…{address[-6:]}"
 
 
-def describe_recipients(recipients: frozenset[str], label=lambda a: a) -> str:
+def describe_recipients(recipients: frozenset[str], label: Callable[[str], str] = lambda a: a) -> str:
     return ", ".join(sorted(label(a) for a in recipients)) if recipients else "nobody"
 

@@ -19,16 +19,18 @@ from typing import Any
 from eth_utils import event_signature_to_log_topic, keccak
 
 from ..chain.connection import TwinLedgerChain
-from ..chain.logs import LogReader
+from ..chain.logs import LogReader, decode_log, event_entries
 from ..formats.cids import pack, raw_cid_from_digest
-from .context import Subject, canonical
-from .envelope import Envelope
-from .errors import EnvelopeError, NotARecipient
-from .keys import Recipient, address_from_private_key, normalize_address
-from .policy import resolve_readers, resolve_recipients
+from ..crypto.context import Subject, canonical
+from ..crypto.envelope import Envelope
+from ..crypto.errors import EnvelopeError, NotARecipient
+from ..crypto.keys import Recipient, address_from_private_key, normalize_address
+from ..crypto.policy import resolve_readers, resolve_recipients
+from . import transactions
+from .names import Permission
 
-DOC_READ = 1 << 4
-SENSOR_READ = 1 << 7
+DOC_READ = int(Permission.DOC_READ)
+SENSOR_READ = int(Permission.SENSOR_READ)
 READ_PERMISSION = {"feed": SENSOR_READ, "doc": DOC_READ, "aml": DOC_READ}
 ZERO32 = bytes(32)
 
@@ -133,7 +135,7 @@ def publish_envelope(chain: TwinLedgerChain, store: Any, envelope: Envelope, com
     digest, _codec = pack(cid)
     word = subject_word(envelope.subject)
     sent = chain.sender.submit(
-        chain.auth.functions.publishKeyEnvelope(envelope.twin, component, word, envelope.epoch, digest))
+        transactions.publish_key_envelope(chain, envelope.twin, component, word, envelope.epoch, digest))
     # Mined is enough: the payloads that use the key come in later transactions, and a reorg that
     # dropped this one would find the same CID republished by `BatchSealer` or the CLI user's retry.
     receipt = chain.sender.wait(sent, confirmations=0)
@@ -148,10 +150,10 @@ def envelopes_for(chain: TwinLedgerChain, twin: int, subject: Subject, *, to_blo
     topics = [_hex(KEY_ENVELOPE_PUBLISHED), _word(twin), None, _hex(subject_word(subject))]
     last = chain.w3.eth.block_number if to_block is None else to_block
     logs = list(LogReader(chain.w3).logs(chain.auth.address, topics, chain.deployment.block, last))
-    event = chain.auth.events.KeyEnvelopePublished()
+    entry = event_entries(chain.auth.abi)[KEY_ENVELOPE_PUBLISHED]
     out = []
-    for log in sorted(logs, key=lambda entry: (entry["blockNumber"], entry["logIndex"])):
-        args = event.process_log(log)["args"]
+    for log in sorted(logs, key=lambda item: (item["blockNumber"], item["logIndex"])):
+        args = decode_log(entry, log).args
         if epoch is not None and args["epoch"] != epoch:
             continue
         out.append(PublishedEnvelope(twin, bytes(args["component"]), bytes(args["subject"]), args["epoch"],

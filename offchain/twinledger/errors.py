@@ -1,0 +1,38 @@
+"""The one root of every error TwinLedger raises: catch `TwinLedgerError` to catch them all.
+
+Each layer's errors derive from it, most also from the built-in class their callers expect
+(`ValueError` for bad input, `RuntimeError` for a failed operation, `KeyError` for a missing block):
+
+    TwinLedgerError
+    ├── AmlError, BatchFormatError                    formats/   (ValueError)
+    ├── IpfsError                                     ipfs/
+    │   ├── IpfsUnavailable, IntegrityError, NotPinned, UnsupportedContent
+    │   ├── BlockNotFound                                        (KeyError)
+    │   └── InvalidCid, CarError, DecodeError                    (ValueError)
+    ├── ApiError                                      ipfs/server (an HTTP error answer)
+    ├── CommandError                                  sim/       (ValueError)
+    ├── ChainError                                    chain/     (RuntimeError)
+    │   ├── ChainUnavailable, ContractRevert, TxFailed, AccountError, LogRangeTooLarge
+    │   ├── LookupFailed                              ledger/
+    │   │   └── DigestMismatch, NotReadable, BoundsError   cli/
+    │   └── UsageError                                cli/
+    ├── DevError                                      cli/dev    (a click error: `dev up` refused)
+    ├── ArtifactsMissing, DeploymentError             chain/     (RuntimeError)
+    ├── CryptoError                                   crypto/
+    │   ├── DecryptionFailed, InvalidKey, NoReaders, KeyRequired
+    │   └── EnvelopeError
+    │       └── NotARecipient, EnvelopeWrongKey, EnvelopeMismatch
+    ├── UnknownName                                   ledger/names (ValueError)
+    ├── SpecError                                     ledger/twinspec (RuntimeError)
+    ├── ConfigError                                   agent/     (ValueError)
+    ├── OutboxError                                   agent/     (RuntimeError)
+    ├── UnknownSensorError                            agent/     (KeyError)
+    └── DemoFailed                                    demo       (RuntimeError)
+
+`tests/test_errors.py` checks that every exception class in the package derives from this root.
+"""
+from __future__ import annotations
+
+
+class TwinLedgerError(Exception):
+    """Any error TwinLedger raises on purpose; its message is one line a person can act on."""

@@ -1,0 +1,260 @@
+"""The one typed read API over the three contracts: every view function, its result as a frozen dataclass.
+
+Callers never index a result tuple: a change of a contract's outputs is mended here, once. `block`
+reads at that block (None: the latest). A revert comes back as the contract's decoded custom error.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import to_checksum_address
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.types import BlockIdentifier
+
+from ..chain.connection import TwinLedgerChain
+
+
+def read(chain: TwinLedgerChain, fn: ContractFunction, block: BlockIdentifier | None = None) -> Any:
+    """`fn.call()` (at `block`) with a revert turned into its decoded custom error."""
+    try:
+        return fn.call() if block is None else fn.call(block_identifier=block)
+    except (ContractCustomError, ContractLogicError) as exc:
+        data = getattr(exc, "data", None)
+        data = data.get("data") if isinstance(data, dict) else data
+        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+            raise chain.decoder.decode(data) from None
+        raise
+
+
+# ---- Specification -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TwinInfo:
+    name: str
+    device_id: bytes
+    phase: int
+    parent: int
+    created_at: int
+    spec_versions: int
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One specification or document version as stored: where its bytes are and who added them when."""
+
+    cid_digest: bytes
+    codec: int
+    digest: bytes
+    author: str
+    time: int
+
+
+@dataclass(frozen=True)
+class ComponentRecord:
+    exists: bool
+    active: bool
+    parent: bytes
+    kind: bytes
+    replaced_by: bytes
+    added_at: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ProgramState:
+    enabled: bool
+    param_count: int
+    revision: int
+
+
+@dataclass(frozen=True)
+class ProgramBounds:
+    """Parameter names (bytes32) and their inclusive bounds, in call order."""
+
+    names: tuple[bytes, ...]
+    mins: tuple[int, ...]
+    maxs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    twin: int
+    component: bytes
+    name: str
+    versions: int
+    archived: bool
+    created_at: int
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    twin: int
+    owner: str
+    removed: bool
+    uri: str
+    description: str
+
+
+@dataclass(frozen=True)
+class CallView:
+    """A program call as `Specification.programCall` returns it; `status` is a `CallStatus` number."""
+
+    twin: int
+    component: bytes
+    program: bytes
+    caller: str
+    status: int
+    result: bytes
+    codec: int
+
+
+def twin_exists(chain: TwinLedgerChain, twin: int, block: BlockIdentifier | None = None) -> bool:
+    return bool(read(chain, chain.spec.functions.twinExists(twin), block))
+
+
+def twin_count(chain: TwinLedgerChain, block: BlockIdentifier | None = None) -> int:
+    return int(read(chain, chain.spec.functions.twinCount(), block))
+
+
+def twin_info(chain: TwinLedgerChain, twin: int, block: BlockIdentifier | None = None) -> TwinInfo:
+    name, device_id, phase, parent, created_at, count = read(chain, chain.spec.functions.twinInfo(twin), block)
+    return TwinInfo(str(name), bytes(device_id), int(phase), int(parent), int(created_at), int(count))
+
+
+def _version(value: Any) -> VersionRecord:
+    cid, codec, digest, author, time = value
+    return VersionRecord(bytes(cid), int(codec), bytes(digest), to_checksum_address(author), int(time))
+
+
+def spec_version_count(chain: TwinLedgerChain, twin: int, block: BlockIdentifier | None = None) -> int:
+    return int(read(chain, chain.spec.functions.specVersionCount(twin), block))
+
+
+def spec_version(chain: TwinLedgerChain, twin: int, index: int, block: BlockIdentifier | None = None) -> VersionRecord:
+    return _version(read(chain, chain.spec.functions.specVersion(twin, index), block))
+
+
+def component(chain: TwinLedgerChain, twin: int, component_id: bytes,
+              block: BlockIdentifier | None = None) -> ComponentRecord:
+    exists, active, parent, kind, replaced_by, added_at, name = read(
+        chain, chain.spec.functions.component(twin, component_id), block)
+    return ComponentRecord(bool(exists), bool(active), bytes(parent), bytes(kind), bytes(replaced_by), int(added_at),
+                           str(name))
+
+
+def program_state(chain: TwinLedgerChain, twin: int, component_id: bytes, program: bytes,
+                  block: BlockIdentifier | None = None) -> ProgramState:
+    enabled, param_count, revision = read(chain, chain.spec.functions.programInfo(twin, component_id, program), block)
+    return ProgramState(bool(enabled), int(param_count), int(revision))
+
+
+def program_bounds(chain: TwinLedgerChain, twin: int, component_id: bytes, program: bytes,
+                   block: BlockIdentifier | None = None) -> ProgramBounds:
+    names, mins, maxs = read(chain, chain.spec.functions.programBounds(twin, component_id, program), block)
+    return ProgramBounds(tuple(bytes(n) for n in names), tuple(int(m) for m in mins), tuple(int(m) for m in maxs))
+
+
+def program_call(chain: TwinLedgerChain, call_id: int, block: BlockIdentifier | None = None) -> CallView:
+    twin, component_id, program, caller, status, result, codec = read(
+        chain, chain.spec.functions.programCall(call_id), block)
+    return CallView(int(twin), bytes(component_id), bytes(program), to_checksum_address(caller), int(status),
+                    bytes(result), int(codec))
+
+
+def document_count(chain: TwinLedgerChain, block: BlockIdentifier | None = None) -> int:
+    return int(read(chain, chain.spec.functions.documentCount(), block))
+
+
+def document(chain: TwinLedgerChain, doc_id: int, block: BlockIdentifier | None = None) -> DocumentRecord:
+    twin, component_id, name, count, archived, created_at = read(chain, chain.spec.functions.document(doc_id), block)
+    return DocumentRecord(int(twin), bytes(component_id), str(name), int(count), bool(archived), int(created_at))
+
+
+def document_version(chain: TwinLedgerChain, doc_id: int, index: int,
+                     block: BlockIdentifier | None = None) -> VersionRecord:
+    return _version(read(chain, chain.spec.functions.documentVersion(doc_id, index), block))
+
+
+def source(chain: TwinLedgerChain, source_id: int, block: BlockIdentifier | None = None) -> SourceRecord:
+    twin, owner, removed, uri, description = read(chain, chain.spec.functions.source(source_id), block)
+    return SourceRecord(int(twin), to_checksum_address(owner), bool(removed), str(uri), str(description))
+
+
+# ---- SensorFeed ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedView:
+    """A feed as `SensorFeed.feed` returns it; `status` is a `FeedStatus` number."""
+
+    twin: int
+    component: bytes
+    device_key: str
+    next_seq: int
+    head: bytes
+    status: int
+    schema_cid: bytes
+    successor: int
+
+
+def feed(chain: TwinLedgerChain, feed_id: int, block: BlockIdentifier | None = None) -> FeedView:
+    v = read(chain, chain.feeds.functions.feed(feed_id), block)
+    return FeedView(int(v[0]), bytes(v[1]), to_checksum_address(v[2]), int(v[3]), bytes(v[4]), int(v[5]), bytes(v[6]),
+                    int(v[7]))
+
+
+def feed_count(chain: TwinLedgerChain, block: BlockIdentifier | None = None) -> int:
+    return int(read(chain, chain.feeds.functions.feedCount(), block))
+
+
+def next_seq_of(chain: TwinLedgerChain, feed_id: int, block: BlockIdentifier | None = None) -> int:
+    return int(read(chain, chain.feeds.functions.nextSeqOf(feed_id), block))
+
+
+def root_of(chain: TwinLedgerChain, feed_id: int, seq: int, block: BlockIdentifier | None = None) -> bytes:
+    return bytes(read(chain, chain.feeds.functions.rootOf(feed_id, seq), block))
+
+
+def verify_reading(chain: TwinLedgerChain, feed_id: int, seq: int, leaf: bytes, proof: list[bytes],
+                   block: BlockIdentifier | None = None) -> bool:
+    return bool(read(chain, chain.feeds.functions.verifyReading(feed_id, seq, leaf, proof), block))
+
+
+# ---- Authorization -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    scoped: bool
+    epoch: int
+
+
+def roles_of(chain: TwinLedgerChain, twin: int, account: str, block: BlockIdentifier | None = None) -> tuple[bytes, ...]:
+    return tuple(bytes(r) for r in read(chain, chain.auth.functions.rolesOf(twin, account), block))
+
+
+def scope_of(chain: TwinLedgerChain, twin: int, account: str, block: BlockIdentifier | None = None) -> Scope:
+    scoped, epoch = read(chain, chain.auth.functions.scopeOf(twin, account), block)
+    return Scope(bool(scoped), int(epoch))
+
+
+def public_key_of(chain: TwinLedgerChain, account: str, block: BlockIdentifier | None = None) -> bytes:
+    return bytes(read(chain, chain.auth.functions.publicKeyOf(account), block))
+
+
+def effective_permissions(chain: TwinLedgerChain, twin: int, account: str,
+                          block: BlockIdentifier | None = None) -> int:
+    return int(read(chain, chain.auth.functions.effectivePermissions(twin, account), block))
+
+
+def can(chain: TwinLedgerChain, twin: int, account: str, permission: int, component_id: bytes,
+        block: BlockIdentifier | None = None) -> bool:
+    return bool(read(chain, chain.auth.functions.can(twin, account, permission, component_id), block))
+
+
+def can_read(chain: TwinLedgerChain, twin: int, account: str, component_id: bytes,
+             block: BlockIdentifier | None = None) -> bool:
+    return bool(read(chain, chain.auth.functions.canRead(twin, account, component_id), block))
