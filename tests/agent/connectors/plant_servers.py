@@ -183,7 +183,7 @@ class MqttBroker:
                     return self
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"mosquitto exited: {(self.folder / 'mosquitto.log').read_text()[-500:]}")
+                    raise RuntimeError(f"mosquitto exited: {(self.folder / 'mosquitto.log').read_text()[-500:]}") from None
                 time.sleep(0.05)
         raise RuntimeError("mosquitto did not start listening")
 
