@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 import structlog
 
+from ...errors import TwinLedgerError
+
 __all__ = [
     "CallAnswer",
     "ConnectorError",
@@ -33,7 +35,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 
-class ConnectorError(RuntimeError):
+class ConnectorError(TwinLedgerError, RuntimeError):
     """A connector that cannot do what it was asked (bad mapping, device refused a call)."""
 
 

@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+from ...errors import TwinLedgerError
 from .base import SourceQuality
 
 __all__ = [
@@ -41,7 +42,7 @@ NAMESPACE = "spBv1.0"
 MESSAGE_TYPES = frozenset({"NBIRTH", "NDEATH", "DBIRTH", "DDEATH", "NDATA", "DDATA", "NCMD", "DCMD", "STATE"})
 
 
-class SparkplugError(ValueError):
+class SparkplugError(TwinLedgerError, ValueError):
     """A topic or payload that is not Sparkplug B."""
 
 
