@@ -25,7 +25,7 @@ MOSQUITTO_STAMP := $(VENV)/.mosquitto
 # ape, with its .cache/.build exclusions made relative to the project (tools/run_ape.py says why).
 APE := $(VENV)/bin/python tools/run_ape.py
 
-.PHONY: setup compile lint test test-anvil demo bench clean distclean
+.PHONY: setup compile lint test test-anvil demo demo-cold-chain bench clean distclean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,10 @@ test-anvil:
 
 demo: compile
 	$(APE) run demo
+
+# The patent's cold-chain delivery: agreements settled by proven sensor readings.
+demo-cold-chain: compile
+	$(VENV)/bin/twinledger demo cold-chain
 
 bench: compile
 	$(VENV)/bin/python -m bench.run

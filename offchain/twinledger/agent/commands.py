@@ -86,10 +86,15 @@ class ProgramCallWatcher:
         status = contracts.program_call(self.chain, call_id).status
         if status not in (CallStatus.Queued, CallStatus.Delivered):
             return None  # handled before (e.g. by this agent before a restart)
+        program = self.programs.get(bytes(call["program"]))
+        stale = self._stale_reason(call_id, call)
+        if stale is not None:  # the contract refuses to deliver or complete it: leave it to be cancelled
+            name = program.name if program else call["program"].hex()
+            log.warning("program call not executed", call=call_id, program=name, reason=stale)
+            return CallOutcome(call_id, name, False, stale, "")
         send = self.chain.sender.transact
         if status == CallStatus.Queued:
             send(transactions.mark_delivered(self.chain, call_id))
-        program = self.programs.get(bytes(call["program"]))
         try:
             name, args = self._checked_args(call, program)
             result = self.device.execute(name, args)
@@ -102,6 +107,17 @@ class ProgramCallWatcher:
         send(transactions.complete_call(self.chain, call_id, ok, digest, codec))
         log.info("program call acknowledged", call=call_id, program=name, ok=ok, message=message)
         return CallOutcome(call_id, name, ok, message, result_cid)
+
+    def _stale_reason(self, call_id: int, call: Any) -> str | None:
+        """Why the call's program revision is no longer in force (Specification's `StaleCall`), or None."""
+        program = contracts.program_state(self.chain, self.twin, bytes(call["component"]), bytes(call["program"]))
+        if not program.enabled:
+            return "stale call: its program was removed; its caller or an OWNER can cancel it"
+        if program.revision != contracts.call_revision(self.chain, call_id):
+            return "stale call: its program was redefined after it was queued; its caller or an OWNER can cancel it"
+        if not contracts.component(self.chain, self.twin, bytes(call["component"])).active:
+            return "stale call: its component was removed or replaced; its caller or an OWNER can cancel it"
+        return None
 
     def _checked_args(self, call: Any, program: Program | None) -> tuple[str, dict[str, Any]]:
         """The contract checked the bounds when the call was queued; check again against them now."""

@@ -10,6 +10,8 @@ import sys
 import click
 
 from .agent import agent_group
+from .commands.agreements import agreement_group
+from .commands.demo import demo_group
 from .commands.documents import doc_group, source_group
 from .commands.parties import key_group, role_group, scope_group
 from .commands.programs import program_group
@@ -70,7 +72,7 @@ def register_commands(group: click.Group) -> click.Group:
 COMMANDS: tuple[click.Command, ...] = (
     ipfs_group, dev_group, agent_group, twin_group, spec_group, component_group, phase_group, role_group,
     scope_group, key_group, doc_group, source_group, program_group, verify_group, feed_group, watch_cmd,
-    audit_group, sim_group,
+    audit_group, agreement_group, demo_group, sim_group,
 )
 register_commands(cli)
 

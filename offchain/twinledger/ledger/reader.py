@@ -314,12 +314,14 @@ class Ledger:
     def can(self, twin: int, account: str, permission: int, component: bytes, block: int) -> bool:
         return contracts.can(self.chain, twin, account, permission, component, block)
 
-    def root_of(self, feed_id: int, seq: int) -> bytes:
-        return contracts.root_of(self.chain, feed_id, seq, self.to_block)
+    def verify_batch(self, anchor: AnchorRecord, prev_head: bytes) -> bool:
+        """`SensorFeed.verifyBatch`: the head the contract stored for this seq commits to the event's header."""
+        return contracts.verify_batch(self.chain, anchor.feed_id, anchor.seq, _header(anchor, prev_head), self.to_block)
 
-    def verify_reading(self, feed_id: int, seq: int, leaf: bytes, proof: list[bytes]) -> bool:
-        """`SensorFeed.verifyReading`: the contract's own check of a reading's Merkle proof."""
-        return contracts.verify_reading(self.chain, feed_id, seq, leaf, proof, self.to_block)
+    def verify_reading(self, anchor: AnchorRecord, prev_head: bytes, reading_hash: bytes, proof: list[bytes]) -> bool:
+        """`SensorFeed.verifyReading`: the contract's own check of a reading (its hash) and its Merkle proof."""
+        return contracts.verify_reading(self.chain, anchor.feed_id, anchor.seq, _header(anchor, prev_head),
+                                        reading_hash, proof, self.to_block)
 
     def component(self, twin: int, component: bytes,
                   block: BlockIdentifier | None = None) -> contracts.ComponentRecord:
@@ -424,5 +426,6 @@ class Ledger:
         return datetime.fromtimestamp(self.block_time(block), tz=timezone.utc)
 
 
-
-
+def _header(a: AnchorRecord, prev_head: bytes) -> contracts.BatchHeader:
+    """`ISensorFeedProofs.BatchHeader` of an anchored batch."""
+    return (prev_head, a.root, a.cid_digest, a.count, a.t_first, a.t_last)

@@ -1,7 +1,7 @@
 """A twin as the chain holds it, read into plain dataclasses for `twin show`, the resolvers and history.
 
 The contracts keep ids, not lists, so the lists come from events (`ComponentAdded`, `ProgramSet`,
-`DocumentAdded`, `SourceAdded`, `FeedRegistered`, `RoleGranted`) and the current state of each item
+`DocumentAdded`, `SourceAdded`, `FeedRegistered`, `TwinRoleGranted`) and the current state of each item
 from the contracts' views. Names the chain does not keep (AML IDs, tags, program names, parameter
 decimals) come from the twin's latest specification file, fetched from IPFS and checked against its
 CID; without it the view still works and shows ids instead.
@@ -335,7 +335,7 @@ def _feed(chain: TwinLedgerChain, feed_id: int) -> FeedInfo:
 
 
 def _members(chain: TwinLedgerChain, view: TwinView) -> list[MemberInfo]:
-    accounts = list(dict.fromkeys(e.args["account"] for e in view.events if e.name in ("RoleGranted", "RoleRevoked")))
+    accounts = list(dict.fromkeys(e.args["account"] for e in view.events if e.name in ("TwinRoleGranted", "TwinRoleRevoked")))
     scopes = {e.args["account"]: tuple(bytes(c) for c in e.args["components"]) for e in _named(view.events, "ScopeSet")}
     members = []
     for account in accounts:

@@ -134,12 +134,12 @@ def current_owners(events) -> list[str]:
     """The OWNERs as of the last event: ownership moves by offer and accept, so not the creator."""
     owners: list[str] = []
     for e in events:
-        if e.name not in ("RoleGranted", "RoleRevoked") or bytes(e.args.get("role", b"")) != OWNER_ROLE:
+        if e.name not in ("TwinRoleGranted", "TwinRoleRevoked") or bytes(e.args.get("role", b"")) != OWNER_ROLE:
             continue
         account = to_checksum_address(e.args["account"])
-        if e.name == "RoleGranted" and account not in owners:
+        if e.name == "TwinRoleGranted" and account not in owners:
             owners.append(account)
-        elif e.name == "RoleRevoked" and account in owners:
+        elif e.name == "TwinRoleRevoked" and account in owners:
             owners.remove(account)
     return owners
 
@@ -158,4 +158,13 @@ def build_report(verifier: Verifier, result: TwinResult) -> rp.AuditReport:
     overall = verdict_of(result.findings, f"{len(result.feeds)} feed(s), {len(result.documents)} document(s)")
     return rp.AuditReport(twin=info, history=history(ledger, events), feeds=feeds,
                           documents=document_verdicts(result), program_calls=program_calls(ledger, twin, events),
-                          overall=overall)
+                          overall=overall, agreements=agreement_rows(ledger, twin))
+
+
+def agreement_rows(ledger: Ledger, twin: int) -> list[rp.AgreementRow]:
+    """The agreements over the twin (none if the deployment has no AgreementRegistry)."""
+    from .agreements import agreement_rows as rows
+
+    if "AgreementRegistry" not in ledger.chain.deployment.contracts:
+        return []
+    return rows(ledger.chain, twin, ledger.block_datetime)

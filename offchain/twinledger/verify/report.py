@@ -111,6 +111,19 @@ class ProgramCallRow:
 
 
 @dataclass(frozen=True)
+class AgreementRow:
+    """An agreement over the twin's feeds: its terms, the proofs submitted and how it was settled."""
+
+    agreement_id: int
+    status: str
+    parties: Sequence[str]
+    conditions: Sequence[str]
+    period: str
+    proofs: Sequence[str]
+    settlement: Sequence[str]
+
+
+@dataclass(frozen=True)
 class AuditReport:
     twin: TwinInfo
     history: Sequence[HistoryEvent]
@@ -119,6 +132,7 @@ class AuditReport:
     program_calls: Sequence[ProgramCallRow]
     overall: Verdict
     generated_at: datetime | None = None  # default: now
+    agreements: Sequence[AgreementRow] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,6 +403,18 @@ def _documents(r: AuditReport) -> str:
         ["id", "name", "version", "CID", "verdict", "findings"], rows, "No documents.") + "</section>"
 
 
+def _lines(items: Sequence[str]) -> str:
+    return "<br>".join(_e(i) for i in items) or "-"
+
+
+def _agreements(r: AuditReport) -> str:
+    rows = [[_e(a.agreement_id), _e(a.status), _lines(a.parties), _lines(a.conditions), _e(a.period),
+             _lines(a.proofs), _lines(a.settlement)] for a in r.agreements]
+    return '<section id="agreements"><h2>Agreements</h2>' + _table(
+        ["agreement", "status", "parties", "conditions", "period", "proofs", "settlement"], rows,
+        "No agreements over this twin's feeds.") + "</section>"
+
+
 def render_html(report: AuditReport) -> str:
     generated = _utc(report.generated_at or datetime.now(timezone.utc))
     feeds = "".join(_feed_section(f) for f in report.feeds) or '<p class="muted">No feeds.</p>'
@@ -399,6 +425,7 @@ def render_html(report: AuditReport) -> str:
         f'<section id="feeds"><h2>Sensor feeds</h2>{feeds}</section>',
         _coverage(report),
         _program_calls(report),
+        _agreements(report),
         _documents(report),
         f'<footer class="muted"><p>TwinLedger audit report, generated {_e(_fmt_time(generated))}.</p></footer>',
     ])

@@ -13,7 +13,7 @@ from eth_utils import to_checksum_address
 from ..crypto.context import Subject
 from ..crypto.errors import CryptoError
 from ..crypto.payload import open_sealed
-from ..formats.batch import Reading
+from ..formats.batch import Reading, encode_reading
 from ..formats.headchain import GENESIS_HEAD, next_head
 from ..formats.merkle import keccak256, verify as merkle_verify
 from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
@@ -62,7 +62,7 @@ class Verifier:
     # ---- one batch / one reading ---------------------------------------------------------
 
     def verify_batch(self, feed_id: int, seq: int, *, keep_tree: bool = False) -> BatchResult:
-        """One batch: content, head (from the previous anchor), signature and the on-chain root."""
+        """One batch: content, head (from the previous anchor), signature and the on-chain head (`verifyBatch`)."""
         found = self.ledger.anchors(feed_id, seq)
         if not found:
             loc = Location(feed=feed_id, seq=seq)
@@ -78,10 +78,11 @@ class Verifier:
         if prev_head is not None and next_head(prev_head, *_head_fields(anchor)) != anchor.head:
             result.findings.append(Finding.of(Kind.HEAD_MISMATCH, Location(feed=feed_id, seq=seq, cid=anchor.cid),
                                               "the head does not follow from the previous anchor"))
-        onchain = self.ledger.root_of(feed_id, seq)
-        if onchain != anchor.root:
+        result.prev_head = prev_head
+        if not self.ledger.verify_batch(anchor, prev_head):
             result.findings.append(Finding.of(Kind.CHAIN_MISMATCH, Location(feed=feed_id, seq=seq),
-                                              f"SensorFeed.rootOf says 0x{onchain.hex()}, the event 0x{anchor.root.hex()}"))
+                                              "SensorFeed.verifyBatch rejects the event's header: the head stored "
+                                              "for this seq does not commit to it"))
         return result
 
     def verify_reading(self, feed_id: int, seq: int, index: int) -> ReadingResult:
@@ -89,7 +90,7 @@ class Verifier:
         batch = self.verify_batch(feed_id, seq, keep_tree=True)
         findings = list(batch.findings)
         loc = Location(feed=feed_id, seq=seq, index=index, cid=batch.anchor.cid)
-        onchain_root = self.ledger.root_of(feed_id, seq)
+        onchain_root = batch.anchor.root if self.ledger.verify_batch(batch.anchor, batch.prev_head) else bytes(32)
         if batch.readings is None or batch.tree is None:
             return ReadingResult(feed_id, seq, index, None, None, [], onchain_root, False, False, batch, findings)
         if not 0 <= index < len(batch.readings):
@@ -98,7 +99,7 @@ class Verifier:
         leaf = batch.tree.leaves[index]
         proof = batch.tree.proof(index)
         proof_ok = merkle_verify(proof, onchain_root, leaf) if onchain_root != bytes(32) else False
-        onchain_ok = self.ledger.verify_reading(feed_id, seq, leaf, proof)
+        onchain_ok = self.ledger.verify_reading(batch.anchor, batch.prev_head, keccak256(encode_reading(reading)), proof)
         loc = Location(feed=feed_id, seq=seq, index=index, rid=reading.rid, cid=batch.anchor.cid)
         if not proof_ok:
             findings.append(Finding.of(Kind.PROOF_INVALID, loc, "the reading's Merkle proof does not lead to the "

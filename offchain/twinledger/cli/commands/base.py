@@ -25,10 +25,10 @@ from web3.types import TxReceipt
 from ...chain.errors import ContractRevert
 from ...formats.cids import pack
 from ..context import CliContext
-from ...ledger.names import permission_names
+from ...ledger.names import MAX_TWIN_ID, permission_names
 
 pass_cli = click.make_pass_decorator(CliContext)
-TWIN = click.IntRange(min=1)
+TWIN = click.IntRange(min=1, max=MAX_TWIN_ID)
 WIDE = 200  # columns when not on a terminal, so ids and addresses are never wrapped
 
 

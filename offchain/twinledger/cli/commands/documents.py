@@ -92,17 +92,19 @@ def doc_add(cli: CliContext, twin: int, file: Path, name: str, component: str | 
         component_id = load_twin(cli.chain, cli.store, twin).resolve_component(component).id
     else:
         require_twin(cli.chain, twin)
-    expected_id = contracts.document_count(cli.chain) + 1
-    if encrypt:  # the document id is part of the sealed payload's place, so it is taken before it exists
+    if encrypt:
+        # The document id is part of the sealed payload's place, so it is taken before it exists, and
+        # addDocumentAt records the document under that id or not at all (IdTaken: nothing was written).
+        expected_id = contracts.document_count(cli.chain) + 1
         stored = _seal_file(cli, twin, expected_id, component_id, 0, file.read_bytes())
+        add = transactions.add_document_at(cli.chain, expected_id, twin, component_id, name, stored.cid_digest,
+                                           stored.codec, stored.content_digest)
     else:
         stored = store_file(cli, file)
-    receipt = send(cli, transactions.add_document(cli.chain, twin, component_id, name, stored.cid_digest,
-                                                          stored.codec, stored.content_digest), "adding the document")
+        add = transactions.add_document(cli.chain, twin, component_id, name, stored.cid_digest, stored.codec,
+                                        stored.content_digest)
+    receipt = send(cli, add, "adding the document")
     doc_id = events_in(cli.chain.spec, receipt, "DocumentAdded")[0]["docId"]
-    if encrypt and doc_id != expected_id:
-        raise click.ClickException(f"another document took id {expected_id} meanwhile: document {doc_id} holds a "
-                                   f"payload sealed for document {expected_id}; add it again")
     click.echo(f"Added document {doc_id} {name!r} to twin {twin}: version 0 = {stored.cid}"
                + (" (encrypted)" if encrypt else ""))
 
