@@ -21,6 +21,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 SOLC := $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
 BUILD_STAMP := .build/__local__.json
+MOSQUITTO_STAMP := $(VENV)/.mosquitto
 # ape, with its .cache/.build exclusions made relative to the project (tools/run_ape.py says why).
 APE := $(VENV)/bin/python tools/run_ape.py
 # The web client's scripts, copied from npm into the package (offline; not in git).
@@ -60,7 +61,14 @@ $(WEB_VENDOR)/uPlot.%: $(NODE_STAMP)
 $(CHROMIUM):
 	apt-get update -qq && apt-get install -y -qq chromium
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(SOLC) $(WEB_VENDOR_FILES)
+# The MQTT tests run Debian's mosquitto (a broker a plant would run); the machine's user is root.
+$(MOSQUITTO_STAMP): | $(VENV)/bin/python
+	command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mosquitto || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mosquitto)
+	touch $@
+
+setup: $(PY_STAMP) $(NODE_STAMP) $(SOLC) $(WEB_VENDOR_FILES) $(MOSQUITTO_STAMP)
 
 # -f: ape's cache missed edits in contracts/specification/; this rule only runs when a source changed.
 $(BUILD_STAMP): $(PY_STAMP) $(SOLC) $(wildcard contracts/*.sol contracts/*/*.sol) ape-config.yaml

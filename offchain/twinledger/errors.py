@@ -31,6 +31,9 @@ Each layer's errors derive from it, most also from the built-in class their call
     ├── ConfigError                                   agent/     (ValueError)
     ├── OutboxError                                   agent/     (RuntimeError)
     ├── UnknownSensorError                            agent/     (KeyError)
+    ├── ConnectorError                                agent/connectors (RuntimeError)
+    │   └── DeviceUnavailable                                    (ConnectionError)
+    ├── SparkplugError                                agent/connectors (ValueError)
     └── DemoFailed                                    demo       (RuntimeError)
 
 `tests/test_errors.py` checks that every exception class in the package derives from this root.

@@ -23,6 +23,7 @@ from .commands.verification import audit_group, verify_group, watch_cmd
 from .context import CliContext
 from .dev import dev_group
 from .ipfs import ipfs_group
+from .sim import sim_group
 
 EXIT_FAILURE = 1
 
@@ -90,7 +91,7 @@ def register_commands(group: click.Group) -> click.Group:
 COMMANDS: tuple[click.Command, ...] = (
     ipfs_group, dev_group, agent_group, twin_group, spec_group, component_group, phase_group, role_group,
     scope_group, key_group, doc_group, source_group, program_group, verify_group, feed_group, watch_cmd,
-    audit_group, agreement_group, demo_group,
+    audit_group, agreement_group, demo_group, sim_group,
 )
 register_commands(cli)
 
