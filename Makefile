@@ -68,7 +68,7 @@ $(MOSQUITTO_STAMP): | $(VENV)/bin/python
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mosquitto)
 	touch $@
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(SOLC) $(WEB_VENDOR_FILES) $(MOSQUITTO_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(SOLC) $(WEB_VENDOR_FILES)
 
 # -f: ape's cache missed edits in contracts/specification/; this rule only runs when a source changed.
 $(BUILD_STAMP): $(PY_STAMP) $(SOLC) $(wildcard contracts/*.sol contracts/*/*.sol) ape-config.yaml
@@ -77,7 +77,7 @@ $(BUILD_STAMP): $(PY_STAMP) $(SOLC) $(wildcard contracts/*.sol contracts/*/*.sol
 
 compile: setup $(BUILD_STAMP)
 
-test: compile lint $(CHROMIUM)
+test: compile lint $(CHROMIUM) $(MOSQUITTO_STAMP)
 	$(APE) test tests --network $(NETWORK) $(PYTEST_ARGS)
 
 # ruff and mypy (settings in pyproject.toml), installed by the test extras.
