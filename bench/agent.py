@@ -60,7 +60,7 @@ class Sealer:
             if not auth.publicKeyOf(account.sender.address).call():
                 account.sender.transact(account.auth.functions.registerKey(
                     public_key_from_private(bytes(account.account.key))))
-            if not auth.hasRole(twin, AUDITOR, account.sender.address).call():
+            if not auth.hasTwinRole(twin, AUDITOR, account.sender.address).call():
                 env.grant(twin, AUDITOR, index)
         self.sealer: Any = None
 

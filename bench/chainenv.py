@@ -123,7 +123,7 @@ class BenchEnv:
         return int(feed), receipt
 
     def grant(self, twin: int, role: bytes, index: int) -> TxReceipt:
-        return self.owner.sender.transact(self.owner.auth.functions.grantRole(twin, role, test_account(index).address))
+        return self.owner.sender.transact(self.owner.auth.functions.grantTwinRole(twin, role, test_account(index).address))
 
     def new_feeds(self, twin: int, n: int, device: str) -> list[int]:
         """Register `n` feeds (one new component each) on `twin`, signing with `device`."""

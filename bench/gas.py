@@ -123,7 +123,8 @@ def anchors(env: BenchEnv, runs: int, batch_sizes: Sequence[int], feed_counts: S
         res.put("gas_anchor_single", [anchor_one(writer, feed, SINGLE_ANCHOR_READINGS) for _ in range(runs)])
 
     # anchorMany of 10 feeds of one twin by the ANCHOR holder (gateway), unsigned and signed
-    ten = env.new_feeds(twin, 10, DEVICE_ADDRESS)
+    # a feed with a device key requires its signature: the gateway's unsigned anchors go to feeds without one
+    ten = env.new_feeds(twin, 10, "0x" + "00" * 20)
     anchor_many(unsigned, ten, SINGLE_ANCHOR_READINGS)
     res.put("gas_anchor_many_per_feed_10",
             [anchor_many(unsigned, ten, SINGLE_ANCHOR_READINGS) / 10 for _ in range(runs)])
@@ -147,11 +148,77 @@ def anchors(env: BenchEnv, runs: int, batch_sizes: Sequence[int], feed_counts: S
     return res
 
 
+AGREEMENT_PARTIES = (5, 6, 7)  # seller, carrier, buyer
+AGREEMENT_DEVICE = 9
+
+
+def agreements(env: BenchEnv, runs: int) -> Results:
+    """The cold-chain agreement (three parties, one condition over a trailer's temperature feed, the buyer's
+    confirmation, DevToken escrow): create, the activating accept (the buyer's, with its token deposit),
+    proveBreach from a reading of a real anchored batch, settle (breached) and the buyer's withdraw."""
+    from twinledger.ledger.agreements.model import (AgreementTerms, ConditionTerms, DeliveryKind, DeliveryTerms,
+                                             PartyTerms)
+    from twinledger.ledger.agreements.proofs import feed_batch, range_breach
+    from twinledger.ledger.agreements.registry import AgreementClient
+    from twinledger.ledger.reader import Ledger
+    from twinledger.demo_cold_chain import ReeferTrailer
+    from twinledger.formats.batch import Reading
+
+    res = Results()
+    twin, _ = env.create_twin("Refrigerated lorry")
+    component = env.add_component(twin, "trailer_temp")[0]
+    env.grant(twin, DEVICE_AGENT, AGENT_INDEX)
+    feed, _ = env.register_feed(twin, component, test_account(AGREEMENT_DEVICE).address)
+    faucet = AgreementClient(env.owner)
+    token = faucet.token(faucet.dev_token)
+    seller, carrier, buyer = (AgreementClient(env.chain(i)) for i in AGREEMENT_PARTIES)
+    for c in (carrier, buyer):
+        env.owner.sender.transact(token.functions.mint(c.chain.sender.address, 10**24))
+    store = env.stack.store()
+    trailer = ReeferTrailer(env.chain(AGENT_INDEX), store, feed, test_account(AGREEMENT_DEVICE).key)
+    unit = 10**18
+    gas: dict[str, list[int]] = {k: [] for k in ("create", "accept", "prove_breach", "settle", "withdraw")}
+    for i in range(runs + 1):  # the first round warms the registry's counters and the token balances
+        start = seller.now_ms() + 3_600_000
+        end = start + 8 * 3_600_000
+        parties = (PartyTerms(seller.chain.sender.address, "seller", 0, 100 * unit, 0, 0),
+                   PartyTerms(carrier.chain.sender.address, "carrier", 20 * unit, 20 * unit, 10 * unit, 20 * unit),
+                   PartyTerms(buyer.chain.sender.address, "buyer", 100 * unit, 0, 110 * unit, 100 * unit))
+        terms = AgreementTerms(twin, faucet.dev_token, start, end, 600_000, parties,
+                               (ConditionTerms(feed, "trailer_temp", None, 3.0, 60_000),),
+                               DeliveryTerms(DeliveryKind.CONFIRMATION, end, confirmer=2))
+        agreement_id, created = seller.create(terms)
+        seller.accept(agreement_id)
+        carrier.accept(agreement_id)
+        accepted = buyer.accept(agreement_id)
+        readings = [Reading(rid=trailer.rid + k, sensor="trailer_temp", t_ms=start + k * 30_000,
+                            value=7.5 if k == 9 else 1.5) for k in range(10)]
+        trailer.rid += 10
+        trailer.anchor(readings)
+        ledger = Ledger(env.owner)
+        record = ledger.anchors(feed, seq=trailer.seq - 1)[0]
+        prev = ledger.anchors(feed, seq=trailer.seq - 2)[0].head if trailer.seq > 1 else bytes(32)
+        batch = feed_batch(record, bytes(prev), store.block_get(record.cid))
+        state = buyer.state(agreement_id)
+        proof = range_breach(state, state.conditions[0], batch)
+        proven = buyer.prove_breach(proof)
+        _, settled = buyer.settle(agreement_id)
+        _, withdrawn = buyer.withdraw(agreement_id)
+        if i:
+            for key, receipt in (("create", created), ("accept", accepted), ("prove_breach", proven),
+                                 ("settle", settled), ("withdraw", withdrawn)):
+                gas[key].append(receipt["gasUsed"])
+    for key, values in gas.items():
+        res.put(f"gas_agreement_{key}", values)
+    store.close()
+    return res
+
+
 def measure(env: BenchEnv, runs: int = 5, batch_sizes: Sequence[int] = BATCH_SIZES,
             feed_counts: Sequence[int] = FEED_COUNTS) -> Results:
     """Every gas figure, in one run on one chain."""
     res = Results()
     for part in (twinledger_writes(env, runs), ethertwin_style(env, runs), event_floor(env, runs), naive(env, runs),
-                 anchors(env, runs, batch_sizes, feed_counts)):
+                 anchors(env, runs, batch_sizes, feed_counts), agreements(env, runs)):
         res.merge(part)
     return res

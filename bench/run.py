@@ -3,7 +3,7 @@ bench/results.json and regenerate docs/benchmarks.md with its plots.
 
     python -m bench.run                 # everything (< 15 min on 2 cores)
     python -m bench.run --quick         # tiny sizes, to prove the harness works end to end
-    python -m bench.run --only gas      # one group (gas, verify, agent, ipfs); merged into the existing results
+    python -m bench.run --only gas      # one group (gas, verify, agent, ipfs, sources); merged into the existing results
 """
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from typing import Any, Callable
 
 import structlog
 
-from . import agent, gas, ipfs, limits, report, verify
+from . import agent, gas, ipfs, limits, report, sources, verify
 from .chainenv import BenchEnv
 from .common import Results, machine
 
 ROOT = Path(__file__).resolve().parents[1]
-GROUPS = ("gas", "verify", "agent", "ipfs")
+GROUPS = ("gas", "verify", "agent", "ipfs", "sources")
 SCHEMA = 1
 
 
@@ -38,12 +38,14 @@ def plans(quick: bool) -> dict[str, dict[str, Any]]:
                                                latency_hz=50.0, latency_s=1.6, batch_sizes=(1, 10),
                                                batch_size_batches=4, feed_counts=(1, 2), feed_scaling_s=1.3)),
             "ipfs": dict(runs=1, file_mb=2, small_count=50),
+            "sources": dict(runs=1, total=200, modbus_total=50),
         }
     return {
         "gas": dict(runs=5),
         "verify": dict(runs=3, batches=100, batch_size=1000),
         "agent": dict(plan=agent.AgentPlan()),
         "ipfs": dict(runs=3, file_mb=100, small_count=2000),
+        "sources": dict(runs=3, total=20_000, modbus_total=5_000),
     }
 
 
@@ -73,6 +75,10 @@ def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str
         t0 = time.perf_counter()
         res.merge(ipfs.measure(workdir, **p["ipfs"]))
         say(f"ipfs: {time.perf_counter() - t0:.1f} s")
+    if "sources" in groups:
+        t0 = time.perf_counter()
+        res.merge(sources.measure(workdir / "sources", **p["sources"]))
+        say(f"sources: {time.perf_counter() - t0:.1f} s")
     return res
 
 

@@ -8,8 +8,9 @@ import {ITwinAccess} from "./interfaces/ITwinAccess.sol";
 /// @title TwinLedger access control: roles, permissions and component scopes per twin.
 /// @notice
 /// Contract-level roles (OpenZeppelin {AccessControl}):
-/// - `DEFAULT_ADMIN_ROLE` appends roles to the global role registry ({defineRole}).
-/// - `REGISTRY_ROLE` (granted to the twin registry, `Specification`) initializes and freezes twins.
+/// - `DEFAULT_ADMIN_ROLE` appends roles to the global role registry ({defineRole}) and binds the twin
+///   registry once ({bindRegistry}). It can do nothing to any twin.
+/// - The twin registry (`Specification`), bound once and for good, initializes and freezes twins.
 ///
 /// Per-twin model:
 /// - Roles are `bytes32` ids (`keccak256("OWNER")` ...) from an append-only global registry. Each
@@ -24,15 +25,12 @@ import {ITwinAccess} from "./interfaces/ITwinAccess.sol";
 ///   not included. Each {setScope} starts a new scope epoch, so entries of a cleared or replaced
 ///   scope can never come back. A scope belongs to the (twin, account) pair, not to a role: it
 ///   survives revoking and re-granting roles until {clearScope}.
-/// - OWNER is never granted with {grantRole}: it moves through a two-step offer
+/// - OWNER is never granted with {grantTwinRole}: it moves through a two-step offer
 ///   ({offerOwnership}/{offerCoOwnership} then {acceptOwnership}). Only an OWNER may revoke another
 ///   OWNER, and the last OWNER can neither be revoked nor renounce.
 /// - A frozen (dismissed) twin is read-only: every per-twin write reverts {TwinFrozen}.
 contract Authorization is ITwinAccess, AccessControl {
     // ---------------------------------------------------------------- constants
-
-    /// @notice Contract-level role of the twin registry (initializes and freezes twins).
-    bytes32 public constant REGISTRY_ROLE = keccak256("REGISTRY_ROLE");
 
     /// @notice Built-in twin roles. Their bits are 0..5 in this order.
     bytes32 public constant OWNER = keccak256("OWNER");
@@ -46,6 +44,10 @@ contract Authorization is ITwinAccess, AccessControl {
     uint256 public constant MAX_ROLES = 192;
     /// @notice Upper bound on the number of components in one scope.
     uint256 public constant MAX_SCOPE = 64;
+    /// @notice Most roles defined after deployment (not built in) one account may hold on one twin: every
+    ///         check may read one storage slot per role held, so this bounds what a ROLE_ADMIN can make
+    ///         another account's checks (e.g. a gateway's anchors) cost.
+    uint256 public constant MAX_CUSTOM_ROLES_PER_ACCOUNT = 4;
 
     /// @notice OWNER's fixed permissions: every bit, including bits defined in the future.
     uint256 public constant ALL_PERMISSIONS = type(uint256).max;
@@ -102,12 +104,19 @@ contract Authorization is ITwinAccess, AccessControl {
     mapping(uint256 twin => Offer) private _offers;
     mapping(address account => PublicKey) private _keys;
 
+    mapping(bytes32 stream => uint256 epochPlusOne) private _keyEpochs; // stream: (twin, component, subject)
+
+    /// @notice The twin registry: the only account that may initialize and freeze twins. Bound once.
+    address public registry;
+
     bytes32[] private _roleIds; // role bit => role id
     mapping(bytes32 role => uint256) private _roleBitPlusOne; // 0 = undefined
     mapping(uint256 roleBit => uint256) private _customDefaults; // defaults of roles defined after deploy
 
     // ---------------------------------------------------------------- events
 
+    /// @notice `registry` became the twin registry, for good.
+    event RegistryBound(address indexed registry);
     /// @notice `role` was appended to the global registry with bit `bit`.
     event RoleDefined(bytes32 indexed role, uint256 bit, uint256 defaultPermissions);
     /// @notice The registry made `owner` the first OWNER of `twin`.
@@ -115,9 +124,9 @@ contract Authorization is ITwinAccess, AccessControl {
     /// @notice `twin` was dismissed and is read-only from now on.
     event Frozen(uint256 indexed twin);
     /// @notice `account` received `role` on `twin` from `sender`.
-    event RoleGranted(uint256 indexed twin, bytes32 indexed role, address indexed account, address sender);
+    event TwinRoleGranted(uint256 indexed twin, bytes32 indexed role, address indexed account, address sender);
     /// @notice `account` lost `role` on `twin` (`sender` revoked it, or `sender == account` renounced).
-    event RoleRevoked(uint256 indexed twin, bytes32 indexed role, address indexed account, address sender);
+    event TwinRoleRevoked(uint256 indexed twin, bytes32 indexed role, address indexed account, address sender);
     /// @notice OWNERs of `twin` set the permissions of `role` to `permissions`.
     event PermissionsSet(uint256 indexed twin, bytes32 indexed role, uint256 permissions, address sender);
     /// @notice `role` on `twin` falls back to the global default again.
@@ -151,6 +160,15 @@ contract Authorization is ITwinAccess, AccessControl {
     error Unauthorized(uint256 twin, address account, uint256 permissions, bytes32 component);
     /// @notice Only an OWNER of `twin` may do this.
     error NotTwinOwner(uint256 twin, address account);
+    /// @notice Only the bound twin registry may do this.
+    error NotRegistry(address account);
+    /// @notice The twin registry is bound already.
+    error RegistryAlreadyBound(address registry);
+    /// @notice `account` would hold more than {MAX_CUSTOM_ROLES_PER_ACCOUNT} custom roles on `twin`.
+    error TooManyCustomRoles(uint256 twin, address account, uint256 max);
+    /// @notice A key envelope's epoch must be the subject's current epoch (a re-publication) or the next
+    ///         one; the first is 0. `next` is the next epoch of (twin, component, subject).
+    error InvalidKeyEpoch(uint256 twin, bytes32 component, bytes32 subject, uint64 next, uint64 given);
     /// @notice `twin` was never initialized by the registry.
     error TwinNotInitialized(uint256 twin);
     /// @notice `twin` was already initialized.
@@ -199,7 +217,7 @@ contract Authorization is ITwinAccess, AccessControl {
     // ---------------------------------------------------------------- construction
 
     /// @notice Sets `admin` as `DEFAULT_ADMIN_ROLE` holder and defines the six built-in roles.
-    /// @param admin Account that may define new roles and grant `REGISTRY_ROLE`.
+    /// @param admin Account that may define new roles and bind the twin registry once.
     constructor(address admin) {
         if (admin == address(0)) revert ZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
@@ -223,6 +241,16 @@ contract Authorization is ITwinAccess, AccessControl {
         if (_roleBitPlusOne[role] != 0) revert RoleAlreadyDefined(role);
         if (_roleIds.length >= MAX_ROLES) revert TooManyRoles(MAX_ROLES);
         _appendRole(role, defaultPermissions);
+    }
+
+    /// @notice Binds the twin registry, once: from then on only `registry_` initializes and freezes twins,
+    ///         and nobody (the admin included) can change that.
+    /// @dev Only `DEFAULT_ADMIN_ROLE`. Emits {RegistryBound}.
+    function bindRegistry(address registry_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (registry_ == address(0)) revert ZeroAddress();
+        if (registry != address(0)) revert RegistryAlreadyBound(registry);
+        registry = registry_;
+        emit RegistryBound(registry_);
     }
 
     /// @notice Number of roles in the global registry.
@@ -253,8 +281,8 @@ contract Authorization is ITwinAccess, AccessControl {
     // ---------------------------------------------------------------- registry hooks
 
     /// @inheritdoc IAuthorization
-    /// @dev Only `REGISTRY_ROLE`, once per twin id. Emits {TwinInitialized} and {RoleGranted}.
-    function initializeTwin(uint256 twin, address owner) external onlyRole(REGISTRY_ROLE) {
+    /// @dev Only the registry, once per twin id. Emits {TwinInitialized} and {TwinRoleGranted}.
+    function initializeTwin(uint256 twin, address owner) external onlyRegistry {
         if (owner == address(0)) revert ZeroAddress();
         TwinState storage t = _twins[twin];
         if (t.initialized) revert TwinAlreadyInitialized(twin);
@@ -262,15 +290,19 @@ contract Authorization is ITwinAccess, AccessControl {
         t.ownerCount = 1;
         _members[twin][owner].roles |= uint192(_OWNER_BIT);
         emit TwinInitialized(twin, owner);
-        emit RoleGranted(twin, OWNER, owner, msg.sender);
+        emit TwinRoleGranted(twin, OWNER, owner, msg.sender);
     }
 
     /// @inheritdoc IAuthorization
-    /// @dev Only `REGISTRY_ROLE`. Irreversible. Emits {Frozen}.
-    function freezeTwin(uint256 twin) external onlyRole(REGISTRY_ROLE) {
+    /// @dev Only the registry. Irreversible. Emits {Frozen}, and {OwnershipOfferCancelled} for a pending offer.
+    function freezeTwin(uint256 twin) external onlyRegistry {
         TwinState storage t = _requireWritable(twin);
         t.frozen = true;
-        delete _offers[twin];
+        address to = _offers[twin].to;
+        if (to != address(0)) {
+            delete _offers[twin];
+            emit OwnershipOfferCancelled(twin, to, msg.sender);
+        }
         emit Frozen(twin);
     }
 
@@ -278,8 +310,8 @@ contract Authorization is ITwinAccess, AccessControl {
 
     /// @notice Grants `role` on `twin` to `account`.
     /// @dev Caller needs ROLE_ADMIN at twin level. OWNER cannot be granted here (two-step offer
-    ///      only). Reverts {TwinFrozen} on a dismissed twin. Emits {RoleGranted}.
-    function grantRole(uint256 twin, bytes32 role, address account) external {
+    ///      only). Reverts {TwinFrozen} on a dismissed twin. Emits {TwinRoleGranted}.
+    function grantTwinRole(uint256 twin, bytes32 role, address account) external {
         _requireWritable(twin);
         _requireCan(twin, msg.sender, Permissions.ROLE_ADMIN);
         uint256 bit = _bitOf(role);
@@ -288,14 +320,16 @@ contract Authorization is ITwinAccess, AccessControl {
         Member storage m = _members[twin][account];
         uint192 flag = uint192(1 << bit);
         if (m.roles & flag != 0) revert RoleAlreadyGranted(twin, role, account);
-        m.roles |= flag;
-        emit RoleGranted(twin, role, account, msg.sender);
+        uint192 roles = m.roles | flag;
+        if (bit >= _BUILTIN_ROLES) _requireFewCustomRoles(twin, account, roles);
+        m.roles = roles;
+        emit TwinRoleGranted(twin, role, account, msg.sender);
     }
 
     /// @notice Revokes `role` on `twin` from `account`.
     /// @dev Caller needs ROLE_ADMIN at twin level; revoking OWNER additionally needs the caller to
-    ///      be an OWNER, and reverts {LastOwner} for the last one. Emits {RoleRevoked}.
-    function revokeRole(uint256 twin, bytes32 role, address account) external {
+    ///      be an OWNER, and reverts {LastOwner} for the last one. Emits {TwinRoleRevoked}.
+    function revokeTwinRole(uint256 twin, bytes32 role, address account) external {
         TwinState storage t = _requireWritable(twin);
         _requireCan(twin, msg.sender, Permissions.ROLE_ADMIN);
         uint256 bit = _bitOf(role);
@@ -304,15 +338,15 @@ contract Authorization is ITwinAccess, AccessControl {
     }
 
     /// @notice The caller gives up `role` on `twin`. `account` must be the caller (confirmation).
-    /// @dev Reverts {LastOwner} for the last OWNER. Emits {RoleRevoked} with `sender == account`.
-    function renounceRole(uint256 twin, bytes32 role, address account) external {
+    /// @dev Reverts {LastOwner} for the last OWNER. Emits {TwinRoleRevoked} with `sender == account`.
+    function renounceTwinRole(uint256 twin, bytes32 role, address account) external {
         if (account != msg.sender) revert RenounceOnlySelf(account, msg.sender);
         TwinState storage t = _requireWritable(twin);
         _removeRole(t, twin, _bitOf(role), role, account, msg.sender);
     }
 
     /// @notice True if `account` holds `role` on `twin`.
-    function hasRole(uint256 twin, bytes32 role, address account) external view returns (bool) {
+    function hasTwinRole(uint256 twin, bytes32 role, address account) external view returns (bool) {
         uint256 plusOne = _roleBitPlusOne[role];
         if (plusOne == 0) return false;
         return (uint256(_members[twin][account].roles) >> (plusOne - 1)) & 1 == 1;
@@ -362,7 +396,7 @@ contract Authorization is ITwinAccess, AccessControl {
 
     /// @notice Accepts the pending ownership offer of `twin` made to the caller. The offer is void
     ///         if the offerer is no longer an OWNER. The caller's component scope, if any, is lifted.
-    /// @dev Emits {OwnershipAccepted}, {RoleGranted} and, for a transfer, {RoleRevoked} of the offerer.
+    /// @dev Emits {OwnershipAccepted}, {TwinRoleGranted} and, for a transfer, {TwinRoleRevoked} of the offerer.
     function acceptOwnership(uint256 twin) external {
         TwinState storage t = _requireWritable(twin);
         Offer memory o = _offers[twin];
@@ -379,12 +413,12 @@ contract Authorization is ITwinAccess, AccessControl {
             emit ScopeCleared(twin, msg.sender, m.scopeEpoch, msg.sender);
         }
         emit OwnershipAccepted(twin, o.offerer, msg.sender, o.keep);
-        emit RoleGranted(twin, OWNER, msg.sender, o.offerer);
+        emit TwinRoleGranted(twin, OWNER, msg.sender, o.offerer);
         if (o.keep) {
             t.ownerCount += 1;
         } else {
             _members[twin][o.offerer].roles &= ~uint192(_OWNER_BIT);
-            emit RoleRevoked(twin, OWNER, o.offerer, o.offerer);
+            emit TwinRoleRevoked(twin, OWNER, o.offerer, o.offerer);
         }
     }
 
@@ -546,11 +580,15 @@ contract Authorization is ITwinAccess, AccessControl {
         return abi.encodePacked(k.x, k.y);
     }
 
-    /// @notice Announces a key envelope (stored on IPFS) for `subject` of `twin`. Only emits an event.
+    /// @notice Announces a key envelope (stored on IPFS) for `subject` of `twin`, the subject belonging to
+    ///         `component`.
     /// @dev Caller needs KEY_PUBLISH on `component` (`bytes32(0)` = twin level), the component the
     ///      subject belongs to, so a scoped device agent can publish for its own components' feeds.
     ///      `subject` is `keccak256` of the subject's DAG-CBOR map `{"kind", "id"}` (docs/formats.md
-    ///      section 6), so two feeds or documents of one component stay apart. Emits {KeyEnvelopePublished}.
+    ///      section 6), so two feeds or documents of one component stay apart. Epochs are kept per
+    ///      (twin, component, subject): the first is 0, then each is the current one again (a
+    ///      re-publication) or the next. Readers take only the envelopes published under the subject's
+    ///      own component, so an account permitted elsewhere cannot publish for it. Emits {KeyEnvelopePublished}.
     function publishKeyEnvelope(
         uint256 twin,
         bytes32 component,
@@ -562,10 +600,41 @@ contract Authorization is ITwinAccess, AccessControl {
         if (!can(twin, msg.sender, Permissions.KEY_PUBLISH, component)) {
             revert Unauthorized(twin, msg.sender, Permissions.KEY_PUBLISH, component);
         }
+        bytes32 stream = keccak256(abi.encode(twin, component, subject));
+        uint256 plusOne = _keyEpochs[stream];
+        uint256 given = uint256(epoch) + 1;
+        if (plusOne == 0 ? epoch != 0 : (given != plusOne && epoch != plusOne)) {
+            revert InvalidKeyEpoch(twin, component, subject, uint64(plusOne), epoch);
+        }
+        if (given != plusOne) _keyEpochs[stream] = given;
         emit KeyEnvelopePublished(twin, component, subject, epoch, envelopeCid, msg.sender);
     }
 
+    /// @notice Key epoch state of (twin, component, subject): whether any envelope was published, and the
+    ///         current epoch (the next publication carries it again or `epoch + 1`).
+    function keyEpochOf(uint256 twin, bytes32 component, bytes32 subject)
+        external
+        view
+        returns (bool published, uint64 epoch)
+    {
+        uint256 plusOne = _keyEpochs[keccak256(abi.encode(twin, component, subject))];
+        return (plusOne != 0, plusOne == 0 ? 0 : uint64(plusOne - 1));
+    }
+
     // ---------------------------------------------------------------- internals
+
+    modifier onlyRegistry() {
+        if (msg.sender != registry || msg.sender == address(0)) revert NotRegistry(msg.sender);
+        _;
+    }
+
+    /// @dev Bounded by MAX_CUSTOM_ROLES_PER_ACCOUNT + 1 iterations.
+    function _requireFewCustomRoles(uint256 twin, address account, uint256 roles) private pure {
+        uint256 custom = roles >> _BUILTIN_ROLES;
+        for (uint256 n; custom != 0; custom &= custom - 1) {
+            if (++n > MAX_CUSTOM_ROLES_PER_ACCOUNT) revert TooManyCustomRoles(twin, account, MAX_CUSTOM_ROLES_PER_ACCOUNT);
+        }
+    }
 
     function _appendRole(bytes32 role, uint256 defaults) private {
         uint256 bit = _roleIds.length;
@@ -686,6 +755,6 @@ contract Authorization is ITwinAccess, AccessControl {
             t.ownerCount -= 1;
         }
         m.roles &= ~flag;
-        emit RoleRevoked(twin, role, account, sender);
+        emit TwinRoleRevoked(twin, role, account, sender);
     }
 }

@@ -6,20 +6,26 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
-import {IAuthorization, Permissions} from "./interfaces/IAuthorization.sol";
+import {Permissions} from "./interfaces/IAuthorization.sol";
+import {ITwinAccess} from "./interfaces/ITwinAccess.sol";
 import {ISpecification} from "./interfaces/ISpecification.sol";
+import {ISensorFeedProofs} from "./interfaces/ISensorFeed.sol";
 
 /// @title TwinLedger sensor feeds: a registry of device feeds and their chained, device-signed batch anchors.
 /// @notice A feed belongs to one component of one twin and has a device key. Its batches are anchored with
-///         strictly consecutive sequence numbers; each anchor stores the batch's Merkle root and moves the
-///         feed's running head (docs/formats.md, sections 2 to 5). An anchor is accepted from a holder of the
-///         ANCHOR permission on the feed's twin (the signature may then be empty), or from anyone carrying the
-///         device key's EIP-712 signature of it.
-/// @dev Storage per feed: one packed slot (device key, next seq, status, twin), one slot for the head and one
-///      new slot per anchored batch (its root). Everything else (component, schema, successor) is read only by
-///      management functions and views.
-contract SensorFeed is EIP712, AccessControl, Pausable {
+///         strictly consecutive sequence numbers; each anchor stores the feed's head after that batch, which
+///         commits to the batch's Merkle root and to every earlier batch (docs/formats.md, sections 2 to 5).
+///         An anchor is accepted from anyone carrying the device key's EIP-712 signature of it, or, unless the
+///         feed requires the device's signature (the default for a feed with a device key), from a holder of
+///         the ANCHOR permission on the feed's twin with an empty signature. A feed anchors only while its
+///         component is active, or replaced (a swapped sensor's feed drains until it is retired); never once
+///         its component is removed.
+/// @dev Storage per feed: one packed slot (device key, next seq, status, twin, signature flag) and one new slot per anchored
+///      batch (the head after it; the running head is the last one). Everything else (component, schema,
+///      successor) is read only by management functions and views.
+contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
     // ---------------------------------------------------------------------------------------------
     // Types
     // ---------------------------------------------------------------------------------------------
@@ -56,13 +62,13 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
         uint256 successor;
     }
 
-    /// @dev The hot slot, read and written by every anchor. `twin` holds the twin id when it fits in 48 bits,
-    ///      or `_WIDE_TWIN` when the id is in `FeedInfo.wideTwin`.
+    /// @dev The hot slot, read and written by every anchor. Twin ids are stored as uint48 in every contract.
     struct FeedState {
-        address deviceKey; // 160 bits
-        uint40 nextSeq; //     40 bits: 2^40 batches, ~34,800 years at one batch per second
+        address deviceKey; // 160 bits (zero: the feed has no device key)
+        uint32 nextSeq; //     32 bits: 2^32 batches, ~136 years at one batch per second
         FeedStatus status; //   8 bits
         uint48 twin; //        48 bits
+        bool signatureRequired; // 8 bits: only the device key's signed anchors are accepted
     }
 
     /// @dev The cold part of a feed.
@@ -70,7 +76,6 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
         bytes32 component;
         bytes32 schemaCid;
         uint256 successor;
-        uint256 wideTwin;
     }
 
     /// @dev One batch in memory. The first eight words are laid out as the head-chain preimage
@@ -106,13 +111,12 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
         "Anchor(uint256 feedId,uint64 seq,bytes32 prevHead,bytes32 root,bytes32 cid,uint32 count,uint64 tFirst,uint64 tLast)"
     );
 
-    uint48 private constant _WIDE_TWIN = type(uint48).max;
     uint8 private constant _UNKNOWN = 0;
     uint8 private constant _YES = 1;
     uint8 private constant _NO = 2;
 
-    /// @notice The Authorization contract asked for permissions and frozen twins.
-    IAuthorization public immutable authorization;
+    /// @notice The Authorization contract asked for permissions and frozen twins (one `check` call per question).
+    ITwinAccess public immutable authorization;
 
     /// @notice The twin Specification registry asked whether components are active.
     ISpecification public immutable specification;
@@ -123,8 +127,7 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
 
     uint256 private _feedCount;
     mapping(uint256 feedId => FeedState) private _state;
-    mapping(uint256 feedId => bytes32) private _head;
-    mapping(uint256 feedId => mapping(uint256 seq => bytes32)) private _roots;
+    mapping(uint256 feedId => mapping(uint256 seq => bytes32)) private _heads;
     mapping(uint256 feedId => FeedInfo) private _info;
 
     // ---------------------------------------------------------------------------------------------
@@ -161,6 +164,9 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
 
     /// @notice `account` unpaused `feedId`.
     event FeedUnpaused(uint256 indexed feedId, address indexed account);
+
+    /// @notice `account` set whether `feedId` accepts only anchors signed by its device key.
+    event SignatureRequirementSet(uint256 indexed feedId, bool required, address indexed account);
 
     // ---------------------------------------------------------------------------------------------
     // Errors
@@ -202,6 +208,15 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
     /// @notice A batch's Merkle root cannot be zero.
     error ZeroRoot(uint256 feedId);
 
+    /// @notice A batch's CID digest cannot be zero.
+    error ZeroCid(uint256 feedId);
+
+    /// @notice `feedId` accepts only anchors signed by its device key.
+    error SignatureRequired(uint256 feedId);
+
+    /// @notice `feedId` has no device key, so it cannot require the device's signature.
+    error NoDeviceKey(uint256 feedId);
+
     /// @notice The signature is malformed (length, `s` or `v` out of range, or no signer recovered).
     error InvalidSignature(uint256 feedId);
 
@@ -220,7 +235,7 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
     ///         the contract admin and pauser.
     /// @param auth The Authorization contract.
     /// @param spec The twin Specification registry.
-    constructor(IAuthorization auth, ISpecification spec) EIP712("TwinLedger SensorFeed", "1") {
+    constructor(ITwinAccess auth, ISpecification spec) EIP712("TwinLedger SensorFeed", "1") {
         if (address(auth) == address(0) || address(spec) == address(0)) revert ZeroAddress();
         authorization = auth;
         specification = spec;
@@ -233,9 +248,11 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
     // ---------------------------------------------------------------------------------------------
 
     /// @notice Registers a feed for an active component of a twin. Needs SENSOR_CREATE on (`twin`, `component`).
+    ///         A feed with a device key accepts only the device's signed anchors until {setSignatureRequired}
+    ///         says otherwise; a feed without one (`deviceKey == 0`) is anchored by ANCHOR holders only.
     /// @param twin The twin.
     /// @param component The component (sensor) the feed measures; it must be active.
-    /// @param deviceKey The address whose EIP-712 signatures authenticate the feed's batches.
+    /// @param deviceKey The address whose EIP-712 signatures authenticate the feed's batches, or zero for none.
     /// @param schemaCid sha2-256 digest of the CID of the feed's reading schema.
     /// @return feedId The new feed's id; ids are stable and start at 1.
     function registerFeed(uint256 twin, bytes32 component, address deviceKey, bytes32 schemaCid)
@@ -243,24 +260,22 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
         whenNotPaused
         returns (uint256 feedId)
     {
-        if (deviceKey == address(0)) revert ZeroAddress();
-        _requireNotFrozen(twin);
-        _requirePermission(twin, component, Permissions.SENSOR_CREATE);
-        if (!specification.componentActive(twin, component)) revert ComponentNotActive(twin, component);
+        _requireWritable(twin, component, Permissions.SENSOR_CREATE);
+        _requireActive(twin, component);
 
         feedId = ++_feedCount;
-        bool wide = twin >= _WIDE_TWIN;
         _state[feedId] = FeedState({
             deviceKey: deviceKey,
             nextSeq: 0,
             status: FeedStatus.Active,
-            twin: wide ? _WIDE_TWIN : uint48(twin)
+            twin: SafeCast.toUint48(twin), // an active component's twin exists, and twin ids fit uint48
+            signatureRequired: deviceKey != address(0)
         });
         FeedInfo storage info = _info[feedId];
         info.component = component;
         if (schemaCid != bytes32(0)) info.schemaCid = schemaCid;
-        if (wide) info.wideTwin = twin;
         emit FeedRegistered(feedId, twin, component, deviceKey, schemaCid);
+        if (deviceKey != address(0)) emit SignatureRequirementSet(feedId, true, msg.sender);
     }
 
     /// @notice Retires a feed, e.g. when its sensor is swapped. The feed keeps its history and accepts no
@@ -268,12 +283,12 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
     /// @param feedId The feed to retire.
     /// @param successorFeedId The feed of the same twin that continues the measurements, or 0 for none.
     function retireFeed(uint256 feedId, uint256 successorFeedId) external {
-        (, uint256 twin) = _manageable(feedId);
+        (, uint256 twin) = _manageable(feedId, false);
         if (successorFeedId != 0) {
             FeedStatus ss = _state[successorFeedId].status;
             if (
                 successorFeedId == feedId || ss == FeedStatus.None || ss == FeedStatus.Retired
-                    || _twinOf(successorFeedId, _state[successorFeedId]) != twin
+                    || _state[successorFeedId].twin != twin
             ) revert InvalidSuccessor(feedId, successorFeedId);
             _info[feedId].successor = successorFeedId;
         }
@@ -282,12 +297,13 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
     }
 
     /// @notice Replaces a feed's device key, e.g. after a key compromise or a device replacement. Needs
-    ///         SENSOR_UPDATE on the feed's (twin, component). Signatures by the old key stop being accepted.
+    ///         SENSOR_UPDATE on the feed's (twin, component), which must be active. Signatures by the old key
+    ///         stop being accepted.
     /// @param feedId The feed.
     /// @param newKey The new device key.
     function rotateDeviceKey(uint256 feedId, address newKey) external {
         if (newKey == address(0)) revert ZeroAddress();
-        (FeedState memory s,) = _manageable(feedId);
+        (FeedState memory s,) = _manageable(feedId, true);
         _state[feedId].deviceKey = newKey;
         emit DeviceKeyRotated(feedId, s.deviceKey, newKey);
     }
@@ -296,7 +312,7 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
     ///         (twin, component).
     /// @param feedId The feed, which must be active.
     function pauseFeed(uint256 feedId) external {
-        (FeedState memory s,) = _manageable(feedId);
+        (FeedState memory s,) = _manageable(feedId, false);
         if (s.status == FeedStatus.Paused) revert FeedIsPaused(feedId);
         _state[feedId].status = FeedStatus.Paused;
         emit FeedPaused(feedId, msg.sender);
@@ -305,10 +321,22 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
     /// @notice Unpauses a paused feed. Needs SENSOR_UPDATE on the feed's (twin, component).
     /// @param feedId The feed, which must be paused.
     function unpauseFeed(uint256 feedId) external {
-        (FeedState memory s,) = _manageable(feedId);
+        (FeedState memory s,) = _manageable(feedId, true);
         if (s.status != FeedStatus.Paused) revert FeedNotPaused(feedId);
         _state[feedId].status = FeedStatus.Active;
         emit FeedUnpaused(feedId, msg.sender);
+    }
+
+    /// @notice Sets whether the feed accepts only anchors signed by its device key (`required`), or also
+    ///         unsigned anchors from ANCHOR holders (a gateway). Needs SENSOR_UPDATE on the feed's (twin,
+    ///         component).
+    /// @param feedId The feed; to require signatures it must have a device key.
+    /// @param required The new setting.
+    function setSignatureRequired(uint256 feedId, bool required) external {
+        (FeedState memory s,) = _manageable(feedId, false);
+        if (required && s.deviceKey == address(0)) revert NoDeviceKey(feedId);
+        _state[feedId].signatureRequired = required;
+        emit SignatureRequirementSet(feedId, required, msg.sender);
     }
 
     /// @notice Stops every registration and anchor of this contract (emergency stop). Feed management
@@ -327,13 +355,14 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
     // ---------------------------------------------------------------------------------------------
 
     /// @notice Anchors batch `seq` of a feed: stores its root, moves the head and emits `Anchored`.
-    /// @dev Accepted from a holder of ANCHOR on the feed's twin (covering the feed's component) with an empty
-    ///      `signature`, or from anyone with the device key's EIP-712 `Anchor` signature. A non-empty signature is
-    ///      always verified, whoever sends it.
+    /// @dev Accepted from anyone with the device key's EIP-712 `Anchor` signature or, if the feed does not require
+    ///      it, from a holder of ANCHOR on the feed's twin (covering the feed's component) with an empty
+    ///      `signature`. A non-empty signature is always verified, whoever sends it. The feed's component must be
+    ///      active or replaced (a swapped sensor's feed drains its last batches), not removed.
     /// @param feedId The feed.
     /// @param seq The batch's sequence number: exactly the feed's `nextSeq`.
     /// @param root Merkle root of the batch's readings (docs/formats.md section 2); not zero.
-    /// @param cid sha2-256 digest of the batch's CIDv1 (raw).
+    /// @param cid sha2-256 digest of the batch's CIDv1 (raw); not zero.
     /// @param count Number of readings, at least 1.
     /// @param tFirst Time of the first reading, ms since the epoch.
     /// @param tLast Time of the last reading, ms since the epoch, not before `tFirst`.
@@ -393,11 +422,11 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
         FeedState memory s = _existing(feedId);
         FeedInfo storage info = _info[feedId];
         return FeedView({
-            twin: _twinOf(feedId, s),
+            twin: s.twin,
             component: info.component,
             deviceKey: s.deviceKey,
             nextSeq: s.nextSeq,
-            head: _head[feedId],
+            head: _headAfter(feedId, s.nextSeq),
             status: s.status,
             schemaCid: info.schemaCid,
             successor: info.successor
@@ -408,8 +437,14 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
     /// @param feedId The feed.
     /// @return The head after the last anchored batch.
     function headOf(uint256 feedId) external view returns (bytes32) {
-        _existing(feedId);
-        return _head[feedId];
+        return _headAfter(feedId, _existing(feedId).nextSeq);
+    }
+
+    /// @notice Whether the feed accepts only anchors signed by its device key.
+    /// @param feedId The feed.
+    /// @return The setting.
+    function signatureRequired(uint256 feedId) external view returns (bool) {
+        return _existing(feedId).signatureRequired;
     }
 
     /// @notice The seq the feed's next anchor must carry (= the number of anchored batches).
@@ -419,27 +454,28 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
         return _existing(feedId).nextSeq;
     }
 
-    /// @notice The Merkle root of batch `seq` of a feed, or `bytes32(0)` if it is not anchored.
-    /// @param feedId The feed.
-    /// @param seq The batch.
-    /// @return The batch's root.
-    function rootOf(uint256 feedId, uint64 seq) external view returns (bytes32) {
-        return _roots[feedId][seq];
+    /// @inheritdoc ISensorFeedProofs
+    function headAt(uint256 feedId, uint64 seq) external view returns (bytes32) {
+        return _heads[feedId][seq];
     }
 
-    /// @notice True if `leaf` (keccak256(keccak256(reading))) is in anchored batch `seq` of the feed.
-    /// @param feedId The feed.
-    /// @param seq The batch.
-    /// @param leaf The reading's leaf hash (docs/formats.md section 2).
-    /// @param proof Sibling hashes from the leaf up, as `MerkleTree.proof` gives them.
-    /// @return False if the batch is not anchored or the proof does not lead to its root.
-    function verifyReading(uint256 feedId, uint64 seq, bytes32 leaf, bytes32[] calldata proof)
-        external
-        view
-        returns (bool)
-    {
-        bytes32 root = _roots[feedId][seq];
-        return root != bytes32(0) && MerkleProof.verifyCalldata(proof, root, leaf);
+    /// @inheritdoc ISensorFeedProofs
+    function verifyBatch(uint256 feedId, uint64 seq, BatchHeader calldata h) public view returns (bool) {
+        bytes32 head = _heads[feedId][seq];
+        return head != bytes32(0)
+            && head == _nextHead(Batch(h.prevHead, feedId, seq, h.root, h.cid, h.count, h.tFirst, h.tLast));
+    }
+
+    /// @inheritdoc ISensorFeedProofs
+    function verifyReading(
+        uint256 feedId,
+        uint64 seq,
+        BatchHeader calldata h,
+        bytes32 readingHash,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        return verifyBatch(feedId, seq, h)
+            && MerkleProof.verifyCalldata(proof, h.root, keccak256(abi.encode(readingHash)));
     }
 
     /// @notice Number of feeds registered so far (= the highest feed id).
@@ -484,37 +520,47 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
         if (b.count == 0) revert EmptyBatch(feedId);
         if (b.tFirst > b.tLast) revert InvalidTimeRange(feedId, uint64(b.tFirst), uint64(b.tLast));
         if (b.root == bytes32(0)) revert ZeroRoot(feedId);
+        if (b.cid == bytes32(0)) revert ZeroCid(feedId);
 
-        uint256 twin = s.twin == _WIDE_TWIN ? _info[feedId].wideTwin : s.twin;
+        uint256 twin = s.twin;
+        bytes32 component = _info[feedId].component;
         if (!m.twinChecked || m.twin != twin) {
-            _requireNotFrozen(twin);
             m.twin = twin;
             m.twinChecked = true;
             m.wholeTwinAnchorer = _UNKNOWN;
+            if (signature.length == 0) {
+                _askWholeTwinAnchorer(twin, m); // also answers whether the twin is frozen
+            } else if (authorization.isFrozen(twin)) {
+                revert TwinFrozen(twin);
+            }
         }
+        if (!specification.componentActiveOrReplaced(twin, component)) revert ComponentNotActive(twin, component);
 
-        b.prevHead = _head[feedId];
+        b.prevHead = _headAfter(feedId, s.nextSeq);
         if (signature.length == 0) {
-            _requireAnchorer(twin, feedId, m);
+            if (s.signatureRequired) revert SignatureRequired(feedId);
+            _requireAnchorer(twin, component, m);
         } else {
             _requireDeviceSignature(b, s.deviceKey, signature);
         }
 
         bytes32 head = _nextHead(b);
         _state[feedId].nextSeq = s.nextSeq + 1;
-        _head[feedId] = head;
-        _roots[feedId][b.seq] = b.root;
+        _heads[feedId][b.seq] = head;
         emit Anchored(feedId, uint64(b.seq), b.root, b.cid, uint32(b.count), uint64(b.tFirst), uint64(b.tLast), head);
     }
 
+    /// @dev One `check`: whether the caller holds ANCHOR on the whole twin, and whether the twin is frozen.
+    function _askWholeTwinAnchorer(uint256 twin, Memo memory m) private view {
+        (bool allowed, bool frozen) = authorization.check(twin, msg.sender, Permissions.ANCHOR, bytes32(0));
+        if (frozen) revert TwinFrozen(twin);
+        m.wholeTwinAnchorer = allowed ? _YES : _NO;
+    }
+
     /// @dev The caller must hold ANCHOR on the whole twin (asked once per twin per call) or on the feed's component.
-    function _requireAnchorer(uint256 twin, uint256 feedId, Memo memory m) private view {
-        if (m.wholeTwinAnchorer == _UNKNOWN) {
-            m.wholeTwinAnchorer =
-                authorization.can(twin, msg.sender, Permissions.ANCHOR, bytes32(0)) ? _YES : _NO;
-        }
+    function _requireAnchorer(uint256 twin, bytes32 component, Memo memory m) private view {
+        if (m.wholeTwinAnchorer == _UNKNOWN) _askWholeTwinAnchorer(twin, m);
         if (m.wholeTwinAnchorer == _YES) return;
-        bytes32 component = _info[feedId].component;
         if (!authorization.can(twin, msg.sender, Permissions.ANCHOR, component)) {
             revert Unauthorized(twin, component, msg.sender, Permissions.ANCHOR);
         }
@@ -531,6 +577,7 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
             sv := calldataload(add(signature.offset, 0x20))
             v := byte(0, calldataload(add(signature.offset, 0x40)))
         }
+        // slither-disable-next-line unused-return (the third value only details `err`, which is checked)
         (address signer, ECDSA.RecoverError err,) =
             ECDSA.tryRecover(_hashTypedDataV4(_anchorStructHash(b)), v, r, sv);
         if (err != ECDSA.RecoverError.NoError) revert InvalidSignature(b.feedId);
@@ -559,13 +606,20 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
         }
     }
 
-    /// @dev Loads a feed that may be managed: registered, not retired, twin not frozen, caller holds SENSOR_UPDATE.
-    function _manageable(uint256 feedId) private view returns (FeedState memory s, uint256 twin) {
+    /// @dev Loads a feed that may be managed: registered, not retired, twin not frozen, caller holds SENSOR_UPDATE
+    ///      and, if `active`, the feed's component is active.
+    function _manageable(uint256 feedId, bool active) private view returns (FeedState memory s, uint256 twin) {
         s = _existing(feedId);
         if (s.status == FeedStatus.Retired) revert FeedIsRetired(feedId);
-        twin = _twinOf(feedId, s);
-        _requireNotFrozen(twin);
-        _requirePermission(twin, _info[feedId].component, Permissions.SENSOR_UPDATE);
+        twin = s.twin;
+        bytes32 component = _info[feedId].component;
+        _requireWritable(twin, component, Permissions.SENSOR_UPDATE);
+        if (active) _requireActive(twin, component);
+    }
+
+    /// @dev The head after the first `anchored` batches of the feed: the genesis head before any.
+    function _headAfter(uint256 feedId, uint256 anchored) private view returns (bytes32) {
+        return anchored == 0 ? bytes32(0) : _heads[feedId][anchored - 1];
     }
 
     function _existing(uint256 feedId) private view returns (FeedState memory s) {
@@ -573,18 +627,15 @@ contract SensorFeed is EIP712, AccessControl, Pausable {
         if (s.status == FeedStatus.None) revert UnknownFeed(feedId);
     }
 
-    function _twinOf(uint256 feedId, FeedState memory s) private view returns (uint256) {
-        return s.twin == _WIDE_TWIN ? _info[feedId].wideTwin : s.twin;
+    /// @dev One `check` call: the twin is not frozen and the caller holds `permission` on (twin, component).
+    function _requireWritable(uint256 twin, bytes32 component, uint256 permission) private view {
+        (bool allowed, bool frozen) = authorization.check(twin, msg.sender, permission, component);
+        if (frozen) revert TwinFrozen(twin);
+        if (!allowed) revert Unauthorized(twin, component, msg.sender, permission);
     }
 
-    function _requireNotFrozen(uint256 twin) private view {
-        if (authorization.isFrozen(twin)) revert TwinFrozen(twin);
-    }
-
-    function _requirePermission(uint256 twin, bytes32 component, uint256 permission) private view {
-        if (!authorization.can(twin, msg.sender, permission, component)) {
-            revert Unauthorized(twin, component, msg.sender, permission);
-        }
+    function _requireActive(uint256 twin, bytes32 component) private view {
+        if (!specification.componentActive(twin, component)) revert ComponentNotActive(twin, component);
     }
 
     function _revertNotActive(uint256 feedId, FeedStatus status) private pure {

@@ -44,7 +44,7 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
     error ParentUnchanged(uint256 child, uint256 parent);
     /// @notice Making `parent` the parent of `child` would close a cycle.
     error CycleDetected(uint256 child, uint256 parent);
-    /// @notice The ancestor chain would be longer than {MAX_DEPTH}.
+    /// @notice The ancestor chain of some twin would be longer than {MAX_DEPTH}.
     error HierarchyTooDeep(uint256 maxDepth);
 
     /// @param authorization Address of the Authorization contract.
@@ -68,6 +68,31 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
         uint16 specCodec,
         bytes32 specDigest
     ) external returns (uint256 twinId) {
+        return _createTwin(name, deviceId, specCid, specCodec, specDigest);
+    }
+
+    /// @notice {createTwin}, but only if the new twin gets id `expectedId`: data sealed for that id (an
+    ///         encrypted specification) can then never land under another id. Reverts {IdTaken} otherwise.
+    function createTwinAt(
+        uint256 expectedId,
+        string calldata name,
+        bytes32 deviceId,
+        bytes32 specCid,
+        uint16 specCodec,
+        bytes32 specDigest
+    ) external returns (uint256 twinId) {
+        uint256 next = uint256(_counters.twins) + 1;
+        if (next != expectedId) revert IdTaken(expectedId, next);
+        return _createTwin(name, deviceId, specCid, specCodec, specDigest);
+    }
+
+    function _createTwin(
+        string calldata name,
+        bytes32 deviceId,
+        bytes32 specCid,
+        uint16 specCodec,
+        bytes32 specDigest
+    ) private returns (uint256 twinId) {
         _requireName(name);
         _requireCid(specCid, specCodec);
         twinId = ++_counters.twins;
@@ -98,10 +123,11 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
 
     /// @notice Moves `twin` to lifecycle phase `phase`. `Dismissed` is terminal and freezes the
     ///         twin in Authorization.
-    /// @dev Needs TWIN_UPDATE at twin level. Emits {PhaseChanged}.
+    /// @dev Needs TWIN_UPDATE at twin level, and TWIN_DISMISS (only OWNERs by default) to dismiss.
+    ///      Emits {PhaseChanged}.
     function setPhase(uint256 twin, Phase phase) external {
         _requireTwin(twin);
-        _authorize(twin, Permissions.TWIN_UPDATE, bytes32(0));
+        _authorize(twin, phase == Phase.Dismissed ? Permissions.TWIN_DISMISS : Permissions.TWIN_UPDATE, bytes32(0));
         Twin storage t = _twins[twin];
         Phase old = t.phase;
         if (old == Phase.Dismissed) revert TwinDismissed(twin);
@@ -112,8 +138,9 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
     }
 
     /// @notice Makes `parent` the parent (aggregate twin) of `child`; `parent == 0` detaches it.
-    /// @dev Needs TWIN_UPDATE on `child` and on `parent`. Walks at most {MAX_DEPTH} ancestors to
-    ///      reject cycles. Emits {ParentChanged}.
+    /// @dev Needs TWIN_UPDATE on `child` and on `parent`. The whole subtree of `child` counts: its
+    ///      deepest descendant must stay within {MAX_DEPTH} ancestors. Walks at most {MAX_DEPTH}
+    ///      ancestors twice (cycle and depth check, then the heights above). Emits {ParentChanged}.
     function setParent(uint256 child, uint256 parent) external {
         _requireTwin(child);
         _authorize(child, Permissions.TWIN_UPDATE, bytes32(0));
@@ -122,16 +149,32 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
         if (parent != 0) {
             _requireTwin(parent);
             _authorize(parent, Permissions.TWIN_UPDATE, bytes32(0));
+            uint256 below = _twins[child].height; // descendants of child below it, at most
             uint256 p = parent;
-            uint256 depth;
+            uint256 depth; // ancestors child would have
             while (p != 0) {
                 if (p == child) revert CycleDetected(child, parent);
                 if (++depth > MAX_DEPTH) revert HierarchyTooDeep(MAX_DEPTH);
                 p = _twins[p].parent;
             }
+            if (depth + below > MAX_DEPTH) revert HierarchyTooDeep(MAX_DEPTH);
+            _raiseHeights(parent, below + 1);
         }
-        _twins[child].parent = uint64(parent);
+        _twins[child].parent = uint48(parent);
         emit ParentChanged(child, old, parent, msg.sender);
+    }
+
+    /// @dev `twin` now has a chain of `height` descendants below it: raise its height and its ancestors'
+    ///      where they were lower. Bounded by {MAX_DEPTH}: the chain above was just walked.
+    function _raiseHeights(uint256 twin, uint256 height) private {
+        uint256 p = twin;
+        while (p != 0) {
+            Twin storage t = _twins[p];
+            if (t.height >= height) return;
+            t.height = uint8(height);
+            ++height;
+            p = t.parent;
+        }
     }
 
     // ---------------------------------------------------------------- views
@@ -144,6 +187,12 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
     /// @inheritdoc ISpecification
     function componentActive(uint256 twin, bytes32 id) external view returns (bool) {
         return _components[twin][id].active;
+    }
+
+    /// @inheritdoc ISpecification
+    function componentActiveOrReplaced(uint256 twin, bytes32 id) external view returns (bool) {
+        Component storage c = _components[twin][id];
+        return c.active || c.replacedBy != bytes32(0);
     }
 
     /// @notice Number of twins ever created (ids are 1..twinCount).

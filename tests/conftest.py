@@ -14,7 +14,6 @@ from contract_constants import (
     MAINTAINER,
     MANUFACTURER,
     RAW,
-    REGISTRY_ROLE,
     SPEC_CID,
     SPEC_DIGEST,
     twin_of,
@@ -69,9 +68,9 @@ def auth(project, deployer):
 
 @pytest.fixture(scope="session")
 def spec(project, deployer, auth):
-    """Specification registry, wired: it holds REGISTRY_ROLE on `auth`."""
+    """Specification registry, wired: `auth` is bound to it as its twin registry."""
     registry = deployer.deploy(project.Specification, auth)
-    auth.grantRole(REGISTRY_ROLE, registry, sender=deployer)
+    auth.bindRegistry(registry, sender=deployer)
     return registry
 
 
@@ -103,5 +102,5 @@ def staffed_twin(auth, twin, owner, manufacturer, maintainer, distributor, audit
         (AUDITOR, auditor),
         (DEVICE_AGENT, device_agent),
     ):
-        auth.grantRole(twin, role, account, sender=owner)
+        auth.grantTwinRole(twin, role, account, sender=owner)
     return twin

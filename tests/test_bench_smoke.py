@@ -21,7 +21,8 @@ REQUIRED = [
     "gas_anchor_event_only_floor", "gas_per_reading_1", "gas_per_reading_10", "naive_gas_per_reading",
     "agent_readings_per_s", "agent_latency_p50_ms", "agent_latency_p99_ms", "naive_readings_per_s",
     "verify_readings_per_s", "keccak_leaves_per_s", "ipfs_add_mb_per_s", "ipfs_small_adds_per_s",
-    "sha256_mb_per_s", "agent_readings_per_s_encrypted",
+    "sha256_mb_per_s", "agent_readings_per_s_encrypted", "source_jsonl_per_s", "source_opcua_per_s",
+    "source_mqtt_per_s", "source_modbus_per_s",
 ]
 
 

@@ -22,8 +22,8 @@ RANKS: dict[str, int] = {
     "crypto": 4,
     "ledger": 5,
     "verify": 6, "agent": 6,
-    "cli": 7,
-    "demo": 8,
+    "cli": 7, "web": 7,
+    "demo": 8, "demo_cold_chain": 8,
 }
 CONTRACT_CALLERS = ("ledger", "chain")  # the only layers that touch `contract.functions`
 MAX_MODULE_LINES = 600

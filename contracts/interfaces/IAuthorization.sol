@@ -19,6 +19,7 @@ library Permissions {
     uint256 internal constant SOURCE_MANAGE = 1 << 11; // external sources
     uint256 internal constant PROGRAM_EXECUTE = 1 << 12; // move a program call's status (device agent)
     uint256 internal constant KEY_PUBLISH = 1 << 13; // publish key envelopes for encrypted data
+    uint256 internal constant TWIN_DISMISS = 1 << 14; // dismiss the twin (irreversible); only OWNERs by default
 }
 
 /// @title What the other TwinLedger contracts ask the Authorization contract.

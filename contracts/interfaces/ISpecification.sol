@@ -8,4 +8,8 @@ interface ISpecification {
 
     /// @notice True if the component exists on the twin and has not been removed or replaced.
     function componentActive(uint256 twin, bytes32 component) external view returns (bool);
+
+    /// @notice True if the component is active, or was replaced (not removed): a replaced sensor's feed
+    ///         drains the batches measured before the swap until it is retired.
+    function componentActiveOrReplaced(uint256 twin, bytes32 component) external view returns (bool);
 }

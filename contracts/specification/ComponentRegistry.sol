@@ -9,8 +9,11 @@ import {SpecificationBase} from "./SpecificationBase.sol";
 ///         `bytes32(0)` stands for the twin itself. Components are never deleted: removal marks
 ///         them inactive, replacement keeps the old entry as inactive history pointing to its
 ///         successor (`replacedBy`). Children keep their parent id; follow `replacedBy` to find the
-///         current part. Structural changes need SPEC_UPDATE for the parent (adding) or for the
-///         component itself (removing, replacing), so a scoped maintainer can work inside its scope.
+///         current part. Structural changes need SPEC_UPDATE for the parent (adding), for the
+///         component itself (removing) or for both (replacing, which adds under the parent), so a
+///         scoped maintainer can work inside its scope and never outside it. A component with active
+///         children cannot be removed (remove its children first); a replaced one keeps its children, who
+///         follow `replacedBy` to their current parent.
 abstract contract ComponentRegistry is SpecificationBase {
     /// @notice `component` was added under `parent` (`bytes32(0)` = twin root).
     event ComponentAdded(
@@ -72,18 +75,22 @@ abstract contract ComponentRegistry is SpecificationBase {
         }
     }
 
+    /// @notice `component` still has `count` active children: remove or replace them first.
+    error ComponentHasChildren(uint256 twin, bytes32 component, uint256 count);
+
     /// @notice Marks component `id` inactive. Never deletes it.
-    /// @dev Needs SPEC_UPDATE for `id`. Emits {ComponentRemoved}.
+    /// @dev Needs SPEC_UPDATE for `id`, which must have no active children. Emits {ComponentRemoved}.
     function removeComponent(uint256 twin, bytes32 id) external {
         Component storage c = _activeComponent(twin, id);
         _authorize(twin, Permissions.SPEC_UPDATE, id);
-        c.active = false;
+        _deactivate(twin, id, c);
         emit ComponentRemoved(twin, id, msg.sender);
     }
 
     /// @notice Replaces component `oldId` by a new component `newId` under the same parent. The old
     ///         entry stays as inactive history with `replacedBy = newId`.
-    /// @dev Needs SPEC_UPDATE for `oldId`. Emits {ComponentReplaced} then {ComponentAdded}.
+    /// @dev Needs SPEC_UPDATE for `oldId` and for its parent (where `newId` is added). Its children stay
+    ///      active under it (follow `replacedBy`). Emits {ComponentReplaced} then {ComponentAdded}.
     function replaceComponent(
         uint256 twin,
         bytes32 oldId,
@@ -93,7 +100,9 @@ abstract contract ComponentRegistry is SpecificationBase {
     ) external {
         Component storage old = _activeComponent(twin, oldId);
         _authorize(twin, Permissions.SPEC_UPDATE, oldId);
+        _authorize(twin, Permissions.SPEC_UPDATE, old.parent);
         old.active = false;
+        _leaveParent(twin, old.parent);
         old.replacedBy = newId;
         emit ComponentReplaced(twin, oldId, newId, msg.sender);
         _addComponent(twin, newId, old.parent, name, kind);
@@ -131,6 +140,21 @@ abstract contract ComponentRegistry is SpecificationBase {
         c.exists = true;
         c.active = true;
         c.name = name;
+        if (parent != bytes32(0)) ++_components[twin][parent].activeChildren;
         emit ComponentAdded(twin, id, parent, kind, name, msg.sender);
+    }
+
+    function _deactivate(uint256 twin, bytes32 id, Component storage c) private {
+        uint256 children = c.activeChildren;
+        if (children != 0) revert ComponentHasChildren(twin, id, children);
+        c.active = false;
+        _leaveParent(twin, c.parent);
+    }
+
+    /// @dev One active child fewer under `parent` (a replaced parent keeps counting the children it had).
+    function _leaveParent(uint256 twin, bytes32 parent) private {
+        if (parent == bytes32(0)) return;
+        Component storage p = _components[twin][parent];
+        if (p.activeChildren != 0) --p.activeChildren;
     }
 }

@@ -17,7 +17,7 @@ abstract contract DocumentRegistry is SpecificationBase {
 
     /// @dev Slot 0: twin, versionCount, archived, createdAt.
     struct Document {
-        uint64 twin;
+        uint48 twin;
         uint32 versionCount;
         bool archived;
         uint40 createdAt;
@@ -27,7 +27,7 @@ abstract contract DocumentRegistry is SpecificationBase {
 
     struct Source {
         address owner;
-        uint64 twin;
+        uint48 twin;
         bool removed;
         string uri;
         string description;
@@ -89,13 +89,40 @@ abstract contract DocumentRegistry is SpecificationBase {
         uint16 codec,
         bytes32 digest
     ) external returns (uint256 docId) {
+        return _addDocument(twin, componentId, name, cid, codec, digest);
+    }
+
+    /// @notice {addDocument}, but only if the new document gets id `expectedId`: data sealed for that id
+    ///         (an encrypted document) can then never land under another id. Reverts {IdTaken} otherwise.
+    function addDocumentAt(
+        uint256 expectedId,
+        uint256 twin,
+        bytes32 componentId,
+        string calldata name,
+        bytes32 cid,
+        uint16 codec,
+        bytes32 digest
+    ) external returns (uint256 docId) {
+        uint256 next = uint256(_counters.documents) + 1;
+        if (next != expectedId) revert IdTaken(expectedId, next);
+        return _addDocument(twin, componentId, name, cid, codec, digest);
+    }
+
+    function _addDocument(
+        uint256 twin,
+        bytes32 componentId,
+        string calldata name,
+        bytes32 cid,
+        uint16 codec,
+        bytes32 digest
+    ) private returns (uint256 docId) {
         _requireTarget(twin, componentId);
         _authorize(twin, Permissions.DOC_CREATE, componentId);
         _requireName(name);
         _requireCid(cid, codec);
         docId = ++_counters.documents;
         Document storage d = _documents[docId];
-        d.twin = uint64(twin);
+        d.twin = uint48(twin);
         d.versionCount = 1;
         d.createdAt = uint40(block.timestamp);
         if (componentId != bytes32(0)) d.component = componentId;
@@ -117,18 +144,18 @@ abstract contract DocumentRegistry is SpecificationBase {
     ) external returns (uint256 version) {
         Document storage d = _documents[docId];
         // Hot path: read and write the document's first slot once.
-        // Layout: twin (bits 0..63), versionCount (64..95), archived (96..103), createdAt (104..143).
+        // Layout: twin (bits 0..47), versionCount (48..79), archived (80..87), createdAt (88..127).
         uint256 header;
         assembly ("memory-safe") {
             header := sload(d.slot)
         }
-        if (twin == 0 || uint64(header) != twin) revert UnknownDocument(twin, docId);
-        if ((header >> 96) & 0xff != 0) revert DocumentIsArchived(docId);
+        if (twin == 0 || uint48(header) != twin) revert UnknownDocument(twin, docId);
+        if ((header >> 80) & 0xff != 0) revert DocumentIsArchived(docId);
         _authorizeLazy(twin, Permissions.DOC_UPDATE, d);
         _requireCid(cid, codec);
-        version = uint32(header >> 64); // + 1 cannot overflow: 2^32 versions cost > 4e14 gas
+        version = uint32(header >> 48); // + 1 cannot overflow: 2^32 versions cost > 4e14 gas
         assembly ("memory-safe") {
-            sstore(d.slot, add(header, shl(64, 1)))
+            sstore(d.slot, add(header, shl(48, 1)))
         }
         _writeVersion(_docVersions[docId][version], cid, codec, digest);
         emit DocumentVersionAdded(twin, docId, version, cid, codec, digest);
@@ -201,7 +228,7 @@ abstract contract DocumentRegistry is SpecificationBase {
         sourceId = ++_counters.sources;
         Source storage s = _sources[sourceId];
         s.owner = msg.sender;
-        s.twin = uint64(twin);
+        s.twin = uint48(twin);
         s.uri = uri;
         if (len != 0) s.description = description;
         emit SourceAdded(twin, sourceId, msg.sender, uri, description);

@@ -8,7 +8,11 @@ import {SpecificationBase} from "./SpecificationBase.sol";
 /// @notice A program is identified per component by a `bytes32` id and has up to {MAX_PARAMS}
 ///         named `int256` parameters, each with inclusive bounds `[min, max]`. A call is checked
 ///         against them, queued with a global id and moved by the device agent
-///         (PROGRAM_EXECUTE): Queued -> Delivered -> Done | Failed, or Queued -> Done | Failed.
+///         (PROGRAM_EXECUTE): Queued -> Delivered -> Done | Failed, or Queued -> Done | Failed. A call
+///         carries the program revision it was checked against: it can be delivered and completed only
+///         while that revision is current, the program enabled and the component active, so a later
+///         safety change (tighter bounds, removal) stops every call queued before it. Its caller or an
+///         OWNER can cancel a call that is not finished (-> Cancelled).
 abstract contract ProgramRegistry is SpecificationBase {
     /// @notice Most parameters of one program.
     uint256 public constant MAX_PARAMS = 16;
@@ -22,16 +26,17 @@ abstract contract ProgramRegistry is SpecificationBase {
     struct Program {
         bool enabled;
         uint8 paramCount;
-        uint32 revision; // bumped by every setProgram
+        uint24 revision; // bumped by every setProgram
         mapping(uint256 index => Param) params;
     }
 
-    /// @dev Slot 0: caller, twin, status, resultCodec.
+    /// @dev Slot 0: caller, twin, status, resultCodec, revision.
     struct ProgramCall {
         address caller;
-        uint64 twin;
+        uint48 twin;
         CallStatus status;
         uint16 resultCodec;
+        uint24 revision; // the program revision the parameters were checked against
         bytes32 component;
         bytes32 program;
         bytes32 resultCid;
@@ -90,6 +95,14 @@ abstract contract ProgramRegistry is SpecificationBase {
     error UnknownCall(uint256 callId);
     /// @notice The call's current status does not allow this transition.
     error InvalidCallStatus(uint256 callId, CallStatus status);
+    /// @notice The call was checked against program revision `revision`, which is no longer in force (the
+    ///         program was redefined or removed, or its component removed or replaced): cancel it.
+    error StaleCall(uint256 callId, uint256 revision);
+    /// @notice Only the call's caller or an OWNER of its twin may cancel it.
+    error NotCallCanceller(uint256 callId, address account);
+
+    /// @notice Call `callId` was cancelled by `sender` before it finished.
+    event CallCancelled(uint256 indexed callId, uint256 indexed twin, address sender);
 
     /// @notice Defines (or redefines) program `program` of `component` with inclusive parameter bounds.
     /// @dev Needs SPEC_UPDATE for `component`, which must be active. Emits {ProgramSet}.
@@ -118,7 +131,7 @@ abstract contract ProgramRegistry is SpecificationBase {
         }
         p.enabled = true;
         p.paramCount = uint8(n);
-        uint32 revision = p.revision + 1;
+        uint24 revision = p.revision + 1;
         p.revision = revision;
         emit ProgramSet(twin, componentId, program, revision, paramNames, mins, maxs, msg.sender);
     }
@@ -158,8 +171,9 @@ abstract contract ProgramRegistry is SpecificationBase {
         callId = ++_counters.calls;
         ProgramCall storage c = _calls[callId];
         c.caller = msg.sender;
-        c.twin = uint64(twin);
+        c.twin = uint48(twin);
         c.status = CallStatus.Queued;
+        c.revision = p.revision;
         c.component = componentId;
         c.program = program;
         emit ProgramCalled(callId, twin, componentId, program, params, msg.sender);
@@ -170,6 +184,7 @@ abstract contract ProgramRegistry is SpecificationBase {
     function markDelivered(uint256 callId) external {
         ProgramCall storage c = _requireCall(callId);
         if (c.status != CallStatus.Queued) revert InvalidCallStatus(callId, c.status);
+        _requireCurrent(callId, c);
         c.status = CallStatus.Delivered;
         emit CallDelivered(callId, c.twin, msg.sender);
     }
@@ -181,6 +196,7 @@ abstract contract ProgramRegistry is SpecificationBase {
         ProgramCall storage c = _requireCall(callId);
         CallStatus s = c.status;
         if (s != CallStatus.Queued && s != CallStatus.Delivered) revert InvalidCallStatus(callId, s);
+        _requireCurrent(callId, c);
         if (resultCid != bytes32(0)) {
             _requireCid(resultCid, resultCodec);
             c.resultCid = resultCid;
@@ -190,6 +206,21 @@ abstract contract ProgramRegistry is SpecificationBase {
         }
         c.status = ok ? CallStatus.Done : CallStatus.Failed;
         emit CallCompleted(callId, c.twin, ok, resultCid, resultCodec, msg.sender);
+    }
+
+    /// @notice Cancels call `callId` (Queued or Delivered -> Cancelled), e.g. a stale one.
+    /// @dev Only its caller (as long as it holds PROGRAM_CALL for the component) or an OWNER (TWIN_DISMISS
+    ///      at twin level, which only OWNERs hold by default). Emits {CallCancelled}.
+    function cancelCall(uint256 callId) external {
+        ProgramCall storage c = _calls[callId];
+        CallStatus s = c.status;
+        if (s == CallStatus.None) revert UnknownCall(callId);
+        uint256 twin = c.twin;
+        if (c.caller == msg.sender) _authorize(twin, Permissions.PROGRAM_CALL, c.component);
+        else _authorizeAs(twin, Permissions.TWIN_DISMISS, bytes32(0), callId);
+        if (s != CallStatus.Queued && s != CallStatus.Delivered) revert InvalidCallStatus(callId, s);
+        c.status = CallStatus.Cancelled;
+        emit CallCancelled(callId, twin, msg.sender);
     }
 
     /// @notice Program record: `enabled`, parameter count and revision.
@@ -239,9 +270,31 @@ abstract contract ProgramRegistry is SpecificationBase {
         return (c.twin, c.component, c.program, c.caller, c.status, c.resultCid, c.resultCodec);
     }
 
+    /// @notice The program revision call `callId` was checked against.
+    function callRevision(uint256 callId) external view returns (uint256) {
+        return _calls[callId].revision;
+    }
+
     /// @notice Number of program calls ever made (ids are 1..callCount).
     function callCount() external view returns (uint256) {
         return _counters.calls;
+    }
+
+    /// @dev The call's program is still the one its parameters were checked against.
+    function _requireCurrent(uint256 callId, ProgramCall storage c) private view {
+        uint256 twin = c.twin;
+        bytes32 componentId = c.component;
+        Program storage p = _programs[twin][componentId][c.program];
+        if (!p.enabled || p.revision != c.revision || !_components[twin][componentId].active) {
+            revert StaleCall(callId, c.revision);
+        }
+    }
+
+    /// @dev Like `_authorize`, but a refusal names the call: {NotCallCanceller}.
+    function _authorizeAs(uint256 twin, uint256 permissions, bytes32 component, uint256 callId) private view {
+        (bool allowed, bool frozen) = _check(twin, permissions, component);
+        if (frozen) revert TwinDismissed(twin);
+        if (!allowed) revert NotCallCanceller(callId, msg.sender);
     }
 
     function _requireCall(uint256 callId) private view returns (ProgramCall storage c) {

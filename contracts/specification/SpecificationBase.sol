@@ -25,7 +25,8 @@ abstract contract SpecificationBase {
         Queued,
         Delivered,
         Done,
-        Failed
+        Failed,
+        Cancelled
     }
 
     /// @dev A pointer to IPFS content plus who wrote it and when: 3 slots.
@@ -39,10 +40,11 @@ abstract contract SpecificationBase {
 
     /// @dev Slot 0 packs the small fields; name is one slot when at most 31 bytes.
     struct Twin {
-        uint64 parent;
+        uint48 parent;
         uint40 createdAt;
         Phase phase;
         uint32 specVersionCount;
+        uint8 height; // an upper bound of the longest chain of descendants below (0: none); never lowered
         bytes32 deviceId;
         string name;
     }
@@ -54,12 +56,14 @@ abstract contract SpecificationBase {
         uint40 addedAt;
         bool exists;
         bool active;
+        uint32 activeChildren; // active components whose parent this is
         string name;
     }
 
-    /// @dev All global id counters in one slot.
+    /// @dev All global id counters in one slot. Twin ids are stored as uint48 everywhere (the counter
+    ///      reverts on overflow before an id could be truncated).
     struct Counters {
-        uint64 twins;
+        uint48 twins;
         uint64 documents;
         uint64 calls;
         uint64 sources;
@@ -107,6 +111,9 @@ abstract contract SpecificationBase {
     error ComponentExists(uint256 twin, bytes32 component);
     /// @notice The component does not exist on the twin or is no longer active.
     error ComponentNotActive(uint256 twin, bytes32 component);
+    /// @notice The next id is `next`, not the `expected` one the caller bound its data to (someone else's
+    ///         transaction took it first); nothing was written.
+    error IdTaken(uint256 expected, uint256 next);
 
     // ---------------------------------------------------------------- construction
 

@@ -9,15 +9,19 @@ Each layer's errors derive from it, most also from the built-in class their call
     │   ├── IpfsUnavailable, IntegrityError, NotPinned, UnsupportedContent
     │   ├── BlockNotFound                                        (KeyError)
     │   └── InvalidCid, CarError, DecodeError                    (ValueError)
+    ├── StoreSpecError                                ipfs/factory (ValueError: a bad --ipfs)
     ├── ApiError                                      ipfs/server (an HTTP error answer)
     ├── CommandError                                  sim/       (ValueError)
     ├── ChainError                                    chain/     (RuntimeError)
     │   ├── ChainUnavailable, ContractRevert, TxFailed, AccountError, LogRangeTooLarge, KeystoreError
     │   ├── LookupFailed                              ledger/
-    │   │   └── DigestMismatch, NotReadable, BoundsError   cli/
+    │   ├── NotFound                                  ledger/reader (TwinNotFound, FeedNotFound)
+    │   │   └── DigestMismatch, NotReadable, BoundsError   ledger/documents, ledger/programs
     │   └── UsageError                                cli/
     ├── DevError                                      cli/dev    (a click error: `dev up` refused)
+    ├── BadOption                                     cli/main   (a click error: a bad global option)
     ├── ArtifactsMissing, DeploymentError             chain/     (RuntimeError)
+    ├── AssetsMissing                                 web/       (RuntimeError: run `make`)
     ├── CryptoError                                   crypto/
     │   ├── DecryptionFailed, InvalidKey, NoReaders, KeyRequired
     │   └── EnvelopeError
@@ -27,6 +31,9 @@ Each layer's errors derive from it, most also from the built-in class their call
     ├── ConfigError                                   agent/     (ValueError)
     ├── OutboxError                                   agent/     (RuntimeError)
     ├── UnknownSensorError                            agent/     (KeyError)
+    ├── ConnectorError                                agent/connectors (RuntimeError)
+    │   └── DeviceUnavailable                                    (ConnectionError)
+    ├── SparkplugError                                agent/connectors (ValueError)
     └── DemoFailed                                    demo       (RuntimeError)
 
 `tests/test_errors.py` checks that every exception class in the package derives from this root.

@@ -56,7 +56,7 @@ def provision_plant(workdir: Path) -> Plant:
     twin = create_twin_from_aml(owner, store, PLANT_AML)
     agent = test_account(AGENT)
     for role in ("DEVICE_AGENT", "MAINTAINER"):
-        owner.sender.transact(owner.auth.functions.grantRole(twin.twin_id, keccak(text=role), agent.address))
+        owner.sender.transact(owner.auth.functions.grantTwinRole(twin.twin_id, keccak(text=role), agent.address))
     device = test_account(DEVICE)
     feeds, components = {}, {}
     for sensor in SENSORS:

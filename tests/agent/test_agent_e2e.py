@@ -21,7 +21,6 @@ from twinledger.sim import FillingPlantSimulator
 from twinledger.chain.errors import ContractRevert
 from twinledger.formats.batch import Quality, decode_batch, encode_reading
 from twinledger.formats.cids import raw_cid_from_digest
-from twinledger.formats.merkle import leaf_hash
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -64,16 +63,22 @@ def test_every_accepted_reading_is_anchored_and_provable(plant):
     assert any(r.quality & Quality.STUCK for r in batch.readings)
     assert stuck.rids
 
-    # One reading, proven on-chain with OpenZeppelin's MerkleProof.
+    # One reading, proven on-chain with OpenZeppelin's MerkleProof against the batch's header.
     from twinledger.agent.publish import merkle_tree
+    from twinledger.formats.merkle import keccak256
     tree = merkle_tree(batch)
     index = len(batch.readings) // 2
-    leaf = leaf_hash(encode_reading(batch.readings[index]))
-    assert chain.feeds.functions.verifyReading(batch.feed, batch.seq, leaf, tree.proof(index)).call()
-    forged = leaf_hash(encode_reading(batch.readings[index].__class__(
+    args = event["args"]
+    before = {"feedId": batch.feed, "seq": batch.seq - 1}
+    prev = (bytes(32) if batch.seq == 0 else
+            chain.feeds.events.Anchored.get_logs(from_block=0, argument_filters=before)[-1]["args"]["head"])
+    header = (prev, args["root"], args["cid"], args["count"], args["tFirst"], args["tLast"])
+    reading_hash = keccak256(encode_reading(batch.readings[index]))
+    assert chain.feeds.functions.verifyReading(batch.feed, batch.seq, header, reading_hash, tree.proof(index)).call()
+    forged = keccak256(encode_reading(batch.readings[index].__class__(
         rid=batch.readings[index].rid, sensor=batch.readings[index].sensor, t_ms=batch.readings[index].t_ms,
         value=batch.readings[index].value + 1, quality=batch.readings[index].quality)))
-    assert not chain.feeds.functions.verifyReading(batch.feed, batch.seq, forged, tree.proof(index)).call()
+    assert not chain.feeds.functions.verifyReading(batch.feed, batch.seq, header, forged, tree.proof(index)).call()
 
 
 def test_malformed_lines_are_rejected_and_a_flood_is_absorbed(plant, tmp_path):
@@ -118,13 +123,17 @@ def test_program_calls_rejected_out_of_bounds_and_executed_within(plant):
     assert result["ok"] is True and result["call"] == call_id
     assert watcher.poll() == []  # a call is acknowledged once
 
-    # The bounds tightened after a call was queued: the agent's own re-check fails the call.
+    # The bounds tightened after a call was queued: the call is stale, the device is not driven, and the
+    # contract would refuse its delivery (StaleCall); its caller cancels it.
     owner.sender.transact(owner.spec.functions.callProgram(plant.twin, valve.component_id, valve.program_id, [900]))
     owner.sender.transact(owner.spec.functions.setProgram(plant.twin, valve.component_id, valve.program_id,
                                                           [b"position".ljust(32, b"\0")], [0], [500]))
     [late] = watcher.poll()
-    assert not late.ok and "position=900 outside [0, 500]" in late.message
-    assert owner.spec.functions.programCall(late.call_id).call()[4] == 4  # Failed
+    assert not late.ok and "stale call" in late.message
+    assert device.valve_cmd == pytest.approx(0.25)
+    assert owner.spec.functions.programCall(late.call_id).call()[4] == 1  # still Queued
+    owner.sender.transact(owner.spec.functions.cancelCall(late.call_id))
+    assert owner.spec.functions.programCall(late.call_id).call()[4] == 5  # Cancelled
 
 
 def plant_program(plant, name):

@@ -21,12 +21,12 @@ def test_grant_list_revoke(tl: Twinledger, twin: int) -> None:
     auth = tl.stack.chain().auth
     assert "Granted MAINTAINER" in tl("role", "grant", twin, "maintainer", address(MAINTAINER)).stdout
     tl("role", "grant", twin, "0x" + ROLE_IDS["AUDITOR"].hex(), address(AUDITOR))  # a role as bytes32
-    assert auth.functions.hasRole(twin, ROLE_IDS["AUDITOR"], address(AUDITOR)).call()
+    assert auth.functions.hasTwinRole(twin, ROLE_IDS["AUDITOR"], address(AUDITOR)).call()
     listing = tl("role", "list", twin, account=None).stdout
     assert address(MAINTAINER) in listing and "MAINTAINER" in listing and "PROGRAM_CALL" in listing
     assert address(AUDITOR) in listing and "AUDITOR" in listing
     tl("role", "revoke", twin, "AUDITOR", address(AUDITOR))
-    assert not auth.functions.hasRole(twin, ROLE_IDS["AUDITOR"], address(AUDITOR)).call()
+    assert not auth.functions.hasTwinRole(twin, ROLE_IDS["AUDITOR"], address(AUDITOR)).call()
     assert address(AUDITOR) not in tl("role", "list", twin).stdout
     assert "RoleNotHeld" in tl.fails("role", "revoke", twin, "AUDITOR", address(AUDITOR))
     assert "OwnerRoleNotGrantable" in tl.fails("role", "grant", twin, "OWNER", address(AUDITOR))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dag_cbor
 import pytest
-from cli_harness import AUDITOR, MAINTAINER, MANUFACTURER, OUTSIDER, Twinledger, address
+from cli_harness import AUDITOR, MAINTAINER, MANUFACTURER, OUTSIDER, OWNER, Twinledger, address
 from eth_utils import keccak
 
 from twinledger.ledger.reader import Ledger
@@ -122,6 +122,28 @@ def test_tampered_payload_and_wrong_key_envelope_fail_clearly(tl: Twinledger, tw
     forged = type(bogus)(bogus.twin, bogus.subject, bogus.epoch, wrapped, bogus.commit, bogus.created_at, bogus.writer)
     publish_envelope(chain, store, forged, bytes(32))
     assert "EnvelopeWrongKey" in tl.fails("doc", "get", twin, doc, "--version", "0", account=AUDITOR)
+
+
+def test_an_envelope_planted_under_another_component_is_ignored(tl: Twinledger, twin: int, tmp_path: Path) -> None:
+    """M-3: a KEY_PUBLISH holder scoped to another component publishes, for a twin-level document, a bogus
+    envelope of its current epoch that lists the auditor. Readers took the latest envelope listing them, so the
+    auditor's read failed (EnvelopeWrongKey); now only envelopes published under the subject's own component
+    count, and the auditor reads."""
+    doc = _doc_id(tl("doc", "add", twin, _write(tmp_path, "p.txt", b"pressure test: passed"), "--name", "Pressure",
+                     "--encrypt", account=MAINTAINER).stdout)
+    owner, planter = tl.stack.chain(OWNER), tl.stack.chain(OUTSIDER)
+    elsewhere = keccak(text="another component")
+    device_agent = keccak(text="DEVICE_AGENT")
+    owner.sender.transact(owner.auth.functions.grantTwinRole(twin, device_agent, address(OUTSIDER)))
+    owner.sender.transact(owner.auth.functions.setScope(twin, address(OUTSIDER), [elsewhere]))
+    stranger = Recipient.from_public_key(public_key_from_private(generate_private_key()))
+    bogus = build_envelope(twin, Subject.doc(doc), 0, new_data_key(), [stranger], planter.sender.address)
+    forged = type(bogus)(bogus.twin, bogus.subject, bogus.epoch,
+                         {address(AUDITOR).lower(): bogus.recipients[stranger.address]}, bogus.commit,
+                         bogus.created_at, bogus.writer)
+    publish_envelope(planter, tl.stack.store(), forged, elsewhere)  # the contract takes it: its own stream
+    assert tl("doc", "get", twin, doc, account=AUDITOR).stdout_bytes == b"pressure test: passed"
+    owner.sender.transact(owner.auth.functions.revokeTwinRole(twin, device_agent, address(OUTSIDER)))
 
 
 def _cid(digest: bytes, codec: int) -> str:

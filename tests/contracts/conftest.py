@@ -47,8 +47,8 @@ def add_sensor(spec: Any, twin: int, owner: Any):  # type: ignore[no-untyped-def
 def anchorer(auth: Any, twin: int, owner: Any, device_agent: Any) -> Any:
     """`device_agent` holding DEVICE_AGENT (ANCHOR) on the whole twin: the gateway."""
     role = auth.DEVICE_AGENT()
-    if not auth.hasRole(twin, role, device_agent):
-        auth.grantRole(twin, role, device_agent, sender=owner)
+    if not auth.hasTwinRole(twin, role, device_agent):
+        auth.grantTwinRole(twin, role, device_agent, sender=owner)
     return device_agent
 
 
@@ -68,9 +68,3 @@ def register_feed(sensor_feed: Any, twin: int, owner: Any, device_key: LocalAcco
 @pytest.fixture
 def driver(sensor_feed: Any, device_key: LocalAccount) -> FeedDriver:
     return FeedDriver(sensor_feed, ape.chain.provider.chain_id, device_key)
-
-
-@pytest.fixture
-def feed_deps(project: Any, deployer: Any) -> Any:
-    """The test double of Authorization + Specification (used for twin ids above 2**48)."""
-    return project.TestFeedDeps.deploy(sender=deployer)

@@ -12,7 +12,7 @@ from eth_account.signers.local import LocalAccount
 from twinledger.formats.cids import pack, raw_cid_of
 from twinledger.formats.eip712 import AnchorMessage, sign_anchor
 from twinledger.formats.headchain import GENESIS_HEAD, next_head
-from twinledger.formats.merkle import MerkleTree, leaf_hash
+from twinledger.formats.merkle import MerkleTree, keccak256, leaf_hash
 
 DEVICE_KEY = "0x" + "d3" * 32  # a device key that holds no ether: anyone relays its signed anchors
 OTHER_KEY = "0x" + "e7" * 32
@@ -43,6 +43,14 @@ class Batch:
     def fields(self) -> tuple[int, int, bytes, bytes, int, int, int]:
         return (self.feed_id, self.seq, self.root, self.cid, self.count, self.t_first, self.t_last)
 
+    def header(self, prev_head: bytes) -> tuple[bytes, bytes, bytes, int, int, int]:
+        """`ISensorFeedProofs.BatchHeader` of this batch anchored on top of `prev_head`."""
+        return (prev_head, self.root, self.cid, self.count, self.t_first, self.t_last)
+
+    def reading_hash(self, index: int) -> bytes:
+        """keccak256 of reading `index`'s DAG-CBOR bytes: what `verifyReading` takes."""
+        return keccak256(self.readings[index])
+
 
 @dataclass
 class FeedDriver:
@@ -52,6 +60,7 @@ class FeedDriver:
     chain_id: int
     device: LocalAccount
     heads: dict[int, bytes] = field(default_factory=dict)
+    prev_heads: dict[tuple[int, int], bytes] = field(default_factory=dict)
 
     def batch(self, feed_id: int, seq: int, n: int = 3, t0: int | None = None) -> Batch:
         t0 = T0 + 1000 * seq if t0 is None else t0
@@ -95,9 +104,15 @@ class FeedDriver:
 
     def expect(self, b: Batch) -> bytes:
         """Records `b` as anchored in the Python head chain and returns the new head."""
-        head = next_head(self.prev_head(b.feed_id), *b.fields())
+        prev = self.prev_head(b.feed_id)
+        head = next_head(prev, *b.fields())
+        self.prev_heads[(b.feed_id, b.seq)] = prev
         self.heads[b.feed_id] = head
         return head
+
+    def header(self, b: Batch) -> tuple[bytes, bytes, bytes, int, int, int]:
+        """The header of anchored batch `b`, with the prev head recorded when it was anchored."""
+        return b.header(self.prev_heads[(b.feed_id, b.seq)])
 
     def anchor(self, b: Batch, sender: Any, signature: bytes | None = None, signed: bool = True) -> Any:
         sig = (self.sign(b) if signed else b"") if signature is None else signature
@@ -107,6 +122,12 @@ class FeedDriver:
 
     def item(self, b: Batch, signed: bool = False) -> tuple:  # type: ignore[type-arg]
         return (*b.fields(), self.sign(b) if signed else b"")
+
+
+def allow_gateway(sensor_feed: Any, feed_ids: list[int], owner: Any) -> None:
+    """Lets ANCHOR holders anchor these feeds unsigned (feeds with a device key require its signature by default)."""
+    for f in feed_ids:
+        sensor_feed.setSignatureRequired(f, False, sender=owner)
 
 
 def register_feed_tx(sensor_feed: Any, twin: int, component: bytes, key: str, sender: Any) -> int:

@@ -91,7 +91,7 @@ def test_random_admin_sequences_match_the_model(auth, spec, prop_env, steps):
             else:
                 err = None
                 model.roles.setdefault(a.address, set()).add(role)
-            expect(auth, err, lambda: auth.grantRole(twin, role, a, sender=s))
+            expect(auth, err, lambda: auth.grantTwinRole(twin, role, a, sender=s))
         elif kind == "revoke":
             s, role, a = actors[op[1]], op[2], actors[op[3]]
             if not model.can(s.address, ROLE_ADMIN, ZERO32):
@@ -105,7 +105,7 @@ def test_random_admin_sequences_match_the_model(auth, spec, prop_env, steps):
             else:
                 err = None
                 model.roles[a.address].discard(role)
-            expect(auth, err, lambda: auth.revokeRole(twin, role, a, sender=s))
+            expect(auth, err, lambda: auth.revokeTwinRole(twin, role, a, sender=s))
         elif kind == "perms":
             s, role, mask = actors[op[1]], op[2], sum(set(op[3]))
             if OWNER not in model.roles.get(s.address, set()):

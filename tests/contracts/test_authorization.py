@@ -21,7 +21,7 @@ def test_builtin_roles_and_wiring(auth, spec, deployer):
         assert auth.isRoleDefined(role)
         assert auth.defaultPermissions(role) == DEFAULTS[role]
     assert auth.OWNER() == OWNER and auth.DEVICE_AGENT() == DEVICE_AGENT
-    assert auth.hasRole(REGISTRY_ROLE, spec)
+    assert auth.registry() == spec.address
     assert auth.hasRole(DEFAULT_ADMIN_ROLE, deployer)
     assert spec.auth() == auth.address
 
@@ -33,7 +33,7 @@ def test_define_role(auth, deployer, owner, outsider, twin):
     assert auth.roleCount() == 7 and auth.roleAt(6) == insurer
     assert auth.defaultPermissions(insurer) == DOC_READ
     # usable on any twin at once, with its default permissions
-    auth.grantRole(twin, insurer, outsider, sender=owner)
+    auth.grantTwinRole(twin, insurer, outsider, sender=owner)
     assert auth.can(twin, outsider, DOC_READ, ZERO32)
     assert not auth.can(twin, outsider, SENSOR_READ, ZERO32)
     assert auth.rolesOf(twin, outsider) == [insurer]
@@ -65,29 +65,39 @@ def test_create_twin_initializes_owner(auth, spec, owner):
     tx = spec.createTwin("Line 1", DEVICE_ID, SPEC_CID, RAW, SPEC_DIGEST, sender=owner)
     t = twin_of(tx)
     one_log(tx, "TwinInitialized", _contract=auth, twin=t, owner=owner)
-    one_log(tx, "RoleGranted", _contract=auth, twin=t, role=OWNER, account=owner, sender=spec)
+    one_log(tx, "TwinRoleGranted", _contract=auth, twin=t, role=OWNER, account=owner, sender=spec)
     assert auth.isInitialized(t) and auth.ownerCount(t) == 1
     assert auth.rolesOf(t, owner) == [OWNER]
     assert auth.effectivePermissions(t, owner) == ALL_PERMISSIONS
 
 
-def test_registry_hooks_only_for_registry(auth, deployer, twin, outsider):
-    with reverts(auth.AccessControlUnauthorizedAccount, account=outsider, neededRole=REGISTRY_ROLE):
+def test_registry_hooks_only_for_registry(project, auth, deployer, twin, outsider):
+    with reverts(auth.NotRegistry, account=outsider):
         auth.initializeTwin(twin, outsider, sender=outsider)
-    with reverts(auth.AccessControlUnauthorizedAccount, account=outsider, neededRole=REGISTRY_ROLE):
+    with reverts(auth.NotRegistry, account=outsider):
         auth.freezeTwin(twin, sender=outsider)
-    # even a registry may initialize a twin id only once
-    auth.grantRole(REGISTRY_ROLE, deployer, sender=deployer)
-    with reverts(auth.TwinAlreadyInitialized, twin=twin):
-        auth.initializeTwin(twin, outsider, sender=deployer)
-    with reverts(auth.ZeroAddress):
-        auth.initializeTwin(twin + 100, ZERO_ADDRESS, sender=deployer)
-    with reverts(auth.TwinNotInitialized, twin=twin + 100):
-        auth.freezeTwin(twin + 100, sender=deployer)
-    tx = auth.freezeTwin(twin, sender=deployer)
+    with reverts(auth.RegistryAlreadyBound, registry=auth.registry()):
+        auth.bindRegistry(deployer, sender=deployer)
+    # a second Authorization bound to `deployer` as its registry: even a registry initializes an id only once
+    other = deployer.deploy(project.Authorization, deployer)
+    with reverts(other.NotRegistry, account=deployer):
+        other.initializeTwin(1, outsider, sender=deployer)  # nothing bound yet
+    with reverts(other.ZeroAddress):
+        other.bindRegistry(ZERO_ADDRESS, sender=deployer)
+    with reverts(other.AccessControlUnauthorizedAccount, account=outsider):
+        other.bindRegistry(outsider, sender=outsider)
+    one_log(other.bindRegistry(deployer, sender=deployer), "RegistryBound", registry=deployer)
+    other.initializeTwin(twin, outsider, sender=deployer)
+    with reverts(other.TwinAlreadyInitialized, twin=twin):
+        other.initializeTwin(twin, outsider, sender=deployer)
+    with reverts(other.ZeroAddress):
+        other.initializeTwin(twin + 100, ZERO_ADDRESS, sender=deployer)
+    with reverts(other.TwinNotInitialized, twin=twin + 100):
+        other.freezeTwin(twin + 100, sender=deployer)
+    tx = other.freezeTwin(twin, sender=deployer)
     one_log(tx, "Frozen", twin=twin)
-    with reverts(auth.TwinFrozen, twin=twin):
-        auth.freezeTwin(twin, sender=deployer)
+    with reverts(other.TwinFrozen, twin=twin):
+        other.freezeTwin(twin, sender=deployer)
 
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -97,86 +107,86 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
 def test_grant_role(auth, twin, owner, maintainer):
-    tx = auth.grantRole(twin, MAINTAINER, maintainer, sender=owner)
-    one_log(tx, "RoleGranted", twin=twin, role=MAINTAINER, account=maintainer, sender=owner)
-    assert auth.hasRole(twin, MAINTAINER, maintainer)
-    assert not auth.hasRole(twin, MAINTAINER, owner)
-    assert not auth.hasRole(twin, role_id("UNDEFINED"), maintainer)
+    tx = auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner)
+    one_log(tx, "TwinRoleGranted", twin=twin, role=MAINTAINER, account=maintainer, sender=owner)
+    assert auth.hasTwinRole(twin, MAINTAINER, maintainer)
+    assert not auth.hasTwinRole(twin, MAINTAINER, owner)
+    assert not auth.hasTwinRole(twin, role_id("UNDEFINED"), maintainer)
     # several roles on one twin
-    auth.grantRole(twin, AUDITOR, maintainer, sender=owner)
+    auth.grantTwinRole(twin, AUDITOR, maintainer, sender=owner)
     assert auth.rolesOf(twin, maintainer) == [MAINTAINER, AUDITOR]
     assert auth.roleBitmap(twin, maintainer) == (1 << 2) | (1 << 4)
     assert auth.effectivePermissions(twin, maintainer) == MAINTAINER_DEFAULT | READ_DEFAULT
     # roles are per twin
-    assert not auth.hasRole(twin + 1, MAINTAINER, maintainer)
+    assert not auth.hasTwinRole(twin + 1, MAINTAINER, maintainer)
 
 
 def test_grant_role_refusals(auth, twin, owner, maintainer, outsider):
-    auth.grantRole(twin, MAINTAINER, maintainer, sender=owner)
+    auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner)
     with reverts(auth.RoleAlreadyGranted, twin=twin, role=MAINTAINER, account=maintainer):
-        auth.grantRole(twin, MAINTAINER, maintainer, sender=owner)
+        auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner)
     with reverts(auth.OwnerRoleNotGrantable, twin=twin):
-        auth.grantRole(twin, OWNER, maintainer, sender=owner)
+        auth.grantTwinRole(twin, OWNER, maintainer, sender=owner)
     with reverts(auth.UnknownRole, role=role_id("NOPE")):
-        auth.grantRole(twin, role_id("NOPE"), maintainer, sender=owner)
+        auth.grantTwinRole(twin, role_id("NOPE"), maintainer, sender=owner)
     with reverts(auth.ZeroAddress):
-        auth.grantRole(twin, AUDITOR, ZERO_ADDRESS, sender=owner)
+        auth.grantTwinRole(twin, AUDITOR, ZERO_ADDRESS, sender=owner)
     # a maintainer has no ROLE_ADMIN by default
     with reverts(auth.Unauthorized, twin=twin, account=maintainer, permissions=ROLE_ADMIN, component=ZERO32):
-        auth.grantRole(twin, AUDITOR, outsider, sender=maintainer)
+        auth.grantTwinRole(twin, AUDITOR, outsider, sender=maintainer)
     with reverts(auth.TwinNotInitialized, twin=twin + 50):
-        auth.grantRole(twin + 50, AUDITOR, outsider, sender=owner)
+        auth.grantTwinRole(twin + 50, AUDITOR, outsider, sender=owner)
 
 
 def test_delegated_role_admin(auth, twin, owner, maintainer, auditor):
-    auth.grantRole(twin, MAINTAINER, maintainer, sender=owner)
+    auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner)
     auth.setPermissions(twin, MAINTAINER, MAINTAINER_DEFAULT | ROLE_ADMIN, sender=owner)
-    tx = auth.grantRole(twin, AUDITOR, auditor, sender=maintainer)
-    one_log(tx, "RoleGranted", sender=maintainer)
-    auth.revokeRole(twin, AUDITOR, auditor, sender=maintainer)
+    tx = auth.grantTwinRole(twin, AUDITOR, auditor, sender=maintainer)
+    one_log(tx, "TwinRoleGranted", sender=maintainer)
+    auth.revokeTwinRole(twin, AUDITOR, auditor, sender=maintainer)
     # ROLE_ADMIN does not reach OWNER: only OWNERs revoke OWNERs, nobody grants it directly
     with reverts(auth.NotTwinOwner, twin=twin, account=maintainer):
-        auth.revokeRole(twin, OWNER, owner, sender=maintainer)
+        auth.revokeTwinRole(twin, OWNER, owner, sender=maintainer)
     with reverts(auth.OwnerRoleNotGrantable):
-        auth.grantRole(twin, OWNER, maintainer, sender=maintainer)
+        auth.grantTwinRole(twin, OWNER, maintainer, sender=maintainer)
 
 
 def test_revoke_role(auth, twin, owner, maintainer):
-    auth.grantRole(twin, MAINTAINER, maintainer, sender=owner)
-    tx = auth.revokeRole(twin, MAINTAINER, maintainer, sender=owner)
-    one_log(tx, "RoleRevoked", twin=twin, role=MAINTAINER, account=maintainer, sender=owner)
-    assert not auth.hasRole(twin, MAINTAINER, maintainer)
+    auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner)
+    tx = auth.revokeTwinRole(twin, MAINTAINER, maintainer, sender=owner)
+    one_log(tx, "TwinRoleRevoked", twin=twin, role=MAINTAINER, account=maintainer, sender=owner)
+    assert not auth.hasTwinRole(twin, MAINTAINER, maintainer)
     assert not auth.can(twin, maintainer, 0, ZERO32)
     with reverts(auth.RoleNotHeld, twin=twin, role=MAINTAINER, account=maintainer):
-        auth.revokeRole(twin, MAINTAINER, maintainer, sender=owner)
+        auth.revokeTwinRole(twin, MAINTAINER, maintainer, sender=owner)
     with reverts(auth.Unauthorized):
-        auth.revokeRole(twin, OWNER, owner, sender=maintainer)
+        auth.revokeTwinRole(twin, OWNER, owner, sender=maintainer)
 
 
 def test_last_owner_cannot_be_removed(auth, twin, owner, maintainer):
     with reverts(auth.LastOwner, twin=twin):
-        auth.revokeRole(twin, OWNER, owner, sender=owner)
+        auth.revokeTwinRole(twin, OWNER, owner, sender=owner)
     with reverts(auth.LastOwner, twin=twin):
-        auth.renounceRole(twin, OWNER, owner, sender=owner)
+        auth.renounceTwinRole(twin, OWNER, owner, sender=owner)
     # with a second owner, one of them may go
     auth.offerCoOwnership(twin, maintainer, sender=owner)
     auth.acceptOwnership(twin, sender=maintainer)
     assert auth.ownerCount(twin) == 2
-    tx = auth.revokeRole(twin, OWNER, owner, sender=maintainer)
-    one_log(tx, "RoleRevoked", twin=twin, role=OWNER, account=owner, sender=maintainer)
+    tx = auth.revokeTwinRole(twin, OWNER, owner, sender=maintainer)
+    one_log(tx, "TwinRoleRevoked", twin=twin, role=OWNER, account=owner, sender=maintainer)
     assert auth.ownerCount(twin) == 1
     with reverts(auth.LastOwner, twin=twin):
-        auth.renounceRole(twin, OWNER, maintainer, sender=maintainer)
+        auth.renounceTwinRole(twin, OWNER, maintainer, sender=maintainer)
 
 
 def test_renounce_role(auth, twin, owner, maintainer):
-    auth.grantRole(twin, MAINTAINER, maintainer, sender=owner)
+    auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner)
     with reverts(auth.RenounceOnlySelf, account=maintainer, sender=owner):
-        auth.renounceRole(twin, MAINTAINER, maintainer, sender=owner)
-    tx = auth.renounceRole(twin, MAINTAINER, maintainer, sender=maintainer)
-    one_log(tx, "RoleRevoked", twin=twin, role=MAINTAINER, account=maintainer, sender=maintainer)
+        auth.renounceTwinRole(twin, MAINTAINER, maintainer, sender=owner)
+    tx = auth.renounceTwinRole(twin, MAINTAINER, maintainer, sender=maintainer)
+    one_log(tx, "TwinRoleRevoked", twin=twin, role=MAINTAINER, account=maintainer, sender=maintainer)
     with reverts(auth.RoleNotHeld):
-        auth.renounceRole(twin, MAINTAINER, maintainer, sender=maintainer)
+        auth.renounceTwinRole(twin, MAINTAINER, maintainer, sender=maintainer)
 
 
 # ---------------------------------------------------------------- EtherTwin's takeover bug
@@ -185,14 +195,14 @@ def test_renounce_role(auth, twin, owner, maintainer):
 def test_outsider_cannot_take_over_a_twin(auth, spec, twin, owner, maintainer, outsider):
     """EtherTwin's `initializeDevice` let anyone become OWNER of an existing twin. Every path an
     outsider (or a plain member) could try must revert with its exact error."""
-    auth.grantRole(twin, MAINTAINER, maintainer, sender=owner)
+    auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner)
     for attacker in (outsider, maintainer):
-        with reverts(auth.AccessControlUnauthorizedAccount, account=attacker, neededRole=REGISTRY_ROLE):
+        with reverts(auth.NotRegistry, account=attacker):
             auth.initializeTwin(twin, attacker, sender=attacker)
         with reverts(auth.Unauthorized, twin=twin, account=attacker, permissions=ROLE_ADMIN):
-            auth.grantRole(twin, AUDITOR, attacker, sender=attacker)
+            auth.grantTwinRole(twin, AUDITOR, attacker, sender=attacker)
         with reverts(auth.Unauthorized, twin=twin, account=attacker, permissions=ROLE_ADMIN):
-            auth.grantRole(twin, OWNER, attacker, sender=attacker)
+            auth.grantTwinRole(twin, OWNER, attacker, sender=attacker)
         with reverts(auth.NoOwnershipOffer, twin=twin, account=attacker):
             auth.acceptOwnership(twin, sender=attacker)
         with reverts(auth.NotTwinOwner, twin=twin, account=attacker):
@@ -202,14 +212,14 @@ def test_outsider_cannot_take_over_a_twin(auth, spec, twin, owner, maintainer, o
         with reverts(auth.NotTwinOwner, twin=twin, account=attacker):
             auth.setPermissions(twin, MAINTAINER, ALL_PERMISSIONS >> 1, sender=attacker)
         with reverts(auth.Unauthorized, twin=twin, account=attacker, permissions=ROLE_ADMIN):
-            auth.revokeRole(twin, OWNER, owner, sender=attacker)
+            auth.revokeTwinRole(twin, OWNER, owner, sender=attacker)
         with reverts(auth.Unauthorized, twin=twin, account=attacker, permissions=ROLE_ADMIN):
             auth.setScope(twin, owner, [h("x")], sender=attacker)
         with reverts(auth.RenounceOnlySelf):
-            auth.renounceRole(twin, OWNER, owner, sender=attacker)
+            auth.renounceTwinRole(twin, OWNER, owner, sender=attacker)
         with reverts(auth.AccessControlUnauthorizedAccount):
-            auth.grantRole(REGISTRY_ROLE, attacker, sender=attacker)
-        with reverts(spec.Unauthorized, twin=twin, account=attacker, permissions=TWIN_UPDATE):
+            auth.bindRegistry(attacker, sender=attacker)
+        with reverts(spec.Unauthorized, twin=twin, account=attacker, permissions=TWIN_DISMISS):
             spec.setPhase(twin, DISMISSED, sender=attacker)
     # an offer made to someone else cannot be taken either
     auth.offerOwnership(twin, maintainer, sender=owner)
@@ -218,7 +228,7 @@ def test_outsider_cannot_take_over_a_twin(auth, spec, twin, owner, maintainer, o
     # creating another twin gives nothing on this one
     spec.createTwin("mine", DEVICE_ID, SPEC_CID, RAW, SPEC_DIGEST, sender=outsider)
     assert auth.rolesOf(twin, outsider) == []
-    assert not auth.hasRole(twin, OWNER, outsider)
+    assert not auth.hasTwinRole(twin, OWNER, outsider)
     assert auth.rolesOf(twin, owner) == [OWNER] and auth.ownerCount(twin) == 1
 
 
@@ -231,9 +241,9 @@ def test_ownership_transfer(auth, twin, owner, maintainer):
     assert auth.pendingOwnershipOffer(twin) == (maintainer.address, owner.address, False)
     tx = auth.acceptOwnership(twin, sender=maintainer)
     one_log(tx, "OwnershipAccepted", twin=twin, offerer=owner, to=maintainer, keep=False)
-    one_log(tx, "RoleGranted", twin=twin, role=OWNER, account=maintainer, sender=owner)
-    one_log(tx, "RoleRevoked", twin=twin, role=OWNER, account=owner, sender=owner)
-    assert auth.hasRole(twin, OWNER, maintainer) and not auth.hasRole(twin, OWNER, owner)
+    one_log(tx, "TwinRoleGranted", twin=twin, role=OWNER, account=maintainer, sender=owner)
+    one_log(tx, "TwinRoleRevoked", twin=twin, role=OWNER, account=owner, sender=owner)
+    assert auth.hasTwinRole(twin, OWNER, maintainer) and not auth.hasTwinRole(twin, OWNER, owner)
     assert auth.ownerCount(twin) == 1
     assert auth.pendingOwnershipOffer(twin)[0] == ZERO_ADDRESS
     with reverts(auth.NoOwnershipOffer):
@@ -244,8 +254,8 @@ def test_co_ownership_keeps_offerer(auth, twin, owner, maintainer):
     tx = auth.offerCoOwnership(twin, maintainer, sender=owner)
     one_log(tx, "OwnershipOffered", keep=True)
     tx = auth.acceptOwnership(twin, sender=maintainer)
-    assert logs(tx, "RoleRevoked") == []
-    assert auth.hasRole(twin, OWNER, owner) and auth.hasRole(twin, OWNER, maintainer)
+    assert logs(tx, "TwinRoleRevoked") == []
+    assert auth.hasTwinRole(twin, OWNER, owner) and auth.hasTwinRole(twin, OWNER, maintainer)
     assert auth.ownerCount(twin) == 2
 
 
@@ -272,13 +282,13 @@ def test_ownership_offer_edge_cases(auth, twin, owner, maintainer, auditor):
     auth.offerCoOwnership(twin, maintainer, sender=owner)
     auth.acceptOwnership(twin, sender=maintainer)
     auth.offerOwnership(twin, auditor, sender=owner)
-    auth.revokeRole(twin, OWNER, owner, sender=maintainer)
+    auth.revokeTwinRole(twin, OWNER, owner, sender=maintainer)
     with reverts(auth.NoOwnershipOffer, twin=twin, account=auditor):
         auth.acceptOwnership(twin, sender=auditor)
 
 
 def test_accepting_ownership_lifts_scope(auth, twin, owner, maintainer):
-    auth.grantRole(twin, MAINTAINER, maintainer, sender=owner)
+    auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner)
     auth.setScope(twin, maintainer, [h("c1")], sender=owner)
     auth.offerOwnership(twin, maintainer, sender=owner)
     tx = auth.acceptOwnership(twin, sender=maintainer)
@@ -294,7 +304,7 @@ def test_accepting_ownership_lifts_scope(auth, twin, owner, maintainer):
 def test_default_matrix(auth, accounts, twin, owner, role):
     account = owner if role == OWNER else accounts[8]
     if role != OWNER:
-        auth.grantRole(twin, role, account, sender=owner)
+        auth.grantTwinRole(twin, role, account, sender=owner)
     assert auth.permissionsOf(twin, role) == DEFAULTS[role]
     for bit in ALL_BITS:
         assert auth.can(twin, account, bit, ZERO32) == bool(DEFAULTS[role] & bit), (role, bit)
@@ -302,7 +312,7 @@ def test_default_matrix(auth, accounts, twin, owner, role):
 
 
 def test_set_and_reset_permissions(auth, twin, owner, auditor):
-    auth.grantRole(twin, AUDITOR, auditor, sender=owner)
+    auth.grantTwinRole(twin, AUDITOR, auditor, sender=owner)
     assert not auth.can(twin, auditor, DOC_CREATE, ZERO32)
     tx = auth.setPermissions(twin, AUDITOR, DOC_READ | DOC_CREATE, sender=owner)
     one_log(tx, "PermissionsSet", twin=twin, role=AUDITOR, permissions=DOC_READ | DOC_CREATE, sender=owner)
@@ -342,7 +352,7 @@ C1, C2, C3 = h("c1"), h("c2"), h("c3")
 
 
 def test_scope_limits_to_components(auth, twin, owner, maintainer):
-    auth.grantRole(twin, MAINTAINER, maintainer, sender=owner)
+    auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner)
     tx = auth.setScope(twin, maintainer, [C1, C2], sender=owner)
     one_log(tx, "ScopeSet", twin=twin, account=maintainer, epoch=1, components=[C1, C2], sender=owner)
     assert auth.scopeOf(twin, maintainer) == (True, 1)
@@ -359,7 +369,7 @@ def test_scope_limits_to_components(auth, twin, owner, maintainer):
 
 
 def test_scope_epochs_never_revive_old_entries(auth, twin, owner, maintainer):
-    auth.grantRole(twin, MAINTAINER, maintainer, sender=owner)
+    auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner)
     auth.setScope(twin, maintainer, [C1, C2], sender=owner)
     tx = auth.setScope(twin, maintainer, [C3], sender=owner)
     one_log(tx, "ScopeSet", epoch=2, components=[C3])
@@ -378,7 +388,7 @@ def test_scope_epochs_never_revive_old_entries(auth, twin, owner, maintainer):
 
 
 def test_scope_refusals(auth, twin, owner, maintainer, auditor):
-    auth.grantRole(twin, MAINTAINER, maintainer, sender=owner)
+    auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner)
     with reverts(auth.EmptyScope):
         auth.setScope(twin, maintainer, [], sender=owner)
     with reverts(auth.ScopeTooLarge, length=65, max=64):
@@ -400,18 +410,18 @@ def test_scope_refusals(auth, twin, owner, maintainer, auditor):
 
 def test_scoped_role_admin_cannot_administer(auth, twin, owner, maintainer, auditor):
     auth.setPermissions(twin, MAINTAINER, ROLE_ADMIN, sender=owner)
-    auth.grantRole(twin, MAINTAINER, maintainer, sender=owner)
+    auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner)
     auth.setScope(twin, maintainer, [C1], sender=owner)
     with reverts(auth.Unauthorized, account=maintainer, permissions=ROLE_ADMIN, component=ZERO32):
-        auth.grantRole(twin, AUDITOR, auditor, sender=maintainer)
+        auth.grantTwinRole(twin, AUDITOR, auditor, sender=maintainer)
 
 
 # ---------------------------------------------------------------- frozen twins
 
 
 def test_frozen_twin_is_read_only(auth, spec, twin, owner, maintainer, auditor):
-    auth.grantRole(twin, MAINTAINER, maintainer, sender=owner)
-    auth.grantRole(twin, AUDITOR, auditor, sender=owner)
+    auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner)
+    auth.grantTwinRole(twin, AUDITOR, auditor, sender=owner)
     auth.setScope(twin, auditor, [C1], sender=owner)
     auth.offerCoOwnership(twin, maintainer, sender=owner)
     tx = spec.setPhase(twin, DISMISSED, sender=owner)
@@ -420,11 +430,11 @@ def test_frozen_twin_is_read_only(auth, spec, twin, owner, maintainer, auditor):
     assert auth.check(twin, auditor, DOC_READ, C1) == (True, True)
     frozen = lambda: reverts(auth.TwinFrozen, twin=twin)  # noqa: E731
     with frozen():
-        auth.grantRole(twin, DISTRIBUTOR, auditor, sender=owner)
+        auth.grantTwinRole(twin, DISTRIBUTOR, auditor, sender=owner)
     with frozen():
-        auth.revokeRole(twin, MAINTAINER, maintainer, sender=owner)
+        auth.revokeTwinRole(twin, MAINTAINER, maintainer, sender=owner)
     with frozen():
-        auth.renounceRole(twin, MAINTAINER, maintainer, sender=maintainer)
+        auth.renounceTwinRole(twin, MAINTAINER, maintainer, sender=maintainer)
     with frozen():
         auth.setPermissions(twin, AUDITOR, 0, sender=owner)
     with frozen():
@@ -466,20 +476,20 @@ def test_register_key(auth, maintainer, outsider):
 def test_publish_key_envelope(auth, staffed_twin, owner, maintainer, auditor, device_agent):
     twin = staffed_twin
     subject = h("feed 3")
-    tx = auth.publishKeyEnvelope(twin, ZERO32, subject, 7, h("envelope"), sender=maintainer)
-    one_log(tx, "KeyEnvelopePublished", twin=twin, component=ZERO32, subject=subject, epoch=7,
+    tx = auth.publishKeyEnvelope(twin, ZERO32, subject, 0, h("envelope"), sender=maintainer)
+    one_log(tx, "KeyEnvelopePublished", twin=twin, component=ZERO32, subject=subject, epoch=0,
             envelopeCid=h("envelope"), publisher=maintainer)
-    # epochs are uint64: a writer that restarts at "highest published + 1" never runs out
-    tx = auth.publishKeyEnvelope(twin, C1, subject, 2**64 - 1, h("late"), sender=maintainer)
-    one_log(tx, "KeyEnvelopePublished", twin=twin, component=C1, subject=subject, epoch=2**64 - 1,
+    # epochs are kept per (twin, component, subject): they start at 0 and grow by one (test_review_findings M-3)
+    tx = auth.publishKeyEnvelope(twin, C1, subject, 0, h("late"), sender=maintainer)
+    one_log(tx, "KeyEnvelopePublished", twin=twin, component=C1, subject=subject, epoch=0,
             envelopeCid=h("late"), publisher=maintainer)
     with reverts(auth.Unauthorized, twin=twin, account=auditor, permissions=KEY_PUBLISH, component=ZERO32):
-        auth.publishKeyEnvelope(twin, ZERO32, subject, 7, h("envelope"), sender=auditor)
+        auth.publishKeyEnvelope(twin, ZERO32, subject, 1, h("envelope"), sender=auditor)
     # a scoped device agent publishes for its own components only; the check is on the component,
     # whatever the subject
     auth.setScope(twin, device_agent, [C1], sender=owner)
-    tx = auth.publishKeyEnvelope(twin, C1, h("feed 4"), 1, h("e1"), sender=device_agent)
-    one_log(tx, "KeyEnvelopePublished", twin=twin, component=C1, subject=h("feed 4"), epoch=1, envelopeCid=h("e1"),
+    tx = auth.publishKeyEnvelope(twin, C1, h("feed 4"), 0, h("e1"), sender=device_agent)
+    one_log(tx, "KeyEnvelopePublished", twin=twin, component=C1, subject=h("feed 4"), epoch=0, envelopeCid=h("e1"),
             publisher=device_agent)
     with reverts(auth.Unauthorized, twin=twin, account=device_agent, permissions=KEY_PUBLISH, component=C2):
         auth.publishKeyEnvelope(twin, C2, h("feed 4"), 1, h("e2"), sender=device_agent)

@@ -9,9 +9,9 @@ import pytest
 
 from twinledger.formats.eip712 import ANCHOR_TYPEHASH, domain_separator
 from twinledger.formats.headchain import GENESIS_HEAD
-from twinledger.formats.merkle import leaf_hash
+from twinledger.formats.merkle import keccak256, leaf_hash
 
-from sensorfeed_support import FeedDriver
+from sensorfeed_support import allow_gateway
 
 ACTIVE, PAUSED, RETIRED = 1, 2, 3
 ANCHOR, SENSOR_CREATE = 1 << 8, 1 << 5
@@ -67,8 +67,6 @@ def test_register_refusals(
     missing = b"nope".ljust(32, b"\x00")
     with ape.reverts(sensor_feed.ComponentNotActive, twin=twin, component=missing):
         sensor_feed.registerFeed(twin, missing, key, ZERO32, sender=owner)
-    with ape.reverts(sensor_feed.ZeroAddress):
-        sensor_feed.registerFeed(twin, sensor_component, "0x" + "00" * 20, ZERO32, sender=owner)
     sensor_feed.pause(sender=deployer)
     with ape.reverts(sensor_feed.EnforcedPause):
         sensor_feed.registerFeed(twin, sensor_component, key, ZERO32, sender=owner)
@@ -87,15 +85,17 @@ def test_signed_anchor_relayed_by_anyone(sensor_feed: Any, feed_id: int, driver:
         r = driver.anchor(b, sender=outsider)
         [log] = _anchored(r, sensor_feed)
         _check_event(log, b, driver.heads[feed_id])
-        assert bytes(sensor_feed.rootOf(feed_id, seq)) == b.root
+        assert bytes(sensor_feed.headAt(feed_id, seq)) == driver.heads[feed_id]
+        assert sensor_feed.verifyBatch(feed_id, seq, driver.header(b))
     assert bytes(sensor_feed.headOf(feed_id)) == driver.heads[feed_id]
     assert sensor_feed.nextSeqOf(feed_id) == 3
     f = sensor_feed.feed(feed_id)
     assert f.nextSeq == 3 and bytes(f.head) == driver.heads[feed_id]
-    assert bytes(sensor_feed.rootOf(feed_id, 3)) == ZERO32
+    assert bytes(sensor_feed.headAt(feed_id, 3)) == ZERO32
 
 
-def test_holder_anchors_without_signature(sensor_feed: Any, feed_id: int, driver: Any, anchorer: Any) -> None:
+def test_holder_anchors_without_signature(sensor_feed: Any, feed_id: int, driver: Any, anchorer: Any, owner: Any) -> None:
+    allow_gateway(sensor_feed, [feed_id], owner)
     b0 = driver.batch(feed_id, 0)
     r = driver.anchor(b0, sender=anchorer, signed=False)
     _check_event(_anchored(r, sensor_feed)[0], b0, driver.heads[feed_id])
@@ -109,11 +109,12 @@ def test_holder_anchors_without_signature(sensor_feed: Any, feed_id: int, driver
 
 
 def test_unsigned_anchor_needs_anchor_permission(sensor_feed: Any, twin: int, feed_id: int, driver: Any, outsider: Any, maintainer: Any, owner: Any, auth: Any) -> None:
+    allow_gateway(sensor_feed, [feed_id], owner)
     b = driver.batch(feed_id, 0)
     with ape.reverts(sensor_feed.Unauthorized, twin=twin, account=outsider.address, permission=ANCHOR):
         sensor_feed.anchor(*b.fields(), b"", sender=outsider)
     # MAINTAINER has SENSOR_* but not ANCHOR by default
-    auth.grantRole(twin, auth.MAINTAINER(), maintainer, sender=owner)
+    auth.grantTwinRole(twin, auth.MAINTAINER(), maintainer, sender=owner)
     with ape.reverts(sensor_feed.Unauthorized):
         sensor_feed.anchor(*b.fields(), b"", sender=maintainer)
     driver.anchor(b, sender=owner, signed=False)  # OWNER holds every permission
@@ -224,7 +225,7 @@ def test_global_pause(sensor_feed: Any, feed_id: int, driver: Any, anchorer: Any
 def test_feed_pause_by_sensor_update_holder(sensor_feed: Any, auth: Any, twin: int, feed_id: int, driver: Any, outsider: Any, owner: Any, maintainer: Any) -> None:
     with ape.reverts(sensor_feed.Unauthorized, account=outsider.address):
         sensor_feed.pauseFeed(feed_id, sender=outsider)
-    auth.grantRole(twin, auth.MAINTAINER(), maintainer, sender=owner)
+    auth.grantTwinRole(twin, auth.MAINTAINER(), maintainer, sender=owner)
     r = sensor_feed.pauseFeed(feed_id, sender=maintainer)
     [ev] = r.events.filter(sensor_feed.FeedPaused)
     assert (ev.feedId, ev.account) == (feed_id, maintainer.address)
@@ -271,7 +272,7 @@ def test_sensor_swap(sensor_feed: Any, feed_id: int, driver: Any, outsider: Any,
     third = register_feed(add_sensor("FillLevel3"))
     with ape.reverts(sensor_feed.InvalidSuccessor, feedId=third, successor=feed_id):
         sensor_feed.retireFeed(third, feed_id, sender=owner)
-    assert sensor_feed.verifyReading(feed_id, 0, b0.tree.leaves[2], b0.tree.proof(2))
+    assert sensor_feed.verifyReading(feed_id, 0, driver.header(b0), b0.reading_hash(2), b0.tree.proof(2))
     # the successor continues with its own key
     driver.device = other_key
     driver.anchor(driver.batch(new_feed, 0), sender=outsider)
@@ -293,8 +294,9 @@ def test_rotate_device_key(sensor_feed: Any, feed_id: int, driver: Any, outsider
     driver.anchor(b1, sender=outsider, signature=driver.sign(b1, key=other_key.key))
 
 
-def test_anchor_many(sensor_feed: Any, feed_id: int, driver: Any, anchorer: Any, outsider: Any, register_feed: Any, add_sensor: Any) -> None:
+def test_anchor_many(sensor_feed: Any, feed_id: int, driver: Any, anchorer: Any, outsider: Any, register_feed: Any, add_sensor: Any, owner: Any) -> None:
     feeds = [feed_id] + [register_feed(add_sensor(f"S{i}")) for i in range(2)]
+    allow_gateway(sensor_feed, feeds, owner)
     batches = [driver.batch(f, 0) for f in feeds] + [driver.batch(feeds[0], 1)]  # two of one feed, in order
     items = [driver.item(b, signed=(i == 1)) for i, b in enumerate(batches[:2])]
     items.append(driver.item(batches[2]))
@@ -327,47 +329,78 @@ def test_anchor_many(sensor_feed: Any, feed_id: int, driver: Any, anchorer: Any,
 def test_verify_reading_accepts_every_python_proof(sensor_feed: Any, feed_id: int, driver: Any, outsider: Any) -> None:
     b = driver.batch(feed_id, 0, n=13)
     driver.anchor(b, sender=outsider)
+    h = driver.header(b)
     for i, reading in enumerate(b.readings):
-        leaf = leaf_hash(reading)
-        assert leaf == b.tree.leaves[i]
-        assert sensor_feed.verifyReading(feed_id, 0, leaf, b.tree.proof(i))
-    wrong = leaf_hash(b.readings[0] + b"\x00")
-    assert not sensor_feed.verifyReading(feed_id, 0, wrong, b.tree.proof(0))
-    assert not sensor_feed.verifyReading(feed_id, 0, b.tree.leaves[1], b.tree.proof(0))
-    assert not sensor_feed.verifyReading(feed_id, 1, b.tree.leaves[0], b.tree.proof(0))  # not anchored
+        assert leaf_hash(reading) == b.tree.leaves[i]
+        assert sensor_feed.verifyReading(feed_id, 0, h, b.reading_hash(i), b.tree.proof(i))
+    wrong = keccak256(b.readings[0] + b"\x00")
+    assert not sensor_feed.verifyReading(feed_id, 0, h, wrong, b.tree.proof(0))
+    assert not sensor_feed.verifyReading(feed_id, 0, h, b.reading_hash(1), b.tree.proof(0))
+    assert not sensor_feed.verifyReading(feed_id, 1, h, b.reading_hash(0), b.tree.proof(0))  # not anchored
     one = driver.batch(feed_id, 1, n=1)
     driver.anchor(one, sender=outsider)
-    assert sensor_feed.verifyReading(feed_id, 1, one.tree.leaves[0], [])
+    assert sensor_feed.verifyReading(feed_id, 1, driver.header(one), one.reading_hash(0), [])
 
 
-# ---------------------------------------------------------------------------- with the test double
+def test_verify_reading_refuses_inner_nodes_and_the_root(sensor_feed: Any, feed_id: int, driver: Any, outsider: Any) -> None:
+    """L-2: the caller gives the reading's hash and the contract applies the leaf's outer hash, so no node of
+    the tree passes as a reading. Before: `verifyReading(feed, 0, root, [])` and `verifyReading(feed, 0,
+    inner node, its proof)` returned true."""
+    b = driver.batch(feed_id, 0, n=4)
+    driver.anchor(b, sender=outsider)
+    h = driver.header(b)
+    inner = b.tree.levels[1][0]  # parent of leaves 0 and 1; its sibling is levels[1][1]
+    assert not sensor_feed.verifyReading(feed_id, 0, h, b.root, [])
+    assert not sensor_feed.verifyReading(feed_id, 0, h, inner, [b.tree.levels[1][1]])
+    assert not sensor_feed.verifyReading(feed_id, 0, h, b.tree.leaves[0], b.tree.proof(0))  # a leaf is not a reading hash
+    assert sensor_feed.verifyReading(feed_id, 0, h, b.reading_hash(0), b.tree.proof(0))
 
 
-@pytest.fixture
-def mock_feed(project: Any, feed_deps: Any, deployer: Any) -> Any:
-    return project.SensorFeed.deploy(feed_deps.address, feed_deps.address, sender=deployer)
+def test_verify_batch_needs_the_exact_header(sensor_feed: Any, feed_id: int, driver: Any, outsider: Any) -> None:
+    b0, b1 = driver.batch(feed_id, 0), driver.batch(feed_id, 1)
+    driver.anchor(b0, sender=outsider)
+    driver.anchor(b1, sender=outsider)
+    h1 = driver.header(b1)
+    assert sensor_feed.verifyBatch(feed_id, 1, h1)
+    for i, value in enumerate(h1):
+        changed = list(h1)
+        changed[i] = (value + 1) if isinstance(value, int) else bytes([value[0] ^ 1]) + value[1:]
+        assert not sensor_feed.verifyBatch(feed_id, 1, tuple(changed)), f"field {i} changed"
+    assert not sensor_feed.verifyBatch(feed_id, 0, h1)  # header of another seq
+    assert not sensor_feed.verifyBatch(feed_id + 1, 1, h1)  # no such feed: head is zero
+    assert not sensor_feed.verifyBatch(feed_id, 2, (ZERO32,) * 3 + (0, 0, 0))  # not anchored: zero head never matches
 
 
-def test_wide_twin_id_and_component_scoped_anchorer(project: Any, feed_deps: Any, mock_feed: Any, device_key: Any, owner: Any, device_agent: Any, outsider: Any) -> None:
-    twin = 2**200 + 5
-    comp = b"S".ljust(32, b"\x00")
-    feed_deps.setActive(twin, comp, True, sender=owner)
-    feed_deps.setPerms(twin, owner.address, ZERO32, SENSOR_CREATE, sender=owner)
-    feed_deps.setPerms(twin, device_agent.address, comp, ANCHOR, sender=owner)  # scoped to the component
-    r = mock_feed.registerFeed(twin, comp, device_key.address, ZERO32, sender=owner)
-    assert r.events.filter(mock_feed.FeedRegistered)[0].twin == twin
-    assert mock_feed.feed(1).twin == twin
-    d = FeedDriver(mock_feed, ape.chain.provider.chain_id, device_key)
-    d.anchor(d.batch(1, 0), sender=device_agent, signed=False)
-    d.anchor(d.batch(1, 1), sender=outsider)
-    mock_feed.anchorMany([d.item(d.batch(1, 2))], sender=device_agent)
-    d.expect(d.batch(1, 2))
-    assert bytes(mock_feed.headOf(1)) == d.heads[1]
-    feed_deps.setFrozen(twin, True, sender=owner)
-    with ape.reverts(mock_feed.TwinFrozen, twin=twin):
-        mock_feed.anchorMany([d.item(d.batch(1, 3))], sender=device_agent)
+# ------------------------------------------------------------------- scopes, feeds without a device key
 
 
-def test_constructor_rejects_zero(project: Any, deployer: Any, feed_deps: Any) -> None:
+def test_component_scoped_anchorer(sensor_feed: Any, auth: Any, twin: int, feed_id: int, sensor_component: bytes,
+                                   register_feed: Any, add_sensor: Any, driver: Any, owner: Any, device_agent: Any) -> None:
+    other = register_feed(add_sensor("Other"))
+    allow_gateway(sensor_feed, [feed_id, other], owner)
+    auth.grantTwinRole(twin, auth.DEVICE_AGENT(), device_agent, sender=owner)
+    auth.setScope(twin, device_agent, [sensor_component], sender=owner)  # ANCHOR on this one component only
+    driver.anchor(driver.batch(feed_id, 0), sender=device_agent, signed=False)
+    sensor_feed.anchorMany([driver.item(driver.batch(feed_id, 1))], sender=device_agent)
+    driver.expect(driver.batch(feed_id, 1))
+    assert bytes(sensor_feed.headOf(feed_id)) == driver.heads[feed_id]
+    with ape.reverts(sensor_feed.Unauthorized, twin=twin, account=device_agent.address, permission=ANCHOR):
+        sensor_feed.anchorMany([driver.item(driver.batch(other, 0))], sender=device_agent)
+
+
+def test_feed_without_device_key(sensor_feed: Any, twin: int, add_sensor: Any, driver: Any, anchorer: Any,
+                                 owner: Any, outsider: Any) -> None:
+    receipt = sensor_feed.registerFeed(twin, add_sensor("Gateway-only"), "0x" + "00" * 20, ZERO32, sender=owner)
+    feed = int(receipt.events.filter(sensor_feed.FeedRegistered)[0].feedId)
+    assert not sensor_feed.signatureRequired(feed)
+    with ape.reverts(sensor_feed.NoDeviceKey, feedId=feed):
+        sensor_feed.setSignatureRequired(feed, True, sender=owner)
+    b0 = driver.batch(feed, 0)
+    with ape.reverts(sensor_feed.WrongSigner):  # no signature can be the missing device's
+        sensor_feed.anchor(*b0.fields(), driver.sign(b0), sender=outsider)
+    driver.anchor(b0, sender=anchorer, signed=False)
+
+
+def test_constructor_rejects_zero(project: Any, deployer: Any, auth: Any) -> None:
     with ape.reverts():
-        project.SensorFeed.deploy("0x" + "00" * 20, feed_deps.address, sender=deployer)
+        project.SensorFeed.deploy("0x" + "00" * 20, auth.address, sender=deployer)

@@ -3,22 +3,24 @@
 - one `anchor` with a device signature, relayed by anyone: <= 75k gas;
 - `anchorMany` of 10 feeds of one twin by an ANCHOR holder (the gateway), empty signatures: <= 40k gas per feed.
 
-Both are measured in the steady state (seq >= 1). The first anchor of a feed also turns its head slot from
-zero to non-zero (+17.1k gas once per feed); that figure is printed too.
+Both are measured in the steady state (seq >= 1). The first anchor of a feed is cheaper: it reads no previous
+head slot.
 
-The 40k-per-feed target is below the floor of the required storage layout: per feed, the new root slot
-(22.1k), the head and the packed state slot (5.0k each: cold read + update), the `Anchored` log (3.0k), the
-share of the transaction base (2.1k), calldata (2.3k) and of the permission/frozen/pause reads (~0.9k) already
-add up to ~40.4k before any other instruction. Measured: ~44.2k; the bound asserted is 44.5k so that any
-regression shows up.
+Per feed the layout needs one new slot per batch (the head after it, 22.1k), the packed state slot (5.0k: cold
+read + update), the `Anchored` log (3.0k), the share of the transaction base (2.1k), calldata (2.3k) and the
+permission/frozen/pause reads (~0.9k): ~35.4k before any other instruction. Measured: ~47.1k: 41.5k with heads
+per seq (44.2k while the root and the running head had slots of their own), plus ~5.6k for the check that the
+feed's component is still active (review finding L-3: the feed's component slot and one `componentActive` call
+per item). A signed single anchor pays ~7.9k for it (72.0k -> 79.9k), the Specification contract being cold
+in that transaction. The bounds asserted sit just above the measurements so that any regression shows up.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-SINGLE_SIGNED_MAX = 75_000
-MANY_PER_FEED_MAX = 44_500  # target was 40k: see the module docstring
+SINGLE_SIGNED_MAX = 80_500  # target was 75k: the component-active check (L-3) costs ~7.9k, see the docstring
+MANY_PER_FEED_MAX = 47_500  # target was 40k: see the module docstring
 FEEDS = 10
 
 
@@ -36,6 +38,8 @@ def test_anchor_many_gas(
     components = [sensor_component] + [add_sensor(f"S{i}") for i in range(FEEDS - 1)]
     regs = [sensor_feed.registerFeed(twin, c, key, b"\x5c" * 32, sender=owner) for c in components]
     feeds = [int(r.events.filter(sensor_feed.FeedRegistered)[0].feedId) for r in regs]
+    for f in feeds:  # the gateway's unsigned anchors
+        sensor_feed.setSignatureRequired(f, False, sender=owner)
     first = sensor_feed.anchorMany([driver.item(driver.batch(f, 0)) for f in feeds], sender=anchorer).gas_used
     per_feed = []
     for seq in (1, 2):

@@ -9,7 +9,7 @@ import ape
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sensorfeed_support import FeedDriver
+from sensorfeed_support import FeedDriver, allow_gateway
 
 # one step: (feed index, how: 0 signed anchor, 1 holder anchor, 2 anchorMany of 1-3 batches, readings)
 STEP = st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(1, 3), st.integers(1, 40))
@@ -29,11 +29,13 @@ def test_head_chain_matches_python(
     add_sensor: Any,
     device_key: Any,
     anchorer: Any,
+    owner: Any,
     outsider: Any,
 ) -> None:
     snapshot = ape.chain.snapshot()
     try:
         feeds = [feed_id] + [register_feed(add_sensor(f"P{i}")) for i in range(2)]
+        allow_gateway(sensor_feed, feeds, owner)
         d = FeedDriver(sensor_feed, ape.chain.provider.chain_id, device_key)
         seqs = {f: 0 for f in feeds}
         for which, how, many, n in steps:

@@ -7,7 +7,7 @@ ETHERTWIN = {
     "createTwin": 3_639_536,
     "addDocument": 262_056,
     "addDocumentVersion": 106_903,
-    "grantRole": 50_229,
+    "grantTwinRole": 50_229,
     "updateSpec": 102_540,
 }
 
@@ -21,8 +21,8 @@ def test_gas_of_main_writes(auth, spec, owner, maintainer, auditor):
     gas["createTwin"] = tx.gas_used
     twin = twin_of(tx)
 
-    gas["grantRole"] = auth.grantRole(twin, MAINTAINER, maintainer, sender=owner).gas_used
-    auth.grantRole(twin, AUDITOR, auditor, sender=owner)
+    gas["grantTwinRole"] = auth.grantTwinRole(twin, MAINTAINER, maintainer, sender=owner).gas_used
+    auth.grantTwinRole(twin, AUDITOR, auditor, sender=owner)
     gas["updateSpec"] = spec.updateSpec(twin, h("spec-v1"), RAW, h("d1"), sender=maintainer).gas_used
     c = h("filler")
     gas["addComponent"] = spec.addComponent(twin, c, ZERO32, "Filler", h("Machine"), sender=maintainer).gas_used

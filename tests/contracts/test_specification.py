@@ -42,7 +42,7 @@ def test_create_twin(spec, auth, owner, outsider, chain):
     assert (name, device, phase, parent, versions) == ("Bottling plant", DEVICE_ID, DESIGN, 0, 1)
     assert created == chain.provider.get_block(tx.block_number).timestamp
     assert spec.specVersion(1, 0) == (SPEC_CID, DAG_PB, SPEC_DIGEST, owner.address, created)
-    assert auth.hasRole(2, OWNER, outsider) and not auth.hasRole(2, OWNER, owner)
+    assert auth.hasTwinRole(2, OWNER, outsider) and not auth.hasTwinRole(2, OWNER, owner)
     assert spec.twinExists(1) and spec.twinExists(2)
     assert not spec.twinExists(0) and not spec.twinExists(3)
 
@@ -362,7 +362,7 @@ def test_sources(spec, staffed_twin, owner, maintainer, auditor, accounts):
 def test_source_removal_by_other_maintainer(auth, spec, staffed_twin, owner, maintainer, accounts):
     twin = staffed_twin
     other = accounts[8]
-    auth.grantRole(twin, MAINTAINER, other, sender=owner)
+    auth.grantTwinRole(twin, MAINTAINER, other, sender=owner)
     spec.addSource(twin, "opcua://a", "", sender=maintainer)
     with reverts(spec.Unauthorized, account=other, permissions=TWIN_UPDATE, component=ZERO32):
         spec.removeSource(twin, 1, sender=other)

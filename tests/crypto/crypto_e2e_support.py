@@ -62,7 +62,7 @@ def provision(workdir: Path) -> SharedTwin:
     twin = create_twin_from_aml(owner, stack.store(), PLANT_AML)
     agent: LocalAccount = test_account(AGENT)
     for name in ("DEVICE_AGENT", "MAINTAINER"):
-        owner.sender.transact(owner.auth.functions.grantRole(twin.twin_id, role(name), agent.address))
+        owner.sender.transact(owner.auth.functions.grantTwinRole(twin.twin_id, role(name), agent.address))
     feeds, components, aml_ids = {}, {}, {}
     for sensor in SENSORS:
         component = twin.spec.component(sensor)

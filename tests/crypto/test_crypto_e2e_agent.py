@@ -55,7 +55,7 @@ def feed_list(shared: SharedTwin) -> str:
     from click.testing import CliRunner
 
     from twinledger.cli.main import cli
-    from twinledger.cli.commands.verification import feed_group
+    from twinledger.cli.commands.feeds import feed_group
 
     cli.add_command(feed_group)
     env = {"TWINLEDGER_RPC": shared.stack.rpc_url, "TWINLEDGER_DEPLOYMENT": str(shared.stack.deployment_path),
@@ -79,8 +79,8 @@ def shared(tmp_path_factory):
     shared = provision(tmp_path_factory.mktemp("crypto-e2e-agent"))
     for index in (OWNER, AUDITOR, MANUFACTURER, OUTSIDER):
         shared.register_key(index)
-    shared.owner_call("grantRole", role("AUDITOR"), devnet.test_account(AUDITOR).address)
-    shared.owner_call("grantRole", role("MANUFACTURER"), devnet.test_account(MANUFACTURER).address)
+    shared.owner_call("grantTwinRole", role("AUDITOR"), devnet.test_account(AUDITOR).address)
+    shared.owner_call("grantTwinRole", role("MANUFACTURER"), devnet.test_account(MANUFACTURER).address)
     shared.owner_call("setScope", devnet.test_account(MANUFACTURER).address, [shared.components[SCOPED_TO]])
     yield shared
     shared.stack.stop()
@@ -120,7 +120,7 @@ def test_encrypted_feeds_follow_the_permission_matrix_and_revocation(shared: Sha
     assert merkle_tree(decode_batch(plain)).root == bytes(a["root"])
 
     # Revoke the auditor: the next batches use a new epoch it does not get; it keeps the old ones.
-    shared.owner_call("revokeRole", role("AUDITOR"), devnet.test_account(AUDITOR).address)
+    shared.owner_call("revokeTwinRole", role("AUDITOR"), devnet.test_account(AUDITOR).address)
     second = run_agent(write_config(shared, tmp_path, START_MS + 1_500))  # same outbox: the agent restarts
     assert second["readings_anchored"] > 0
     for sensor, feed in shared.feeds.items():

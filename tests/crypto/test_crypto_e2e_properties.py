@@ -61,10 +61,10 @@ def apply(shared: SharedTwin, model: Model, op: tuple) -> None:
     auth, twin = owner.auth.functions, shared.twin
     who = devnet.test_account(party).address if party is not None else None
     if kind == "grant" and arg not in model.roles[party]:
-        owner.sender.transact(auth.grantRole(twin, role(arg), who))
+        owner.sender.transact(auth.grantTwinRole(twin, role(arg), who))
         model.roles[party].add(arg)
     elif kind == "revoke" and arg in model.roles[party]:
-        owner.sender.transact(auth.revokeRole(twin, role(arg), who))
+        owner.sender.transact(auth.revokeTwinRole(twin, role(arg), who))
         model.roles[party].discard(arg)
     elif kind == "scope":
         owner.sender.transact(auth.setScope(twin, who, [shared.components[s] for s in arg]))

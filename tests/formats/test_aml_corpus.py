@@ -31,6 +31,9 @@ CASES = [
     ("bounds-infinite.aml", "is not a finite number: 'Infinity'", 10),
     ("bounds-too-many-decimals.aml", "Min/Max need 2 decimals but Decimals is 1", 11),
     ("bounds-int256-overflow.aml", "does not fit in int256", 8),
+    ("wrong-namespace.aml", "<CAEXFile> is in the XML namespace 'http://www.dke.de/CAEX/not-this-one', not CAEX's: "
+                            'set xmlns="http://www.dke.de/CAEX"', 2),
+    ("wrong-prefixed-namespace.aml", "<CAEXFile> is in the XML namespace 'urn:example:plant'", 2),
 ]
 
 
@@ -169,3 +172,10 @@ def test_validate_two_roots_and_wrong_id():
 def test_unreadable_file(tmp_path):
     with pytest.raises(AmlError, match="cannot read file"):
         load_aml(tmp_path / os.sep.join(["missing", "x.aml"]))
+
+
+def test_caex_namespace_by_prefix_is_accepted():
+    data = (CORPUS / "valid-minimal.aml").read_bytes().replace(
+        b'<CAEXFile SchemaVersion="3.0"', b'<caex:CAEXFile xmlns:caex="http://www.dke.de/CAEX" SchemaVersion="3.0"')
+    data = data.replace(b"</CAEXFile>", b"</caex:CAEXFile>")
+    assert parse_aml(data).components[0].name == "pump_station"

@@ -85,7 +85,7 @@ def test_integer_value_is_encoded_as_float():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(rid=-1), "rid"), (dict(rid=True), "rid"), (dict(sensor=""), "sensor"), (dict(t_ms=2**64), "t_ms"),
     (dict(value=math.nan), "finite"), (dict(value=math.inf), "finite"), (dict(value="1"), "float"),
-    (dict(quality=32), "unknown flag"),
+    (dict(quality=128), "unknown flag"),
 ])
 def test_reading_rejects_bad_fields(kwargs, match):
     base = dict(rid=1, sensor="s", t_ms=0, value=0.0, quality=0)
@@ -120,7 +120,7 @@ GOOD_READING = {"r": 1, "s": "x", "t": 2, "v": 1.5, "q": 0}
     ({"v": 1, "feed": 0, "seq": 0, "readings": {}}, "list"),
     ({"v": 1, "feed": 0, "seq": 0, "readings": [{**GOOD_READING, "v": 1}]}, "float"),
     ({"v": 1, "feed": 0, "seq": 0, "readings": [{**GOOD_READING, "s": b"x"}]}, "sensor"),
-    ({"v": 1, "feed": 0, "seq": 0, "readings": [{**GOOD_READING, "q": 64}]}, "flag"),
+    ({"v": 1, "feed": 0, "seq": 0, "readings": [{**GOOD_READING, "q": 128}]}, "flag"),
     ({"v": 1, "feed": 0, "seq": 0, "readings": [{"r": 1, "s": "x", "t": 2, "v": 1.5}]}, "keys"),
     ({"v": 1, "feed": 0, "seq": 0, "readings": [GOOD_READING, GOOD_READING]}, "increase"),
     ([1, 2], "map"),

@@ -73,7 +73,7 @@ def test_fast_decoder_falls_back_for_errors():
     b = Batch(1, 2, (Reading(1, "s", 3, 0.5, 0),))
     data = encode_batch(b)
     assert fmt._fast_decode_batch(data) == b
-    bad_q = data.replace(b"\x61q\x00", b"\x61q\x18\x40")      # q = 64: unknown flag
+    bad_q = data.replace(b"\x61q\x00", b"\x61q\x18\x80")      # q = 128: unknown flag
     assert fmt._fast_decode_batch(bad_q) is None
     try:
         decode_batch(bad_q)

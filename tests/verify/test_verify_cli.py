@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from twinledger.cli.main import cli
-from twinledger.cli.commands.verification import audit_group, feed_group, verify_group, watch_cmd
+from twinledger.cli.commands.feeds import feed_group
+from twinledger.cli.commands.verification import audit_group, verify_group, watch_cmd
 from twinledger.formats.batch import Batch, Quality
 
 from verify_support import World, make_world, synthetic_batch
@@ -138,10 +139,15 @@ def test_feed_tail_follows_new_anchors(world: World) -> None:
 def test_feed_export_csv_and_parquet_mark_rows(world: World, tampered, tmp_path) -> None:
     out = tmp_path / "feed.csv"
     r = run(world, "feed", "export", str(tampered.feed), "--format", "csv", "-o", str(out))
-    assert r.exit_code == 0, r.output
+    # the tampered batch has no readable content: the export refuses rather than leave its rows out
+    assert r.exit_code == 1 and "export refused, nothing written" in r.output and not out.exists()
+    r = run(world, "feed", "export", str(tampered.feed), "--format", "csv", "-o", str(out), "--keep-going")
+    assert r.exit_code == 1 and "INCOMPLETE: 1 batch(es)" in r.output
     rows = list(csv.DictReader(out.open()))
-    # the tampered batch has no readable content: its rows cannot be exported at all
-    assert {row["seq"] for row in rows} == {"0", "2", "3"} and all(row["verified"] == "True" for row in rows)
+    assert {row["seq"] for row in rows if row["index"]} == {"0", "2", "3"}
+    assert all(row["verified"] == "True" for row in rows if row["index"])
+    [lost] = [row for row in rows if not row["index"]]
+    assert lost["seq"] == "1" and lost["finding"].startswith("TAMPERED:")
 
     feed = world.new_feed("valve_position")
     feed.anchor_many(3, 10, flag_every=4)
@@ -160,12 +166,14 @@ def test_watch_reports_events_of_readable_twins(world: World) -> None:
     start = world.stack.chain().w3.eth.block_number + 1
     feed = world.new_feed("tank_level_a")
     feed.anchor_many(2, 3)
-    r = run(world, "--account", "TEST::1", "watch", "--from-block", str(start), "--count", "3", "--interval", "0.1")
+    r = run(world, "--account", "TEST::1", "watch", "--from-block", str(start), "--count", "4", "--interval", "0.1")
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
+    # registration also logs the feed's signature requirement, then come the two anchors
     assert "SensorFeed.FeedRegistered" in lines[0] and f"twin {world.twin}" in lines[0]
-    assert "SensorFeed.Anchored" in lines[1] and "seq=0" in lines[1]
+    assert "SensorFeed.SignatureRequirementSet" in lines[1] and "required=True" in lines[1]
+    assert "SensorFeed.Anchored" in lines[2] and "seq=0" in lines[2]
     outsider = run(world, "--account", "TEST::9", "watch", "--from-block", str(start), "--timeout", "1",
                    "--interval", "0.2")
     assert outsider.exit_code == 0 and outsider.output == ""  # no role on the twin: nothing to read

@@ -68,7 +68,10 @@ def test_batch_swapped_for_another_valid_one_breaks_the_root(world: World) -> No
     world.grant(world.twin, "DEVICE_AGENT", GATEWAY)
     gateway = world.chain(GATEWAY)
     feed = world.new_feed()
+    # a feed with a device key takes only its signed batches until its owner lets a gateway anchor too (L-8)
+    world.owner.sender.transact(world.owner.feeds.functions.setSignatureRequired(feed.feed, False))
     feed.anchor_many(2)
+    world.owner.sender.transact(world.owner.feeds.functions.setSignatureRequired(feed.feed, False))  # allow a gateway
     real = synthetic_batch(feed.feed, 2)
     doctored = Batch(real.feed, real.seq, tuple(dataclasses.replace(r, value=r.value + 10) for r in real.readings))
     from twinledger.agent.publish import merkle_tree

@@ -8,7 +8,8 @@ import pytest
 from eth_abi import encode as abi_encode
 
 from twinledger.agent.publish import merkle_tree
-from twinledger.cli.commands.verification import _parse_data_key, _parse_time, export_rows
+from twinledger.cli.commands.feeds import export_problems, export_rows
+from twinledger.cli.commands.verification import _parse_data_key, _parse_time
 from twinledger.ledger.reader import ANCHOR_MANY_SELECTOR, ANCHOR_SELECTOR, AnchorRecord, decode_anchor_input
 from twinledger.verify import (
     BatchResult,
@@ -23,9 +24,9 @@ from twinledger.verify import (
     Location,
     Status,
 )
-from twinledger.verify.feed import _RidTracker
+from twinledger.verify.feed import ReadingIndex
 from twinledger.formats import cids
-from twinledger.formats.batch import Batch, encode_batch
+from twinledger.formats.batch import Batch, Reading, encode_batch
 from twinledger.formats.merkle import MerkleTree, leaf_hash
 
 from verify_support import synthetic_batch
@@ -64,20 +65,65 @@ def test_batch_content_checks() -> None:
     assert [f.kind for f in forged.findings] == [Kind.TAMPERED] and not forged.root_checked
 
 
-def test_rid_tracker_finds_replays_and_conflicts() -> None:
+def test_reading_identity_finds_duplicates_within_and_across_batches_and_feeds() -> None:
     b0, b1 = synthetic_batch(1, 0, 10), synthetic_batch(1, 1, 10)
-    stored = {0: b0.readings, 1: b1.readings}
-    tracker = _RidTracker(1, stored.get)
-    assert tracker.add(anchor_of(b0), b0.readings) == []
-    assert tracker.add(anchor_of(b1), b1.readings) == []
-    replay = Batch(1, 2, b1.readings[3:5])
-    found = tracker.add(anchor_of(replay), replay.readings)
-    dups = [f for f in found if f.kind is Kind.DUPLICATE]
-    assert [(f.location.rid, f.severity) for f in dups] == [(13, Severity.WARNING), (14, Severity.WARNING)]
-    assert Kind.REORDERED in {f.kind for f in found}
+    index = ReadingIndex()
+    assert index.add(anchor_of(b0), b0.readings) == []
+    assert index.add(anchor_of(b1), b1.readings) == []
+    # a replay under new reading ids (as after a restart that re-read its source)
+    replay = Batch(1, 2, tuple(dataclasses.replace(r, rid=900 + k) for k, r in enumerate(b1.readings[3:5])))
+    dups = index.add(anchor_of(replay), replay.readings)
+    assert [(f.kind, f.severity, f.location.seq, f.location.index, f.location.rid) for f in dups] == [
+        (Kind.DUPLICATE, Severity.ERROR, 2, 0, 900), (Kind.DUPLICATE, Severity.ERROR, 2, 1, 901)]
+    assert "seq 1 reading 3" in dups[0].message and "identical: a replay" in dups[0].message
     conflict = Batch(1, 3, (dataclasses.replace(b0.readings[2], value=-1.0),))
-    [_, dup] = tracker.add(anchor_of(conflict), conflict.readings)
-    assert dup.severity is Severity.ERROR and "seq 0 reading 2" in dup.message
+    [dup] = index.add(anchor_of(conflict), conflict.readings)
+    assert dup.kind is Kind.DUPLICATE and "seq 0 reading 2" in dup.message and "-1.0 here" in dup.message
+    t = b1.readings[-1].t_ms + 50
+    within = Batch(1, 4, (Reading(20, "level", t, 1.0, 0), Reading(21, "level", t, 1.0, 0)))
+    [dup] = index.add(anchor_of(within), within.readings)
+    assert (dup.location.seq, dup.location.index) == (4, 1) and "seq 4 reading 0" in dup.message
+    other_feed = Batch(2, 0, (dataclasses.replace(b0.readings[5], rid=0),))
+    [dup] = index.add(anchor_of(other_feed), other_feed.readings)
+    assert dup.location.feed == 2 and "feed 1 seq 0 reading 5" in dup.message
+
+
+def test_reading_ids_that_restart_are_not_duplicates() -> None:
+    """A new outbox starts its ids at 0 again: identity is (sensor, source time, value), never the id."""
+    index = ReadingIndex()
+    first = synthetic_batch(1, 0, 10)
+    second = synthetic_batch(1, 1, 10, rid0=0)
+    assert index.add(anchor_of(first), first.readings) == []
+    assert index.add(anchor_of(second), second.readings) == []
+    another_sensor = Batch(1, 2, tuple(dataclasses.replace(r, sensor="flow") for r in first.readings))
+    assert index.add(anchor_of(another_sensor), another_sensor.readings) == []
+
+
+def _times_batch(seq: int, times: list[int]) -> Batch:
+    return Batch(1, seq, tuple(Reading(seq * 1000 + k, "level", t, 1.0, 0) for k, t in enumerate(times)))
+
+
+def test_gaps_inside_and_between_batches_against_the_expected_rate() -> None:
+    t0 = 1_736_931_600_000
+    inside = _times_batch(0, [t0 + 10 * k for k in range(50)] + [t0 + 490 + 7_000 + 10 * k for k in range(50)])
+    between = _times_batch(1, [inside.readings[-1].t_ms + 2_450 + 10 * k for k in range(20)])
+    index = ReadingIndex()
+    for b in (inside, between):
+        assert index.add(anchor_of(b), b.readings) == []
+    gaps = index.gap_findings(1, 100.0, "SampleRate of s", 5.0)
+    assert [(f.kind, f.severity, f.location.feed, f.location.seq, f.location.index) for f in gaps] == [
+        (Kind.DATA_GAP, Severity.WARNING, 1, 0, 50), (Kind.DATA_GAP, Severity.WARNING, 1, 1, 0)]
+    assert "for 7.00 s" in gaps[0].message and "about 699 readings expected at 100 Hz" in gaps[0].message
+    assert f"from t={t0 + 490} to t={t0 + 7_490}" in gaps[0].message and "0 found" in gaps[0].message
+    assert "for 2.45 s" in gaps[1].message and "seq 0 reading 99 to seq 1 reading 0" in gaps[1].message
+    def places(found):
+        return [(f.location.seq, f.location.index) for f in found]
+
+    assert places(index.gap_findings(1, 100.0, "s", 300.0)) == [(0, 50)]  # a looser tolerance keeps the 7 s hole
+    assert index.gap_findings(1, 0.1, "s", 5.0) == []  # at 0.1 Hz neither pause is a gap
+    # a pause explained by a batch that could not be read is that batch's finding, not a gap
+    span = (between.readings[0].t_ms - 1_000, between.readings[0].t_ms - 500)
+    assert places(index.gap_findings(1, 100.0, "s", 5.0, unread=[span])) == [(0, 50)]
 
 
 def test_coverage_and_gaps() -> None:
@@ -106,6 +152,10 @@ def test_status_and_export_rows() -> None:
     assert status_of([Finding.of(Kind.KEY_ROTATED, loc, "")]) is Status.PASS
     assert status_of([Finding.of(Kind.UNSIGNED, loc, "")]) is Status.WARN
     assert status_of([Finding.of(Kind.UNSIGNED, loc, ""), Finding.of(Kind.GAP, loc, "")]) is Status.FAIL
+    down = Finding.of(Kind.STORE_UNAVAILABLE, loc, "")
+    assert status_of([down, Finding.of(Kind.UNSIGNED, loc, "")]) is Status.UNAVAILABLE
+    assert status_of([down, Finding.of(Kind.MISSING_BLOCK, loc, "")]) is Status.FAIL
+    assert status_of([Finding.of(Kind.DATA_GAP, loc, "")]) is Status.WARN
 
     batch = synthetic_batch(1, 0, 4, flag_every=3)
     good = BatchResult(anchor_of(batch), readings=batch.readings, root_checked=True)
@@ -116,6 +166,17 @@ def test_status_and_export_rows() -> None:
     assert [r["suspect"] for r in rows] == [True, True, False, True]  # flags at 0 and 3, a finding at 1
     assert rows[0]["flags"] == "SPIKE" and rows[0]["time"].endswith("Z")
     assert len(export_rows(feed, lo=batch.readings[1].t_ms, hi=batch.readings[2].t_ms)) == 2
+    assert rows[1]["finding"] == "REORDERED: late" and rows[2]["finding"] == ""
+
+    lost = synthetic_batch(1, 1, 4)
+    missing = Finding.of(Kind.MISSING_BLOCK, Location(feed=1, seq=1), "not in the store")
+    gone = BatchResult(anchor_of(lost), findings=[missing])
+    feed = FeedResult(1, 1, "s", "active", 0, [good, gone], [late, missing], 4, 1.0)
+    [placeholder] = [r for r in export_rows(feed) if r["seq"] == 1]
+    assert placeholder["index"] is None and placeholder["value"] is None and not placeholder["verified"]
+    assert placeholder["finding"] == "MISSING_BLOCK: not in the store" and placeholder["t_ms"] == lost.t_first
+    assert export_problems(feed).startswith("1 batch(es) of feed 1 fail verification (seq 1 MISSING_BLOCK)")
+    assert "4 reading(s) in them cannot be read" in export_problems(feed)
 
 
 def test_cli_parsers() -> None:

@@ -112,7 +112,7 @@ class World:
         self.block_path(cid).unlink()
 
     def grant(self, twin: int, role: str, account: int) -> None:
-        self.owner.sender.transact(self.owner.auth.functions.grantRole(twin, keccak(text=role),
+        self.owner.sender.transact(self.owner.auth.functions.grantTwinRole(twin, keccak(text=role),
                                                                        test_account(account).address))
 
     def call_first_program(self) -> int:

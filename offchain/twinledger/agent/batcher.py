@@ -81,7 +81,7 @@ class Batcher:
         items = [(self.feed_of(r.sensor), r) for r in readings]
         stored = self.outbox.append_many(items)
         now = self.clock()
-        for (feed, _), reading in zip(items, stored):
+        for feed, reading in _feeds_of_stored(items, stored):
             state = self._open.get(feed)
             if state is None:
                 state = self._open[feed] = _Open(now)
@@ -127,6 +127,18 @@ class Batcher:
         return batch
 
 
+def _feeds_of_stored(items: list[tuple[int, Accepted]], stored: list[Reading]) -> Iterable[tuple[int, Reading]]:
+    """Pair each stored reading with its feed; ``stored`` is ``items`` less the copies the outbox
+    already held, in the same order."""
+    pending = iter(stored)
+    current = next(pending, None)
+    for feed, item in items:
+        if current is not None and (current.sensor, current.t_ms, current.value) == (
+                item.sensor, int(item.t_ms), float(item.value)):
+            yield feed, current
+            current = next(pending, None)
+
+
 @dataclass
 class IngestStats:
     samples: int = 0
@@ -135,6 +147,7 @@ class IngestStats:
     events: int = 0
     batches: int = 0
     unmapped: int = 0
+    duplicates: int = 0      # readings the outbox already held (a redelivery, a backfill overlap)
     by_feed: dict[int, int] = field(default_factory=dict)
 
 
@@ -201,10 +214,19 @@ class Pipeline:
             self.commit()
             self._close(self.batcher.due())
 
+    @property
+    def uncommitted(self) -> int:
+        """Accepted readings waiting for the next group commit (0: everything pushed is settled)."""
+        return len(self._group)
+
     def commit(self) -> list[Reading]:
         if not self._group:
             return []
         stored = self.batcher.add_many(self._group)
+        copies = len(self._group) - len(stored)
+        if copies:
+            self.stats.duplicates += copies
+            log.info("readings already in the outbox skipped", count=copies, total=self.stats.duplicates)
         self._group = []
         self.stats.accepted += len(stored)
         return stored

@@ -113,6 +113,12 @@ class ProgramCallWatcher:
                 result = cids.unpack(on_chain.result, on_chain.codec) if any(on_chain.result) else None
                 self.operations.complete_call(call_id, result)
             return None  # handled before (e.g. by this agent before a restart)
+        program = self.programs.get(bytes(call["program"]))
+        stale = self._stale_reason(call_id, call)
+        if stale is not None:  # the contract refuses to deliver or complete it: leave it to be cancelled
+            name = program.name if program else call["program"].hex()
+            log.warning("program call not executed", call=call_id, program=name, reason=stale)
+            return CallOutcome(call_id, name, False, stale, "")
         send = self.chain.sender.transact
         if status == CallStatus.Queued:
             send(transactions.mark_delivered(self.chain, call_id))
@@ -166,6 +172,17 @@ class ProgramCallWatcher:
             self.operations.finish_call(call_id, name, ok, message)
         crash_point("call-executed")
         return name, ok, message
+
+    def _stale_reason(self, call_id: int, call: Any) -> str | None:
+        """Why the call's program revision is no longer in force (Specification's `StaleCall`), or None."""
+        program = contracts.program_state(self.chain, self.twin, bytes(call["component"]), bytes(call["program"]))
+        if not program.enabled:
+            return "stale call: its program was removed; its caller or an OWNER can cancel it"
+        if program.revision != contracts.call_revision(self.chain, call_id):
+            return "stale call: its program was redefined after it was queued; its caller or an OWNER can cancel it"
+        if not contracts.component(self.chain, self.twin, bytes(call["component"])).active:
+            return "stale call: its component was removed or replaced; its caller or an OWNER can cancel it"
+        return None
 
     def _checked_args(self, call: Any, program: Program | None) -> tuple[str, dict[str, Any]]:
         """The contract checked the bounds when the call was queued; check again against them now."""

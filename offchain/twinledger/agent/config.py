@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from twinledger import sim
 from twinledger.agent import sources as src
+from twinledger.agent.connectors.config import ModbusSourceConfig, MqttSourceConfig, OpcuaSourceConfig
 from twinledger.agent.validation import RedundantGroup, SpikeRule, ValidationRules
 from twinledger.formats.batch import BATCH_SIZE_LIMIT
 from ..errors import TwinLedgerError
@@ -116,7 +117,7 @@ class FaultConfig(_Model):
 
 
 class SimulatorSource(_Model):
-    kind: Literal["simulator"]
+    kind: Literal["simulator", "sim"]
     seed: int = 0
     rates_hz: dict[str, float] = {name: 10.0 for name in sim.DEFAULT_SENSORS}
     faults: list[FaultConfig] = []
@@ -154,7 +155,9 @@ class StdinSourceConfig(_Model):
 
 
 SourceConfig = Annotated[
-    Union[SimulatorSource, CsvSource, JsonlSource, StdinSourceConfig], Field(discriminator="kind")
+    Union[SimulatorSource, CsvSource, JsonlSource, StdinSourceConfig, OpcuaSourceConfig, MqttSourceConfig,
+          ModbusSourceConfig],
+    Field(discriminator="kind"),
 ]
 
 
@@ -180,7 +183,8 @@ class AgentConfig(_Model):
     feeds: dict[str, FeedConfig] = Field(min_length=1)    # sensor name -> feed
     batching: BatchingConfig = BatchingConfig()
     validation: ValidationConfig = ValidationConfig()
-    source: SourceConfig
+    source: SourceConfig | None = None
+    sources: list[SourceConfig] = []          # several sources at once; ``source`` is the one-source form
     encryption: EncryptionConfig = EncryptionConfig()
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
@@ -199,6 +203,18 @@ class AgentConfig(_Model):
         if self.account_key_file is not None and self.account is not None:
             raise ValueError("give at most one of account_key_file and account")
         return self
+
+    @model_validator(mode="after")
+    def _some_source(self) -> AgentConfig:
+        if (self.source is None) == (not self.sources):
+            raise ValueError("give exactly one of source: (one source) and sources: (a list)")
+        kinds = [s.kind for s in self.all_sources()]
+        if kinds.count("stdin") > 1:
+            raise ValueError("stdin can feed only one source")
+        return self
+
+    def all_sources(self) -> list[Any]:
+        return [self.source] if self.source is not None else list(self.sources)
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentConfig:
@@ -233,7 +249,21 @@ class AgentConfig(_Model):
         )
 
     def build_source(self, *, start_ms: int | None = None) -> src.Source:
-        s = self.source
+        """The single source (``source:``, or a one-entry ``sources:``)."""
+        built = self.build_sources(start_ms=start_ms)
+        if len(built) != 1:
+            raise ConfigError(f"the config has {len(built)} sources; use build_sources")
+        return built[0]
+
+    def build_sources(self, *, start_ms: int | None = None, last_committed: Any = None) -> list[src.Source]:
+        """Every configured source; ``last_committed(sensor)`` (the outbox's last source time) lets a
+        plant source with history backfill what it missed while the agent was down."""
+        return [self._build(s, start_ms, last_committed) for s in self.all_sources()]
+
+    @staticmethod
+    def _build(s: Any, start_ms: int | None, last_committed: Any) -> src.Source:
+        if isinstance(s, (OpcuaSourceConfig, MqttSourceConfig, ModbusSourceConfig)):
+            return s.build(last_committed)
         if isinstance(s, SimulatorSource):
             import time
             start = s.start_ms if s.start_ms is not None else (
@@ -248,6 +278,8 @@ class AgentConfig(_Model):
 
 
 _PATH_FIELDS = (("device_key_file",), ("account_key_file",), ("outbox_path",), ("chain", "deployment_file"), ("source", "path"))
+_SOURCE_PATH_FIELDS = (("path",), ("security", "certificate"), ("security", "private_key"),
+                       ("security", "server_certificate"))
 
 
 def parse_config(data: Any, *, base_dir: Path | None = None, origin: str = "config") -> AgentConfig:
@@ -281,6 +313,12 @@ def _resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:
 
     for path in _PATH_FIELDS:
         config = fix(config, path)  # type: ignore[assignment]
+    sources = []
+    for source in config.all_sources():
+        for path in _SOURCE_PATH_FIELDS:
+            source = fix(source, path)
+        sources.append(source)
+    config = config.model_copy(update={"source": sources[0]} if config.source is not None else {"sources": sources})
     kind, _, rest = config.ipfs.partition(":")
     if kind == "embedded" and not Path(rest).is_absolute():
         config = config.model_copy(update={"ipfs": f"embedded:{base / rest}"})

@@ -1,8 +1,10 @@
 """The device agent daemon: wires sources → validation → outbox/batching → IPFS → SensorFeed, plus
 program calls back to the device and sensor replacement.
 
-Threads: one ingests the source (it may block, e.g. on stdin), one anchors, one watches program
-calls. The main thread ticks the batch windows, prints the status line, and handles SIGTERM/SIGINT
+Threads: one per source ingests it (it may block, e.g. on stdin or a plant connection), one
+anchors, one watches program calls. A plant connector's readings are acknowledged to it only once
+the outbox committed them (MQTT PUBACK), and program calls reach the device through the connector
+that maps them. The main thread ticks the batch windows, prints the status line, and handles SIGTERM/SIGINT
 by flushing the open batches and anchoring them before it exits.
 """
 from __future__ import annotations
@@ -27,6 +29,8 @@ from .anchorer import OPEN_STATES, AnchoredBatch, Anchorer
 from .batcher import Batcher, Pipeline
 from .commands import PlantDriver, ProgramCallWatcher
 from .config import AgentConfig
+from .connectors.base import QueueConnector
+from .connectors.device import Acknowledgements, ConnectorDevice
 from .operations import Operations
 from .outbox import Outbox
 from .sealing import BatchSealer
@@ -124,8 +128,13 @@ class AgentDaemon:
             self._apply_replacement(r)
         self.spec = load_spec(self.chain, self.store, c.twin_id)
         self.validator.set_safety_rules({**self.spec.safety_rules(), **c.validation_rules().safety})
-        self.source = c.build_source()
-        device = PlantDriver(self.source) if isinstance(self.source, FillingPlantSimulator) else None
+        self.sources = c.build_sources(last_committed=self.outbox.last_source_time)
+        self.source = self.sources[0]
+        self.connectors = [s for s in self.sources if isinstance(s, QueueConnector)]
+        self.acks = Acknowledgements()
+        simulator = next((s for s in self.sources if isinstance(s, FillingPlantSimulator)), None)
+        plant_device = ConnectorDevice(self.connectors)
+        device = PlantDriver(simulator) if simulator is not None else (plant_device or None)
         self.watcher = (ProgramCallWatcher(self.chain, self.store, c.twin_id, self.spec.programs_by_id(), device,
                                            deployment.block, operations=Operations(self.outbox))
                         if device is not None else None)
@@ -152,20 +161,37 @@ class AgentDaemon:
 
     # -- threads -------------------------------------------------------------------------------
 
-    def _ingest(self) -> None:
+    def _ingest(self, source) -> None:
+        connector = source if isinstance(source, QueueConnector) else None
         try:
-            for item in self.source:
-                if self.stop_requested.is_set():
+            for item in source:
+                # A connector ends by itself once stopped, after what it had queued: that is pushed too.
+                if connector is None and self.stop_requested.is_set():
                     break
                 with self.lock:
                     self.pipeline.push(item)
+                    if connector is not None:
+                        self.acks.pushed(connector, item)
+                    self._settle()
         except Exception as exc:  # noqa: BLE001 - a broken source stops ingest, not the anchoring of what we have
             log.error("source failed", error=str(exc))
             self.status.errors += 1
         finally:
             with self.lock:
-                self.pipeline.flush()
-            self.source_done.set()
+                self._ingesting -= 1
+                if self._ingesting == 0:
+                    self.pipeline.flush()
+                    self._settle()
+                    self.source_done.set()
+
+    def _settle(self) -> None:
+        """Everything pushed is committed (or rejected): acknowledge it to the connectors."""
+        if self.pipeline.uncommitted == 0:
+            self.acks.committed()
+
+    def _stop_connectors(self) -> None:
+        for connector in self.connectors:
+            connector.stop()
 
     def _anchor_loop(self) -> None:
         backoff = Backoff()
@@ -220,10 +246,13 @@ class AgentDaemon:
         if install_signals and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
-        ingest = threading.Thread(target=self._ingest, name="ingest", daemon=True)
+        self._ingesting = len(self.sources)
+        ingests = [threading.Thread(target=self._ingest, args=(source,), name=f"ingest-{i}", daemon=True)
+                   for i, source in enumerate(self.sources)]
         anchor = threading.Thread(target=lambda: (self._anchor_loop(), self._anchor_done.set()), name="anchor",
                                   daemon=True)
-        ingest.start()
+        for ingest in ingests:
+            ingest.start()
         anchor.start()
         calls = threading.Thread(target=self._watch_calls, name="calls", daemon=True)
         if self.watcher is not None:
@@ -233,14 +262,18 @@ class AgentDaemon:
             if self.stop_requested.is_set() and self._stop_at is None:  # set by a signal or the CLI's handler
                 self._stop_at = time.monotonic()
                 log.info("stop requested: flushing open batches")
+                threading.Thread(target=self._stop_connectors, name="stop-connectors", daemon=True).start()
             with self.lock:
                 if not self.source_done.is_set():
                     self.pipeline.tick()
+                    self._settle()
             if time.monotonic() - last_status >= status_every_s:
                 self._print_status()
                 last_status = time.monotonic()
             anchor.join(timeout=0.05)
-        ingest.join(timeout=5)
+        for ingest in ingests:
+            ingest.join(timeout=5)
+        self._stop_connectors()
         if calls.is_alive():
             calls.join(timeout=self.config.chain.poll_interval_s + 30)  # it writes call records to the outbox
         summary = self.summary()
@@ -251,7 +284,9 @@ class AgentDaemon:
     def summary(self) -> dict[str, float | int]:
         stats = self.anchorer.stats
         ingest = self.pipeline.stats
-        return {"accepted": ingest.accepted, "rejected": ingest.rejected, "batches_anchored": stats.batches,
+        return {"accepted": ingest.accepted, "rejected": ingest.rejected, "duplicates": ingest.duplicates,
+                "source_rejects": sum(c.rejects.total for c in self.connectors),
+                "batches_anchored": stats.batches,
                 "readings_anchored": stats.readings, "transactions": stats.transactions, "gas": stats.gas,
                 "errors": self.status.errors, "program_calls": len(self.watcher.outcomes) if self.watcher else 0}
 

@@ -5,6 +5,8 @@ Storage is one SQLite file in WAL mode. Invariants, each held by one transaction
 - A reading counts as received only once ``append``/``append_many`` has committed it; its ``rid``
   is its ``INTEGER PRIMARY KEY AUTOINCREMENT`` row id, so ids are unique, increasing and never
   reused (not even after pruning).
+- The same reading, ``(sensor, t_ms, value)``, is stored once: a second copy (an MQTT redelivery, a
+  history backfill overlapping what was committed) is skipped by ``append_many`` (a unique index).
 - ``claim_batch`` picks the oldest unbatched readings of a feed, gives them the feed's next ``seq``,
   marks them with that seq and stores the encoded bytes, all in one ``BEGIN IMMEDIATE``
   transaction. A reading has a single ``batch_seq`` column and ``(feed, seq)`` is the batches'
@@ -127,6 +129,7 @@ CREATE TABLE IF NOT EXISTS readings (
 );
 CREATE INDEX IF NOT EXISTS readings_unbatched ON readings (feed, rid) WHERE batch_seq IS NULL;
 CREATE INDEX IF NOT EXISTS readings_batch ON readings (feed, batch_seq, rid) WHERE batch_seq IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS readings_once ON readings (sensor, t_ms, value);
 CREATE TABLE IF NOT EXISTS feeds (feed INTEGER PRIMARY KEY, next_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS batches (
     feed       INTEGER NOT NULL,
@@ -204,7 +207,11 @@ class Outbox:
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
         with self._tx() as db:
             for statement in filter(str.strip, _SCHEMA.split(";")):
-                db.execute(statement)
+                try:
+                    db.execute(statement)
+                except sqlite3.IntegrityError:   # only the unique index: a file written before it
+                    log.warning("outbox already holds duplicate readings; copies are not refused in this "
+                                "file", path=str(self.path), hint="start a new outbox to refuse copies")
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
@@ -259,7 +266,9 @@ class Outbox:
         return self.append_many([(feed, reading)])[0]
 
     def append_many(self, items: Iterable[tuple[int, ReadingIn]]) -> list[Reading]:
-        """Group commit: every reading of ``items`` in one transaction (all or none)."""
+        """Group commit: every new reading of ``items`` in one transaction (all or none). A reading
+        the outbox already holds (same sensor, time and value) is skipped: the result lists only the
+        readings stored now, in the order given."""
         rows = [(feed, r.sensor, int(r.t_ms), float(r.value), int(r.quality)) for feed, r in items]
         if not rows:
             return []
@@ -267,19 +276,23 @@ class Outbox:
         with self._tx() as db:
             seq_row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'readings'").fetchone()
             next_rid = (seq_row[0] if seq_row else 0) + 1
-            params = []
             for feed, sensor, t_ms, value, quality in rows:
-                reading = Reading(rid=next_rid, sensor=sensor, t_ms=t_ms, value=value, quality=quality)
                 size = reading_encoded_size(sensor, next_rid, t_ms, quality)
-                params.append((next_rid, feed, sensor, t_ms, value, quality, size))
-                out.append(reading)
-                next_rid += 1
-            db.executemany(
-                "INSERT INTO readings (rid, feed, sensor, t_ms, value, quality, size)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                params,
-            )
+                inserted = db.execute(
+                    "INSERT OR IGNORE INTO readings (rid, feed, sensor, t_ms, value, quality, size)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (next_rid, feed, sensor, t_ms, value, quality, size),
+                ).rowcount
+                if inserted:
+                    out.append(Reading(rid=next_rid, sensor=sensor, t_ms=t_ms, value=value, quality=quality))
+                    next_rid += 1
         return out
+
+    def last_source_time(self, sensor: str) -> int | None:
+        """The latest source time held for ``sensor`` (a plant source backfills from just after it)."""
+        with self._lock:
+            row = self._db.execute("SELECT max(t_ms) FROM readings WHERE sensor = ?", (sensor,)).fetchone()
+        return None if row[0] is None else int(row[0])
 
     def unbatched(self, feed: int) -> tuple[int, int]:
         """``(count, sum of encoded reading sizes)`` of the feed's readings not yet in a batch."""

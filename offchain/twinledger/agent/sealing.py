@@ -123,5 +123,5 @@ class BatchSealer:
             # After a restart the keys are gone: continue after the highest published epoch.
             manager = self._managers[feed] = EpochManager(
                 self.twin, subject, self.chain.sender.address, self.policy,
-                last_epoch=last_epoch(self.chain, self.twin, subject))
+                last_epoch=last_epoch(self.chain, self.twin, subject, self._component(feed)))
         return manager

@@ -11,7 +11,9 @@ Checks and the quality flag each sets (docs/formats.md section 1):
   group median when there are more), each peer taken at its sample nearest in time within
   ``window_ms``: ``REDUNDANCY_MISMATCH`` (4);
 - ``stuck_count`` identical consecutive values: ``STUCK`` (8);
-- a value further than ``max_delta`` from the median of the sensor's last few values: ``SPIKE`` (16).
+- a value further than ``max_delta`` from the median of the sensor's last few values: ``SPIKE`` (16);
+- what a plant source said about the value (a sample's ``source_quality``: OPC UA status code,
+  Sparkplug quality): ``SOURCE_UNCERTAIN`` (32), ``SOURCE_BAD`` (64).
 """
 
 from __future__ import annotations
@@ -150,7 +152,7 @@ class Validator:
             sensor, t_ms, value = self._parse(sample)
         except _Reject as exc:
             return self._reject(str(exc), sample)
-        quality = self._flags(sensor, t_ms, value)
+        quality = self._flags(sensor, t_ms, value) | _source_flags(sample)
         self.stats.accepted += 1
         if quality:
             for flag in Quality:
@@ -262,6 +264,17 @@ def _parse_time(raw: Any) -> int:
     if not 0 <= t <= MAX_UINT64:
         raise _Reject(f"bad time: {t} is outside 0..2^64-1")
     return t
+
+
+def _source_flags(sample: Any) -> Quality:
+    """``connectors.base.SourceQuality``: 1 uncertain, 2 bad (4, historical, is not a quality)."""
+    flags = int(getattr(sample, "source_quality", 0))
+    quality = Quality.GOOD
+    if flags & 1:
+        quality |= Quality.SOURCE_UNCERTAIN
+    if flags & 2:
+        quality |= Quality.SOURCE_BAD
+    return quality
 
 
 def _parse_value(raw: Any) -> float:

@@ -5,15 +5,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
 from web3 import Web3
 
 from .artifacts import load_artifacts
 from .deployment import DeployedContract, Deployment
 from .errors import ErrorDecoder
 from .tx import TxSender
-
-REGISTRY_ROLE = keccak(text="REGISTRY_ROLE")
 
 Addresses = dict[str, str]
 
@@ -35,10 +32,13 @@ DEPLOY_PLAN: tuple[DeployStep, ...] = (
     DeployStep("Authorization", lambda a, deployer: [deployer]),
     DeployStep("Specification", lambda a, deployer: [a["Authorization"]]),
     DeployStep("SensorFeed", lambda a, deployer: [a["Authorization"], a["Specification"]]),
+    DeployStep("AgreementRegistry", lambda a, deployer: [a["SensorFeed"], a["Specification"]]),
+    DeployStep("DevToken", lambda a, deployer: []),  # the dev chain's ERC-20 for escrow; the deployer mints
 )
 
 WIRE_PLAN: tuple[WireStep, ...] = (
-    WireStep("Authorization", "grantRole(bytes32,address)", lambda a: [REGISTRY_ROLE, a["Specification"]]),
+    # Binds the twin registry once and for good: afterwards not even the admin can initialize or freeze twins.
+    WireStep("Authorization", "bindRegistry(address)", lambda a: [a["Specification"]]),
 )
 
 

@@ -71,6 +71,8 @@ class Quality(IntFlag):
     REDUNDANCY_MISMATCH = 4
     STUCK = 8
     SPIKE = 16
+    SOURCE_UNCERTAIN = 32   # the plant itself said so (OPC UA status "uncertain", Sparkplug quality)
+    SOURCE_BAD = 64         # the plant itself said so (OPC UA status "bad", Sparkplug quality below 64)
 
 
 _QUALITY_MASK = int(
@@ -79,6 +81,8 @@ _QUALITY_MASK = int(
     | Quality.REDUNDANCY_MISMATCH
     | Quality.STUCK
     | Quality.SPIKE
+    | Quality.SOURCE_UNCERTAIN
+    | Quality.SOURCE_BAD
 )
 
 

@@ -1,7 +1,7 @@
 """The chain side of confidential sharing: who may read a subject at a block, and the published envelopes.
 
 Readers come from the chain only. The candidates are the accounts that ever received a role on the
-twin (`RoleGranted` events up to the block); a candidate is a reader if the permission matrix and its
+twin (`TwinRoleGranted` events up to the block); a candidate is a reader if the permission matrix and its
 component scope let it read the subject's component *at that block* (`Authorization.can` called with
 `block_identifier`), with `SENSOR_READ` for a feed and `DOC_READ` for a document or AML model. Its key
 is the one registered with `registerKey` at that block.
@@ -9,7 +9,10 @@ is the one registered with `registerKey` at that block.
 A key envelope counts once its CID is recorded with `publishKeyEnvelope(twin, component, subject,
 epoch, cid)`. `subject` there is `subject_word(subject)`: keccak256 of the subject's DAG-CBOR map
 (docs/formats.md section 6), so two feeds of one component have different words, and the
-permission check stays on the component.
+permission check stays on the component. Only envelopes published under the subject's own component
+count (a feed's or a document's component on-chain, the twin for an AML model): the contract checked
+that their publisher held KEY_PUBLISH on that component, and keeps their epochs growing by one. An
+account permitted on another component can publish under that one only, which no reader takes.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from ..crypto.envelope import Envelope
 from ..crypto.errors import EnvelopeError, NotARecipient
 from ..crypto.keys import Recipient, address_from_private_key, normalize_address
 from ..crypto.policy import resolve_readers, resolve_recipients
-from . import transactions
+from . import contracts, transactions
 from .names import Permission
 
 DOC_READ = int(Permission.DOC_READ)
@@ -34,13 +37,13 @@ SENSOR_READ = int(Permission.SENSOR_READ)
 READ_PERMISSION = {"feed": SENSOR_READ, "doc": DOC_READ, "aml": DOC_READ}
 ZERO32 = bytes(32)
 
-ROLE_GRANTED = event_signature_to_log_topic("RoleGranted(uint256,bytes32,address,address)")
+ROLE_GRANTED = event_signature_to_log_topic("TwinRoleGranted(uint256,bytes32,address,address)")
 KEY_ENVELOPE_PUBLISHED = event_signature_to_log_topic(
     "KeyEnvelopePublished(uint256,bytes32,bytes32,uint64,bytes32,address)")
 # Authorization events after which the readers of a twin may differ: roles, the matrix, scopes, keys.
 ACCESS_EVENTS = tuple(event_signature_to_log_topic(s) for s in (
-    "RoleGranted(uint256,bytes32,address,address)",
-    "RoleRevoked(uint256,bytes32,address,address)",
+    "TwinRoleGranted(uint256,bytes32,address,address)",
+    "TwinRoleRevoked(uint256,bytes32,address,address)",
     "PermissionsSet(uint256,bytes32,uint256,address)",
     "PermissionsReset(uint256,bytes32,address)",
     "ScopeSet(uint256,address,uint32,bytes32[],address)",
@@ -143,11 +146,32 @@ def publish_envelope(chain: TwinLedgerChain, store: Any, envelope: Envelope, com
                              normalize_address(chain.sender.address), receipt["blockNumber"], -1)
 
 
+def subject_component(chain: TwinLedgerChain, twin: int, subject: Subject) -> bytes:
+    """The component a subject belongs to on-chain: its feed's or document's, ZERO32 for an AML model (the twin).
+
+    Raises `EnvelopeError` for a feed or document of another twin."""
+    if subject.kind == "aml":
+        return ZERO32
+    if not isinstance(subject.id, int):
+        raise EnvelopeError(f"{subject}: a feed or document id is a number")
+    if subject.kind == "feed":
+        record = contracts.feed(chain, subject.id)
+        owner_twin, component = record.twin, record.component
+    else:
+        doc = contracts.document(chain, subject.id)
+        owner_twin, component = doc.twin, doc.component
+    if owner_twin != twin:
+        raise EnvelopeError(f"{subject} belongs to twin {owner_twin}, not to twin {twin}")
+    return component
+
+
 def envelopes_for(chain: TwinLedgerChain, twin: int, subject: Subject, *, to_block: int | None = None,
-                  epoch: int | None = None) -> list[PublishedEnvelope]:
-    """The envelopes published for `subject` of `twin` up to `to_block` (default: latest), in chain order,
-    optionally of one epoch."""
-    topics = [_hex(KEY_ENVELOPE_PUBLISHED), _word(twin), None, _hex(subject_word(subject))]
+                  epoch: int | None = None, component: bytes | None = None) -> list[PublishedEnvelope]:
+    """The envelopes published for `subject` of `twin` under its own component (looked up when not given) up to
+    `to_block` (default: latest), in chain order, optionally of one epoch."""
+    if component is None:
+        component = subject_component(chain, twin, subject)
+    topics = [_hex(KEY_ENVELOPE_PUBLISHED), _word(twin), _hex(component), _hex(subject_word(subject))]
     last = chain.w3.eth.block_number if to_block is None else to_block
     logs = list(LogReader(chain.w3).logs(chain.auth.address, topics, chain.deployment.block, last))
     entry = event_entries(chain.auth.abi)[KEY_ENVELOPE_PUBLISHED]
@@ -162,9 +186,10 @@ def envelopes_for(chain: TwinLedgerChain, twin: int, subject: Subject, *, to_blo
     return out
 
 
-def last_epoch(chain: TwinLedgerChain, twin: int, subject: Subject) -> int | None:
-    """The highest epoch published for the subject; a writer without keys starts after it."""
-    return max((e.epoch for e in envelopes_for(chain, twin, subject)), default=None)
+def last_epoch(chain: TwinLedgerChain, twin: int, subject: Subject, component: bytes | None = None) -> int | None:
+    """The highest epoch published for the subject (under `component`, default: its own); a writer without keys
+    starts after it."""
+    return max((e.epoch for e in envelopes_for(chain, twin, subject, component=component)), default=None)
 
 
 def load_envelope(store: Any, published: PublishedEnvelope, subject: Subject) -> Envelope:

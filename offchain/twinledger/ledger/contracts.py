@@ -164,6 +164,11 @@ def program_call(chain: TwinLedgerChain, call_id: int, block: BlockIdentifier | 
                     bytes(result), int(codec))
 
 
+def call_revision(chain: TwinLedgerChain, call_id: int, block: BlockIdentifier | None = None) -> int:
+    """The program revision the call was checked against: it may move only while that revision is in force."""
+    return int(read(chain, chain.spec.functions.callRevision(call_id), block))
+
+
 def document_count(chain: TwinLedgerChain, block: BlockIdentifier | None = None) -> int:
     return int(read(chain, chain.spec.functions.documentCount(), block))
 
@@ -214,13 +219,25 @@ def next_seq_of(chain: TwinLedgerChain, feed_id: int, block: BlockIdentifier | N
     return int(read(chain, chain.feeds.functions.nextSeqOf(feed_id), block))
 
 
-def root_of(chain: TwinLedgerChain, feed_id: int, seq: int, block: BlockIdentifier | None = None) -> bytes:
-    return bytes(read(chain, chain.feeds.functions.rootOf(feed_id, seq), block))
+BatchHeader = tuple[bytes, bytes, bytes, int, int, int]
+"""`ISensorFeedProofs.BatchHeader`: (prevHead, root, cid, count, tFirst, tLast), as in the `Anchored` event."""
 
 
-def verify_reading(chain: TwinLedgerChain, feed_id: int, seq: int, leaf: bytes, proof: list[bytes],
-                   block: BlockIdentifier | None = None) -> bool:
-    return bool(read(chain, chain.feeds.functions.verifyReading(feed_id, seq, leaf, proof), block))
+def head_at(chain: TwinLedgerChain, feed_id: int, seq: int, block: BlockIdentifier | None = None) -> bytes:
+    """The head stored after batch `seq` (zero if not anchored)."""
+    return bytes(read(chain, chain.feeds.functions.headAt(feed_id, seq), block))
+
+
+def verify_batch(chain: TwinLedgerChain, feed_id: int, seq: int, header: BatchHeader,
+                 block: BlockIdentifier | None = None) -> bool:
+    """True iff `header` is the anchored batch `seq` (the head stored for it commits to it)."""
+    return bool(read(chain, chain.feeds.functions.verifyBatch(feed_id, seq, header), block))
+
+
+def verify_reading(chain: TwinLedgerChain, feed_id: int, seq: int, header: BatchHeader, reading_hash: bytes,
+                   proof: list[bytes], block: BlockIdentifier | None = None) -> bool:
+    """True iff the reading whose keccak256 is `reading_hash` is in anchored batch `seq` (header + proof)."""
+    return bool(read(chain, chain.feeds.functions.verifyReading(feed_id, seq, header, reading_hash, proof), block))
 
 
 # ---- Authorization -------------------------------------------------------------------------
@@ -258,3 +275,26 @@ def can(chain: TwinLedgerChain, twin: int, account: str, permission: int, compon
 def can_read(chain: TwinLedgerChain, twin: int, account: str, component_id: bytes,
              block: BlockIdentifier | None = None) -> bool:
     return bool(read(chain, chain.auth.functions.canRead(twin, account, component_id), block))
+
+
+@dataclass(frozen=True)
+class OwnershipOffer:
+    """A pending two-step ownership offer; `keep`: a co-ownership offer (the offerer stays an owner)."""
+
+    to: str
+    offerer: str
+    keep: bool
+
+
+def pending_ownership_offer(chain: TwinLedgerChain, twin: int,
+                            block: BlockIdentifier | None = None) -> OwnershipOffer | None:
+    to, offerer, keep = read(chain, chain.auth.functions.pendingOwnershipOffer(twin), block)
+    if int(to, 16) == 0:
+        return None
+    return OwnershipOffer(to_checksum_address(to), to_checksum_address(offerer), bool(keep))
+
+
+def child_twins(chain: TwinLedgerChain, twin: int, block: BlockIdentifier | None = None) -> list[tuple[int, str]]:
+    """(id, name) of the twins whose parent is `twin` (one `twinInfo` per twin: twins are few)."""
+    infos = ((other, twin_info(chain, other, block)) for other in range(1, twin_count(chain, block) + 1))
+    return [(other, info.name) for other, info in infos if info.parent == twin]

@@ -29,6 +29,12 @@ class Permission(IntFlag):
     SOURCE_MANAGE = 1 << 11
     PROGRAM_EXECUTE = 1 << 12
     KEY_PUBLISH = 1 << 13
+    TWIN_DISMISS = 1 << 14
+
+
+# Twin ids are uint256 in every contract function and event and stored as uint48 by every contract: the
+# registry issues ids 1, 2, ... and can never issue one above this.
+MAX_TWIN_ID = 2**48 - 1
 
 
 class Phase(IntEnum):
@@ -49,6 +55,7 @@ class CallStatus(IntEnum):
     Delivered = 2
     Done = 3
     Failed = 4
+    Cancelled = 5
 
 
 class FeedStatus(IntEnum):
@@ -103,6 +110,15 @@ def parse_bytes32(text: str) -> bytes | None:
         except ValueError:
             return None
     return None
+
+
+def checksum_address(text: str) -> str:
+    """An Ethereum address in its checksum form, or one line saying it is not one."""
+    from web3 import Web3
+
+    if not Web3.is_address(text):
+        raise UnknownName(f"not an Ethereum address: {text!r}")
+    return Web3.to_checksum_address(text)
 
 
 def role_id(text: str) -> bytes:

@@ -50,3 +50,10 @@ def register_feed(chain: TwinLedgerChain, twin_id: int, component_id: bytes, dev
     receipt = chain.sender.transact(chain.feeds.functions.registerFeed(twin_id, component_id, device_address,
                                                                        schema_cid))
     return int(chain.feeds.events.FeedRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]["feedId"])
+
+
+def anchor_batch(chain: TwinLedgerChain, feed_id: int, seq: int, root: bytes, cid: bytes, count: int, t_first: int,
+                 t_last: int, signature: bytes) -> Any:
+    """Sends one `SensorFeed.anchor` (a device-signed batch relayed by the chain's account); returns the receipt."""
+    return chain.sender.transact(chain.feeds.functions.anchor(feed_id, seq, root, cid, count, t_first, t_last,
+                                                              signature))

@@ -21,6 +21,7 @@ from web3.contract import Contract
 from web3.types import BlockIdentifier
 
 from ..chain.connection import TwinLedgerChain
+from ..chain.errors import ChainError
 from ..chain.logs import DEFAULT_LOG_CHUNK, LogReader, abi_type, decode_log
 from .events import ChainEvent, EventReader, event_abis
 from ..formats.cids import raw_cid_from_digest
@@ -169,6 +170,14 @@ class StoredVersion:
     time: int
 
 
+class NotFound(ChainError):
+    """An unknown twin or feed id (`TwinNotFound`, `FeedNotFound`): one line that says where to look."""
+
+
+def _known(count: int, what: str) -> str:
+    return f"{what} are 1..{count}" if count else f"it has no {what} yet"
+
+
 # One decoded event of any TwinLedger contract; `events.EventReader` reads a twin's events.
 LedgerEvent = ChainEvent
 
@@ -268,6 +277,19 @@ class Ledger:
     def feed_count(self) -> int:
         return int(self.feeds.functions.feedCount().call(block_identifier=self.to_block))
 
+    def require_feed(self, feed_id: int) -> None:
+        """Raises `NotFound` unless `feed_id` is registered (feed ids are 1..feedCount)."""
+        count = self.feed_count()
+        if not 1 <= feed_id <= count:
+            raise NotFound(f"FeedNotFound: there is no feed {feed_id} on this chain ({_known(count, 'feeds')}); "
+                           "`twinledger feed list` shows them")
+
+    def require_twin(self, twin: int) -> None:
+        """Raises `NotFound` unless `twin` exists."""
+        if not contracts.twin_exists(self.chain, twin, self.to_block):
+            raise NotFound(f"TwinNotFound: there is no twin {twin} on this chain ({_known(self.twin_count(), 'twins')}); "
+                           "`twinledger twin list` shows them")
+
     def key_history(self, feed_id: int) -> list[KeyChange]:
         """The feed's device keys in order: registration, then every rotation."""
         changes: list[KeyChange] = []
@@ -314,12 +336,14 @@ class Ledger:
     def can(self, twin: int, account: str, permission: int, component: bytes, block: int) -> bool:
         return contracts.can(self.chain, twin, account, permission, component, block)
 
-    def root_of(self, feed_id: int, seq: int) -> bytes:
-        return contracts.root_of(self.chain, feed_id, seq, self.to_block)
+    def verify_batch(self, anchor: AnchorRecord, prev_head: bytes) -> bool:
+        """`SensorFeed.verifyBatch`: the head the contract stored for this seq commits to the event's header."""
+        return contracts.verify_batch(self.chain, anchor.feed_id, anchor.seq, _header(anchor, prev_head), self.to_block)
 
-    def verify_reading(self, feed_id: int, seq: int, leaf: bytes, proof: list[bytes]) -> bool:
-        """`SensorFeed.verifyReading`: the contract's own check of a reading's Merkle proof."""
-        return contracts.verify_reading(self.chain, feed_id, seq, leaf, proof, self.to_block)
+    def verify_reading(self, anchor: AnchorRecord, prev_head: bytes, reading_hash: bytes, proof: list[bytes]) -> bool:
+        """`SensorFeed.verifyReading`: the contract's own check of a reading (its hash) and its Merkle proof."""
+        return contracts.verify_reading(self.chain, anchor.feed_id, anchor.seq, _header(anchor, prev_head),
+                                        reading_hash, proof, self.to_block)
 
     def component(self, twin: int, component: bytes,
                   block: BlockIdentifier | None = None) -> contracts.ComponentRecord:
@@ -424,5 +448,6 @@ class Ledger:
         return datetime.fromtimestamp(self.block_time(block), tz=timezone.utc)
 
 
-
-
+def _header(a: AnchorRecord, prev_head: bytes) -> contracts.BatchHeader:
+    """`ISensorFeedProofs.BatchHeader` of an anchored batch."""
+    return (prev_head, a.root, a.cid_digest, a.count, a.t_first, a.t_last)

@@ -57,15 +57,15 @@ def seal_version(chain: TwinLedgerChain, store: Any, twin: int, subject: Subject
     """Seal `plaintext` as `version` of `subject` (a document or AML model) under a new epoch for the accounts
     that may read `component` now (`DOC_READ`, readers_at kind = the subject's); the envelope is published first."""
     readers = readers_at(chain, twin, component, kind=subject.kind)
-    envelope, key, epoch = _new_epoch(chain, twin, subject, readers.recipients)
+    envelope, key, epoch = _new_epoch(chain, twin, subject, readers.recipients, component)
     published = publish_envelope(chain, store, envelope, component)
     payload = seal_item(plaintext, EpochKey.from_envelope(envelope, key), version)
     return SealedVersion(payload, epoch, readers, published)
 
 
-def _new_epoch(chain: TwinLedgerChain, twin: int, subject: Subject,
-               recipients: Iterable[Recipient]) -> tuple[Envelope, bytes, int]:
-    previous = last_epoch(chain, twin, subject)
+def _new_epoch(chain: TwinLedgerChain, twin: int, subject: Subject, recipients: Iterable[Recipient],
+               component: bytes) -> tuple[Envelope, bytes, int]:
+    previous = last_epoch(chain, twin, subject, component)
     epoch = 0 if previous is None else previous + 1
     key = new_data_key()
     return build_envelope(twin, subject, epoch, key, recipients, chain.sender.address), key, epoch
@@ -92,7 +92,7 @@ def seal_first_spec(chain: TwinLedgerChain, store: Any, twin: int, plaintext: by
         raise NoReaders(f"{me} has no registered key: run `twinledger key register` before creating a twin with an "
                         "encrypted specification, or nobody could read it")
     recipient = Recipient.from_public_key(public_key)
-    envelope, key, _epoch = _new_epoch(chain, twin, Subject.aml(twin), [recipient])
+    envelope, key, _epoch = _new_epoch(chain, twin, Subject.aml(twin), [recipient], ZERO32)
     payload = seal_item(plaintext, EpochKey.from_envelope(envelope, key), 0)
     block = chain.w3.eth.block_number
     return PendingSpec(payload, envelope, Readers(block, frozenset({recipient}), frozenset()))

@@ -16,6 +16,12 @@ def create_twin(chain: TwinLedgerChain, name: str, device_id: bytes, cid_digest:
     return chain.spec.functions.createTwin(name, device_id, cid_digest, codec, digest)
 
 
+def create_twin_at(chain: TwinLedgerChain, expected_id: int, name: str, device_id: bytes, cid_digest: bytes,
+                   codec: int, digest: bytes) -> ContractFunction:
+    """`createTwin` that creates twin `expected_id` or reverts `IdTaken` (for content sealed for that id)."""
+    return chain.spec.functions.createTwinAt(expected_id, name, device_id, cid_digest, codec, digest)
+
+
 def update_spec(chain: TwinLedgerChain, twin: int, cid_digest: bytes, codec: int, digest: bytes) -> ContractFunction:
     return chain.spec.functions.updateSpec(twin, cid_digest, codec, digest)
 
@@ -42,6 +48,12 @@ def set_phase(chain: TwinLedgerChain, twin: int, phase: int) -> ContractFunction
 def add_document(chain: TwinLedgerChain, twin: int, component: bytes, name: str, cid_digest: bytes, codec: int,
                  digest: bytes) -> ContractFunction:
     return chain.spec.functions.addDocument(twin, component, name, cid_digest, codec, digest)
+
+
+def add_document_at(chain: TwinLedgerChain, expected_id: int, twin: int, component: bytes, name: str,
+                    cid_digest: bytes, codec: int, digest: bytes) -> ContractFunction:
+    """`addDocument` that creates document `expected_id` or reverts `IdTaken` (for content sealed for that id)."""
+    return chain.spec.functions.addDocumentAt(expected_id, twin, component, name, cid_digest, codec, digest)
 
 
 def add_document_version(chain: TwinLedgerChain, twin: int, doc_id: int, cid_digest: bytes, codec: int,
@@ -86,11 +98,11 @@ def retire_feed(chain: TwinLedgerChain, feed_id: int, successor: int) -> Contrac
 
 
 def grant_role(chain: TwinLedgerChain, twin: int, role: bytes, account: str) -> ContractFunction:
-    return chain.auth.functions.grantRole(twin, role, account)
+    return chain.auth.functions.grantTwinRole(twin, role, account)
 
 
 def revoke_role(chain: TwinLedgerChain, twin: int, role: bytes, account: str) -> ContractFunction:
-    return chain.auth.functions.revokeRole(twin, role, account)
+    return chain.auth.functions.revokeTwinRole(twin, role, account)
 
 
 def offer_ownership(chain: TwinLedgerChain, twin: int, account: str, *, keep: bool) -> ContractFunction:

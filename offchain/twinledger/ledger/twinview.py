@@ -1,7 +1,7 @@
 """A twin as the chain holds it, read into plain dataclasses for `twin show`, the resolvers and history.
 
 The contracts keep ids, not lists, so the lists come from events (`ComponentAdded`, `ProgramSet`,
-`DocumentAdded`, `SourceAdded`, `FeedRegistered`, `RoleGranted`) and the current state of each item
+`DocumentAdded`, `SourceAdded`, `FeedRegistered`, `TwinRoleGranted`) and the current state of each item
 from the contracts' views. Names the chain does not keep (AML IDs, tags, program names, parameter
 decimals) come from the twin's latest specification file, fetched from IPFS and checked against its
 CID; without it the view still works and shows ids instead.
@@ -21,7 +21,7 @@ from ..formats.aml import AmlError, Program, TwinSpec, parse_aml
 from ..crypto import CryptoError
 from .events import ChainEvent, EventReader
 from . import contracts
-from .names import parse_bytes32
+from .names import parse_bytes32, role_name
 from .sharing import account_key, spec_plaintext
 
 ZERO32 = bytes(32)
@@ -172,6 +172,18 @@ class TwinView:
             return "(twin)"
         c = self.component_by_id(cid)
         return c.name if c else "0x" + bytes(cid).hex()[:8] + "…"
+
+    def party_label(self, address: str) -> str:
+        """An account by its roles on this twin ("OWNER 0x7099…79C8"), or by its short address."""
+        member = next((m for m in self.members if m.account.lower() == str(address).lower()), None)
+        roles = "+".join(role_name(r) for r in member.roles) if member else ""
+        return f"{roles} {address[:6]}…{address[-4:]}".strip()
+
+    def program_label(self, component: bytes, pid: bytes) -> str:
+        """component.program by name, or the program id's first bytes when the specification is not readable."""
+        program = self.program(bytes(component), bytes(pid))
+        name = program.name if program and program.name else "0x" + bytes(pid).hex()[:8] + "…"
+        return f"{self.component_label(component)}.{name}"
 
     def current(self, cid: bytes) -> bytes:
         """Follow `replacedBy` to the part that is in place now."""
@@ -335,7 +347,7 @@ def _feed(chain: TwinLedgerChain, feed_id: int) -> FeedInfo:
 
 
 def _members(chain: TwinLedgerChain, view: TwinView) -> list[MemberInfo]:
-    accounts = list(dict.fromkeys(e.args["account"] for e in view.events if e.name in ("RoleGranted", "RoleRevoked")))
+    accounts = list(dict.fromkeys(e.args["account"] for e in view.events if e.name in ("TwinRoleGranted", "TwinRoleRevoked")))
     scopes = {e.args["account"]: tuple(bytes(c) for c in e.args["components"]) for e in _named(view.events, "ScopeSet")}
     members = []
     for account in accounts:

@@ -12,21 +12,24 @@ from typing import Any
 from eth_utils import keccak, to_checksum_address
 
 from . import report as rp
+from ..ledger.history import describe
 from ..ledger.reader import CALL_STATUS, Ledger, LedgerEvent
-from .findings import Finding, Severity, Status
+from ..ledger.twinview import TwinView, load_twin
+from .findings import Finding, Severity, Status, status_of
 from .results import FeedResult, TwinResult, VersionResult
 from .verifier import Verifier
 
 MAX_DETAILS = 25
 _AUTHOR_ARGS = ("sender", "author", "creator", "caller", "publisher", "agent", "owner", "account")
-_STATUS = {Status.PASS: rp.Status.PASS, Status.WARN: rp.Status.WARN, Status.FAIL: rp.Status.FAIL}
+_STATUS = {Status.PASS: rp.Status.PASS, Status.WARN: rp.Status.WARN, Status.FAIL: rp.Status.FAIL,
+           Status.UNAVAILABLE: rp.Status.UNKNOWN}
 
 
 def verdict_of(findings: Sequence[Finding], what: str = "") -> rp.Verdict:
     """A report verdict: the worst severity decides; errors and warnings are listed with locations."""
     errors = [f for f in findings if f.severity is Severity.ERROR]
     warnings = [f for f in findings if f.severity is Severity.WARNING]
-    status = rp.Status.FAIL if errors else rp.Status.WARN if warnings else rp.Status.PASS
+    status = _STATUS[status_of(findings)]
     if errors or warnings:
         summary = f"{len(errors)} error(s), {len(warnings)} warning(s)"
     else:
@@ -68,14 +71,16 @@ def _version_row(v: VersionResult, extra: Sequence[Finding] = ()) -> rp.Document
     return rp.DocumentVerdict(v.doc_id, v.name, v.version, v.cid, verdict_of([*extra, *v.findings], what))
 
 
-def history(ledger: Ledger, events: Iterable[LedgerEvent]) -> list[rp.HistoryEvent]:
+def history(ledger: Ledger, events: Iterable[LedgerEvent], view: TwinView | None = None) -> list[rp.HistoryEvent]:
+    """Every event; with the twin's view, roles, components, programs and parties by name (ids as tooltips)."""
     rows = []
     for e in events:
         author = next((str(e.args[k]) for k in _AUTHOR_ARGS if k in e.args), "")
         if not author:
             author = ledger.anchor_tx(e.tx_hash).sender
+        details = describe(e, view) if view is not None else _describe(e.args)
         rows.append(rp.HistoryEvent(e.block, ledger.block_datetime(e.block), author, f"{e.contract}.{e.name}",
-                                    _describe(e.args)))
+                                    details, view.party_label(author) if view is not None else ""))
     return rows
 
 
@@ -98,7 +103,8 @@ def _b32(value: bytes) -> str:
     return text.decode() if text and all(32 <= c < 127 for c in text) else "0x" + value.hex()
 
 
-def program_calls(ledger: Ledger, twin: int, events: Sequence[LedgerEvent]) -> list[rp.ProgramCallRow]:
+def program_calls(ledger: Ledger, twin: int, events: Sequence[LedgerEvent],
+                  view: TwinView | None = None) -> list[rp.ProgramCallRow]:
     """Program calls with their outcome, each re-checked against the bounds set before it."""
     bounds: dict[tuple[bytes, bytes], tuple[list[bytes], list[int], list[int]]] = {}
     status: dict[int, str] = {}
@@ -121,9 +127,15 @@ def program_calls(ledger: Ledger, twin: int, events: Sequence[LedgerEvent]) -> l
             ok = len(params) == len(names) and all(lo <= p <= hi for p, lo, hi in zip(params, mins, maxs))
             verdict = rp.Verdict(rp.Status.PASS, "within the bounds in force") if ok else rp.Verdict(
                 rp.Status.FAIL, "outside the bounds recorded before the call")
-            rows.append(rp.ProgramCallRow(call_id, e.block, ledger.block_datetime(e.block),
-                                          to_checksum_address(e.args["caller"]), _b32(key[0]), _b32(key[1]),
-                                          dict(zip(labels, params)), status.get(call_id, CALL_STATUS[1]), verdict))
+            caller = to_checksum_address(e.args["caller"])
+            component, program = _b32(key[0]), _b32(key[1])
+            if view is not None:
+                component = view.component_label(key[0])
+                program = view.program_label(*key).split(".", 1)[1]
+            rows.append(rp.ProgramCallRow(call_id, e.block, ledger.block_datetime(e.block), caller, component, program,
+                                          dict(zip(labels, params)), status.get(call_id, CALL_STATUS[1]), verdict,
+                                          caller_name=view.party_label(caller) if view is not None else "",
+                                          component_id="0x" + key[0].hex(), program_id="0x" + key[1].hex()))
     return rows
 
 
@@ -134,12 +146,12 @@ def current_owners(events) -> list[str]:
     """The OWNERs as of the last event: ownership moves by offer and accept, so not the creator."""
     owners: list[str] = []
     for e in events:
-        if e.name not in ("RoleGranted", "RoleRevoked") or bytes(e.args.get("role", b"")) != OWNER_ROLE:
+        if e.name not in ("TwinRoleGranted", "TwinRoleRevoked") or bytes(e.args.get("role", b"")) != OWNER_ROLE:
             continue
         account = to_checksum_address(e.args["account"])
-        if e.name == "RoleGranted" and account not in owners:
+        if e.name == "TwinRoleGranted" and account not in owners:
             owners.append(account)
-        elif e.name == "RoleRevoked" and account in owners:
+        elif e.name == "TwinRoleRevoked" and account in owners:
             owners.remove(account)
     return owners
 
@@ -156,6 +168,24 @@ def build_report(verifier: Verifier, result: TwinResult) -> rp.AuditReport:
                "Authorization": ledger.auth.address, "verified up to block": str(ledger.to_block)})
     feeds = [feed_series(f) for f in result.feeds]
     overall = verdict_of(result.findings, f"{len(result.feeds)} feed(s), {len(result.documents)} document(s)")
-    return rp.AuditReport(twin=info, history=history(ledger, events), feeds=feeds,
-                          documents=document_verdicts(result), program_calls=program_calls(ledger, twin, events),
-                          overall=overall)
+    view = _twin_view(verifier, twin)
+    return rp.AuditReport(twin=info, history=history(ledger, events, view), feeds=feeds,
+                          documents=document_verdicts(result), program_calls=program_calls(ledger, twin, events, view),
+                          overall=overall, agreements=agreement_rows(ledger, twin))
+
+
+def agreement_rows(ledger: Ledger, twin: int) -> list[rp.AgreementRow]:
+    """The agreements over the twin (none if the deployment has no AgreementRegistry)."""
+    from .agreements import agreement_rows as rows
+
+    if "AgreementRegistry" not in ledger.chain.deployment.contracts:
+        return []
+    return rows(ledger.chain, twin, ledger.block_datetime)
+
+
+def _twin_view(verifier: Verifier, twin: int) -> TwinView | None:
+    """The names of the twin's roles, components, programs and parties; without them the report shows ids."""
+    try:
+        return load_twin(verifier.ledger.chain, verifier.store, twin)
+    except Exception:  # noqa: BLE001 - names are a courtesy: the verdicts never depend on them
+        return None

@@ -41,8 +41,13 @@ def fetch_block(store: Any, cid: str, loc: Location) -> tuple[bytes | None, Find
         return None, Finding.of(Kind.TAMPERED, loc, f"stored bytes do not hash to the CID ({exc})")
     except BlockNotFound:
         return None, Finding.of(Kind.MISSING_BLOCK, loc, "the batch is not in the content store")
-    except IpfsError as exc:
-        return None, Finding.of(Kind.MISSING_BLOCK, loc, f"cannot fetch the batch: {exc}")
+    except IpfsError as exc:  # the store did not answer (or failed): that says nothing about the batch
+        return None, store_unavailable(loc, exc)
+
+
+def store_unavailable(loc: Location, exc: Exception) -> Finding:
+    return Finding.of(Kind.STORE_UNAVAILABLE, loc, f"the content store did not answer ({exc}): the content is not "
+                      "checked; run again when the store is back")
 
 
 def check_batch_bytes(data: bytes, anchor: AnchorRecord, *, twin: int | None = None,

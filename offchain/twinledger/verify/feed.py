@@ -1,9 +1,10 @@
 """Feed-level structure from events alone: seq continuity, the head chain, key history, coverage;
-and the per-batch helpers the feed check runs (time order, duplicate reading ids)."""
+and the per-batch helpers the feed check runs (time order, reading identity and gaps)."""
 from __future__ import annotations
 
 import bisect
 import gc
+import operator
 from array import array
 from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -137,51 +138,131 @@ def _batch_time_order(anchors: Sequence[AnchorRecord]) -> list[Finding]:
     return findings
 
 
-class _RidTracker:
-    """Reading ids across the batches of a feed: duplicates are errors (warnings for identical
-    replays), and ids that go back are REORDERED.
+_T_MS, _SENSOR, _VALUE = operator.attrgetter("t_ms"), operator.attrgetter("sensor"), operator.attrgetter("value")
 
-    Ids increase within a batch (the format requires it) and normally across batches, so each batch
-    is kept as a compact sorted id array and only a batch that goes back is compared with the earlier
-    batches whose id range it overlaps; `reload(seq)` fetches an earlier batch's readings again to tell
-    a replay from a conflict."""
 
-    def __init__(self, feed_id: int, reload: Callable[[int], Sequence[Reading] | None]) -> None:
+class _SensorTimes:
+    """The readings of one sensor in one feed, by source time: times that arrived in increasing order
+    stay in compact sorted arrays (the normal case), the few that arrived after a later one in `late`."""
+
+    def __init__(self, feed_id: int, sensor: str) -> None:
         self.feed_id = feed_id
-        self.reload = reload
-        self.batches: list[tuple[int, int, int, array[int]]] = []  # (first id, last id, seq, ids)
-        self.last_rid = -1
+        self.sensor = sensor
+        self.ts: array[int] = array("Q")
+        self.seqs: array[int] = array("Q")
+        self.idx: array[int] = array("L")
+        self.values: array[float] = array("d")
+        self.late: dict[int, tuple[int, int, float]] = {}
+
+    @property
+    def last(self) -> int:
+        return self.ts[-1] if self.ts else -1
+
+    def find(self, t: int) -> tuple[int, int, float] | None:
+        """(seq, index, value) of the reading at source time `t`, if there is one."""
+        ts = self.ts
+        if ts and t <= ts[-1]:
+            i = bisect.bisect_left(ts, t)
+            if ts[i] == t:
+                return self.seqs[i], self.idx[i], self.values[i]
+        return self.late.get(t)
+
+    def add(self, t: int, seq: int, index: int, value: float) -> None:
+        if t > self.last:
+            self.ts.append(t)
+            self.seqs.append(seq)
+            self.idx.append(index)
+            self.values.append(value)
+        else:
+            self.late[t] = (seq, index, value)
+
+    def extend(self, seq: int, times: Sequence[int], values: Sequence[float]) -> None:
+        """A whole batch of increasing times, all after `last`."""
+        self.ts.extend(times)
+        self.seqs.extend([seq] * len(times))
+        self.idx.extend(range(len(times)))
+        self.values.extend(values)
+
+    def in_time_order(self) -> tuple[Sequence[int], Callable[[int], tuple[int, int]]]:
+        """All times sorted, and the (seq, index) of the k-th."""
+        if not self.late:
+            return self.ts, lambda k: (self.seqs[k], self.idx[k])
+        merged = sorted([(t, self.seqs[k], self.idx[k]) for k, t in enumerate(self.ts)]
+                        + [(t, seq, i) for t, (seq, i, _) in self.late.items()])
+        return [m[0] for m in merged], lambda k: (merged[k][1], merged[k][2])
+
+
+class ReadingIndex:
+    """Reading identity across the batches of one feed, or of all feeds of one sensor (docs/formats.md
+    section 1): one sensor has at most one reading per source time, so a second reading of a sensor at a
+    time already anchored is a DUPLICATE, whatever its reading id (ids restart with a new outbox).
+
+    A batch of one sensor's increasing times after everything known of that sensor (the normal case)
+    is taken in bulk; only the others are looked up reading by reading."""
+
+    def __init__(self) -> None:
+        self._by_sensor: dict[str, list[_SensorTimes]] = {}
+        self._own: dict[tuple[int, str], _SensorTimes] = {}
+
+    def _times(self, feed_id: int, sensor: str) -> _SensorTimes:
+        own = self._own.get((feed_id, sensor))
+        if own is None:
+            own = self._own[(feed_id, sensor)] = _SensorTimes(feed_id, sensor)
+            self._by_sensor.setdefault(sensor, []).append(own)
+        return own
 
     def add(self, anchor: AnchorRecord, readings: Sequence[Reading]) -> list[Finding]:
         if not readings:
             return []
-        rids = array("Q", [r.rid for r in readings])
-        findings: list[Finding] = []
-        if rids[0] <= self.last_rid:
-            findings.append(Finding.of(Kind.REORDERED, Location(feed=self.feed_id, seq=anchor.seq, index=0,
-                                                                rid=rids[0]),
-                                       f"reading ids go back: {rids[0]} after {self.last_rid}"))
-            findings += self._duplicates(anchor, readings, rids)
-        self.batches.append((rids[0], rids[-1], anchor.seq, rids))
-        self.last_rid = max(self.last_rid, rids[-1])
+        sensor = readings[0].sensor
+        times = list(map(_T_MS, readings))
+        if (all(map(sensor.__eq__, map(_SENSOR, readings))) and all(map(operator.lt, times, times[1:]))
+                and all(times[0] > other.last for other in self._by_sensor.get(sensor, ()))):
+            self._times(anchor.feed_id, sensor).extend(anchor.seq, times, list(map(_VALUE, readings)))
+            return []
+        findings = []
+        for i, r in enumerate(readings):
+            own = self._times(anchor.feed_id, r.sensor)
+            earlier = self._find(r.sensor, r.t_ms)
+            if earlier is None:
+                own.add(r.t_ms, anchor.seq, i, r.value)
+                continue
+            feed0, seq0, i0, v0 = earlier
+            where = (f"feed {feed0} " if feed0 != anchor.feed_id else "") + f"seq {seq0} reading {i0}"
+            same = "identical: a replay" if v0 == r.value else f"value {v0!r} there, {r.value!r} here"
+            findings.append(Finding.of(
+                Kind.DUPLICATE, Location(feed=anchor.feed_id, seq=anchor.seq, index=i, rid=r.rid, cid=anchor.cid),
+                f"{r.sensor} at t={r.t_ms} was already anchored in {where} ({same})"))
         return findings
 
-    def _duplicates(self, anchor: AnchorRecord, readings: Sequence[Reading], rids: array[int]) -> list[Finding]:
-        mine = {rid: i for i, rid in enumerate(rids)}
+    def _find(self, sensor: str, t: int) -> tuple[int, int, int, float] | None:
+        for times in self._by_sensor.get(sensor, ()):
+            found = times.find(t)
+            if found is not None:
+                return (times.feed_id, *found)
+        return None
+
+    def gap_findings(self, feed_id: int, rate_hz: float, source: str, tolerance: float, *,
+                     unread: Sequence[tuple[int, int]] = ()) -> list[Finding]:
+        """DATA_GAP for every pause between two consecutive readings of a sensor of `feed_id` (inside a batch
+        or across batches) longer than `tolerance` sample intervals at `rate_hz`. A pause that overlaps the
+        time span of a batch whose content could not be read (`unread`) is that batch's finding, not a gap."""
+        interval = 1000.0 / rate_hz
+        limit = tolerance * interval
         findings = []
-        for first, last, seq, earlier in self.batches:
-            if last < rids[0] or first > rids[-1]:
-                continue
-            common = sorted(set(earlier).intersection(mine))
-            old = self.reload(seq) if common else None
-            for rid in common:
-                i, j = mine[rid], bisect.bisect_left(earlier, rid)
-                same = old is not None and old[j] == readings[i]
+        for times in [t for (f, _), t in self._own.items() if f == feed_id]:
+            ts, place = times.in_time_order()
+            for k in [k for k, step in enumerate(map(operator.sub, ts[1:], ts), 1) if step > limit]:
+                a, b = ts[k - 1], ts[k]
+                if any(first < b and last > a for first, last in unread):
+                    continue
+                (seq_a, i_a), (seq_b, i_b) = place(k - 1), place(k)
+                expected = max(round((b - a) / interval) - 1, 1)
                 findings.append(Finding.of(
-                    Kind.DUPLICATE, Location(feed=self.feed_id, seq=anchor.seq, index=i, rid=rid, cid=anchor.cid),
-                    f"reading id {rid} was already anchored in seq {seq} reading {j}"
-                    + (" (identical: a replay)" if same else " with different content"),
-                    Severity.WARNING if same else Severity.ERROR))
+                    Kind.DATA_GAP, Location(feed=feed_id, seq=seq_b, index=i_b),
+                    f"no {times.sensor} readings for {(b - a) / 1000:.2f} s from t={a} to t={b} (seq {seq_a} "
+                    f"reading {i_a} to seq {seq_b} reading {i_b}): about {expected} readings expected at "
+                    f"{rate_hz:g} Hz ({source}), 0 found; tolerance {tolerance:g} sample intervals"))
         return findings
 
 

@@ -22,14 +22,15 @@ class Kind(str, Enum):
     """What is wrong. The docstring of each member says when it is reported."""
 
     TAMPERED = "TAMPERED"  # bytes do not hash to their CID, or a batch's content does not give its anchored root
-    MISSING_BLOCK = "MISSING_BLOCK"  # the content is not in the store
+    MISSING_BLOCK = "MISSING_BLOCK"  # the content is not in the store (the store answered: it does not have it)
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"  # the content store did not answer: nothing is known about the content
     UNDECODABLE = "UNDECODABLE"  # the bytes are not a valid batch (nor a sealed payload)
     MISPLACED = "MISPLACED"  # the batch or payload declares another feed/seq, twin or subject than where it is anchored
     METADATA_MISMATCH = "METADATA_MISMATCH"  # count, tFirst or tLast of the anchor disagree with the batch
     HEAD_MISMATCH = "HEAD_MISMATCH"  # a recomputed head differs from the anchored one or from headOf
     GAP = "GAP"  # sequence numbers without an Anchored event
-    REORDERED = "REORDERED"  # readings/batches out of time or id order; document versions out of order
-    DUPLICATE = "DUPLICATE"  # a reading id anchored twice
+    REORDERED = "REORDERED"  # readings/batches out of time order; document versions out of order
+    DUPLICATE = "DUPLICATE"  # two readings of one sensor with the same source time (docs/formats.md section 1)
     WRONG_SIGNER = "WRONG_SIGNER"  # the signature is not by the device key valid then (or not by a trusted key)
     BAD_SIGNATURE = "BAD_SIGNATURE"  # a malformed signature in the calldata
     UNSIGNED = "UNSIGNED"  # anchored without a device signature (ANCHOR-permission path)
@@ -43,11 +44,13 @@ class Kind(str, Enum):
     CHAIN_MISMATCH = "CHAIN_MISMATCH"  # contract views, events and calldata disagree
     ROLLBACK = "ROLLBACK"  # a document version restores the content of an older one
     COVERAGE_GAP = "COVERAGE_GAP"  # a long time without readings between batches or across a feed succession
+    DATA_GAP = "DATA_GAP"  # readings missing against the sensor's expected rate, inside a batch or between batches
 
 
 _SEVERITY: dict[Kind, Severity] = {
     Kind.TAMPERED: Severity.ERROR,
     Kind.MISSING_BLOCK: Severity.ERROR,
+    Kind.STORE_UNAVAILABLE: Severity.ERROR,
     Kind.UNDECODABLE: Severity.ERROR,
     Kind.MISPLACED: Severity.ERROR,
     Kind.METADATA_MISMATCH: Severity.ERROR,
@@ -68,6 +71,7 @@ _SEVERITY: dict[Kind, Severity] = {
     Kind.CHAIN_MISMATCH: Severity.ERROR,
     Kind.ROLLBACK: Severity.WARNING,
     Kind.COVERAGE_GAP: Severity.INFO,
+    Kind.DATA_GAP: Severity.WARNING,
 }
 
 
@@ -124,11 +128,18 @@ class Status(str, Enum):
     PASS = "pass"
     WARN = "warn"
     FAIL = "fail"
+    UNAVAILABLE = "unavailable"  # the content store did not answer, and nothing else failed: not verified either way
 
 
 def status_of(findings: Iterable[Finding]) -> Status:
+    """FAIL on any error but an unanswered store, UNAVAILABLE when only the store did not answer."""
+    findings = list(findings)
+    if any(f.severity is Severity.ERROR and f.kind is not Kind.STORE_UNAVAILABLE for f in findings):
+        return Status.FAIL
+    if any(f.kind is Kind.STORE_UNAVAILABLE for f in findings):
+        return Status.UNAVAILABLE
     worst = max((f.severity for f in findings), default=Severity.INFO)
-    return {Severity.ERROR: Status.FAIL, Severity.WARNING: Status.WARN}.get(worst, Status.PASS)
+    return Status.WARN if worst is Severity.WARNING else Status.PASS
 
 
 def errors(findings: Iterable[Finding]) -> list[Finding]:

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-from matplotlib import dates as mdates
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_PLOT_POINTS = 5_000
 PLOT_DPI = 100
@@ -65,6 +65,7 @@ class HistoryEvent:
     author: str
     kind: str
     details: str = ""
+    author_name: str = ""  # the author by its roles on the twin; the address stays as the tooltip
 
 
 class Point(NamedTuple):
@@ -108,6 +109,22 @@ class ProgramCallRow:
     params: Mapping[str, str | int | float]
     status: str
     verdict: Verdict | None = None
+    caller_name: str = ""
+    component_id: str = ""  # tooltips of the component and program names
+    program_id: str = ""
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    """An agreement over the twin's feeds: its terms, the proofs submitted and how it was settled."""
+
+    agreement_id: int
+    status: str
+    parties: Sequence[str]
+    conditions: Sequence[str]
+    period: str
+    proofs: Sequence[str]
+    settlement: Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -119,6 +136,7 @@ class AuditReport:
     program_calls: Sequence[ProgramCallRow]
     overall: Verdict
     generated_at: datetime | None = None  # default: now
+    agreements: Sequence[AgreementRow] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,11 +201,22 @@ _CATEGORIES = (
 )
 
 
+def _matplotlib() -> tuple[Any, Any, Any]:
+    """(Figure, FigureCanvasAgg, matplotlib.dates), imported on first use: matplotlib costs seconds of
+    start-up that the agent and every other command would pay for nothing."""
+    from matplotlib import dates
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    return Figure, FigureCanvasAgg, dates
+
+
 def _ms_to_datetime64(values: Sequence[int]) -> np.ndarray:
     return np.array(values, dtype="int64").astype("datetime64[ms]")
 
 
 def _png(fig: Figure) -> str:
+    Figure, FigureCanvasAgg, mdates = _matplotlib()
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     # no Software chunk: the same data renders to the same bytes
@@ -196,6 +225,7 @@ def _png(fig: Figure) -> str:
 
 
 def _feed_plot(feed: FeedSeries, points: Sequence[Point]) -> str:
+    Figure, FigureCanvasAgg, mdates = _matplotlib()
     fig = Figure(figsize=(10, 3.2), layout="constrained")
     ax = fig.subplots()
     for label, verified, suspect, style in _CATEGORIES:
@@ -213,6 +243,7 @@ def _feed_plot(feed: FeedSeries, points: Sequence[Point]) -> str:
 
 
 def _coverage_plot(feeds: Sequence[FeedSeries]) -> str:
+    Figure, FigureCanvasAgg, mdates = _matplotlib()
     fig = Figure(figsize=(10, 0.45 * len(feeds) + 1.2), layout="constrained")
     ax = fig.subplots()
     for row, feed in enumerate(feeds):
@@ -332,8 +363,15 @@ def _short_address(address: str) -> str:
     return f'<span class="mono" title="{_e(address)}">{_e(text)}</span>'
 
 
+def _named(name: str, ident: str) -> str:
+    """A name with its id as the tooltip (the id alone when there is no name)."""
+    if not name:
+        return _short_address(ident) if ident.startswith("0x") and len(ident) == 42 else _e(ident)
+    return f'<span title="{_e(ident)}">{_e(name)}</span>'
+
+
 def _history(r: AuditReport) -> str:
-    rows = [[_e(h.block), _e(_fmt_time(h.time)), _short_address(h.author), _e(h.kind),
+    rows = [[_e(h.block), _e(_fmt_time(h.time)), _named(h.author_name, h.author), _e(h.kind),
              f'<span class="wrap">{_e(h.details)}</span>']
             for h in sorted(r.history, key=lambda h: h.block)]
     return '<section id="history"><h2>Twin history</h2>' + _table(
@@ -373,8 +411,10 @@ def _coverage(r: AuditReport) -> str:
 
 
 def _program_calls(r: AuditReport) -> str:
-    rows = [[_e(c.call_id), _e(c.block), _e(_fmt_time(c.time)), f'<span class="mono">{_e(c.caller)}</span>',
-             _e(c.component), _e(c.program), _e(", ".join(f"{k}={v}" for k, v in c.params.items())), _e(c.status),
+    rows = [[_e(c.call_id), _e(c.block), _e(_fmt_time(c.time)), _named(c.caller_name, c.caller),
+             _named(c.component, c.component_id) if c.component_id else _e(c.component),
+             _named(c.program, c.program_id) if c.program_id else _e(c.program),
+             _e(", ".join(f"{k}={v}" for k, v in c.params.items())), _e(c.status),
              _badge(c.verdict) + (f" {_e(c.verdict.summary)}" if c.verdict else "")]
             for c in r.program_calls]
     return '<section id="programs"><h2>Program calls</h2>' + _table(
@@ -389,6 +429,18 @@ def _documents(r: AuditReport) -> str:
         ["id", "name", "version", "CID", "verdict", "findings"], rows, "No documents.") + "</section>"
 
 
+def _lines(items: Sequence[str]) -> str:
+    return "<br>".join(_e(i) for i in items) or "-"
+
+
+def _agreements(r: AuditReport) -> str:
+    rows = [[_e(a.agreement_id), _e(a.status), _lines(a.parties), _lines(a.conditions), _e(a.period),
+             _lines(a.proofs), _lines(a.settlement)] for a in r.agreements]
+    return '<section id="agreements"><h2>Agreements</h2>' + _table(
+        ["agreement", "status", "parties", "conditions", "period", "proofs", "settlement"], rows,
+        "No agreements over this twin's feeds.") + "</section>"
+
+
 def render_html(report: AuditReport) -> str:
     generated = _utc(report.generated_at or datetime.now(timezone.utc))
     feeds = "".join(_feed_section(f) for f in report.feeds) or '<p class="muted">No feeds.</p>'
@@ -399,6 +451,7 @@ def render_html(report: AuditReport) -> str:
         f'<section id="feeds"><h2>Sensor feeds</h2>{feeds}</section>',
         _coverage(report),
         _program_calls(report),
+        _agreements(report),
         _documents(report),
         f'<footer class="muted"><p>TwinLedger audit report, generated {_e(_fmt_time(generated))}.</p></footer>',
     ])

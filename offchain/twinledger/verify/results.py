@@ -7,6 +7,7 @@ from typing import Any
 
 
 from ..formats.batch import Reading
+from ..formats.headchain import GENESIS_HEAD
 from ..formats.merkle import MerkleTree
 from ..ledger.reader import AnchorRecord, KeyChange
 from .findings import Finding, Status, errors, status_of
@@ -27,6 +28,7 @@ class BatchResult:
     content_checked: bool = False
     signature: SignatureCheck | None = None
     tree: MerkleTree | None = None
+    prev_head: bytes = GENESIS_HEAD
 
     @property
     def ok(self) -> bool:

@@ -10,22 +10,25 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from ..chain.errors import ChainError
 from ..crypto.context import Subject
 from ..crypto.errors import CryptoError
 from ..crypto.payload import open_sealed
-from ..formats.batch import Reading
+from ..formats.aml import AmlError
+from ..formats.batch import Reading, encode_reading
 from ..formats.headchain import GENESIS_HEAD, next_head
 from ..formats.merkle import keccak256, verify as merkle_verify
 from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
 from ..ledger.reader import (
     ANCHOR_PERMISSION, AnchorRecord, AnchorTx, FeedState, KeyChange, Ledger, StoredVersion, word,
 )
+from ..ledger.twinspec import SpecError, load_spec
 from .findings import Finding, Kind, Location
 from .keys import KeySource
 from .signatures import AnchorRecoverer, check_signature, key_at
-from .content import check_batch_bytes, fetch_block
+from .content import check_batch_bytes, fetch_block, store_unavailable
 from .feed import (
-    _RidTracker, _batch_time_order, _gc_paused, _head_fields, coverage, head_chain, key_findings,
+    ReadingIndex, _batch_time_order, _gc_paused, _head_fields, coverage, head_chain, key_findings,
     sequence_findings,
 )
 from .results import BatchResult, DocumentResult, FeedResult, ProgressFn, ReadingResult, TwinResult, VersionResult
@@ -37,6 +40,7 @@ from .twin import (
 
 PREFETCH_WINDOW = 32
 FETCH_THREADS = 8
+DEFAULT_GAP_TOLERANCE = 5.0  # sample intervals: a pause longer than this at the expected rate is a DATA_GAP
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,25 +52,35 @@ class Verifier:
 
     `trusted_keys`: device keys the auditor accepts (e.g. from the device's certificate); a
     signature by any other key is WRONG_SIGNER even if the contract accepted it at the time.
+
+    Gaps are measured against a feed's expected rate: `rate_hz` if given, else the AML `SampleRate` of
+    the feed's sensor in the twin's latest specification; a pause between two readings longer than
+    `gap_tolerance` sample intervals is a DATA_GAP. Without a rate, `gap_ms` (or an adaptive threshold)
+    only notes long pauses between batches (COVERAGE_GAP).
     """
 
     def __init__(self, ledger: Ledger, store: Any, *, keys: KeySource | None = None,
-                 trusted_keys: Iterable[str] | None = None, gap_ms: int | None = None) -> None:
+                 trusted_keys: Iterable[str] | None = None, gap_ms: int | None = None, rate_hz: float | None = None,
+                 gap_tolerance: float = DEFAULT_GAP_TOLERANCE) -> None:
         self.ledger = ledger
         self.store = store
         self.keys = keys
         self.trusted_keys = frozenset(to_checksum_address(k) for k in trusted_keys) if trusted_keys else None
         self.gap_ms = gap_ms
+        self.rate_hz = rate_hz
+        self.gap_tolerance = gap_tolerance
         self.recoverer = AnchorRecoverer(ledger.chain_id, ledger.feeds.address)
+        self._rates: dict[int, dict[bytes, tuple[float, str]]] = {}
 
     # ---- one batch / one reading ---------------------------------------------------------
 
     def verify_batch(self, feed_id: int, seq: int, *, keep_tree: bool = False) -> BatchResult:
-        """One batch: content, head (from the previous anchor), signature and the on-chain root."""
+        """One batch: content, head (from the previous anchor), signature and the on-chain head (`verifyBatch`)."""
+        self.ledger.require_feed(feed_id)
         found = self.ledger.anchors(feed_id, seq)
         if not found:
-            loc = Location(feed=feed_id, seq=seq)
-            raise LookupError(f"no Anchored event for {loc}")
+            raise LookupError(f"no batch {seq} in feed {feed_id} (it has {self.ledger.feed_state(feed_id).next_seq}): "
+                              f"see `twinledger verify feed {feed_id}`")
         anchor = found[0]
         prev_head = GENESIS_HEAD
         if seq > 0:
@@ -78,10 +92,11 @@ class Verifier:
         if prev_head is not None and next_head(prev_head, *_head_fields(anchor)) != anchor.head:
             result.findings.append(Finding.of(Kind.HEAD_MISMATCH, Location(feed=feed_id, seq=seq, cid=anchor.cid),
                                               "the head does not follow from the previous anchor"))
-        onchain = self.ledger.root_of(feed_id, seq)
-        if onchain != anchor.root:
+        result.prev_head = prev_head
+        if not self.ledger.verify_batch(anchor, prev_head):
             result.findings.append(Finding.of(Kind.CHAIN_MISMATCH, Location(feed=feed_id, seq=seq),
-                                              f"SensorFeed.rootOf says 0x{onchain.hex()}, the event 0x{anchor.root.hex()}"))
+                                              "SensorFeed.verifyBatch rejects the event's header: the head stored "
+                                              "for this seq does not commit to it"))
         return result
 
     def verify_reading(self, feed_id: int, seq: int, index: int) -> ReadingResult:
@@ -89,7 +104,7 @@ class Verifier:
         batch = self.verify_batch(feed_id, seq, keep_tree=True)
         findings = list(batch.findings)
         loc = Location(feed=feed_id, seq=seq, index=index, cid=batch.anchor.cid)
-        onchain_root = self.ledger.root_of(feed_id, seq)
+        onchain_root = batch.anchor.root if self.ledger.verify_batch(batch.anchor, batch.prev_head) else bytes(32)
         if batch.readings is None or batch.tree is None:
             return ReadingResult(feed_id, seq, index, None, None, [], onchain_root, False, False, batch, findings)
         if not 0 <= index < len(batch.readings):
@@ -98,7 +113,7 @@ class Verifier:
         leaf = batch.tree.leaves[index]
         proof = batch.tree.proof(index)
         proof_ok = merkle_verify(proof, onchain_root, leaf) if onchain_root != bytes(32) else False
-        onchain_ok = self.ledger.verify_reading(feed_id, seq, leaf, proof)
+        onchain_ok = self.ledger.verify_reading(batch.anchor, batch.prev_head, keccak256(encode_reading(reading)), proof)
         loc = Location(feed=feed_id, seq=seq, index=index, rid=reading.rid, cid=batch.anchor.cid)
         if not proof_ok:
             findings.append(Finding.of(Kind.PROOF_INVALID, loc, "the reading's Merkle proof does not lead to the "
@@ -109,7 +124,9 @@ class Verifier:
                              findings)
 
     def find_reading(self, feed_id: int, rid: int) -> tuple[int, int]:
-        """(seq, index) of reading id `rid`: binary search over batches (ids increase per agent), then a scan."""
+        """(seq, index) of reading id `rid`: binary search over batches (ids increase per outbox), then a scan.
+        Ids restart with a new outbox, so an id can name several readings: this gives the first found."""
+        self.ledger.require_feed(feed_id)
         anchors = sorted(self.ledger.anchors(feed_id), key=lambda a: a.seq)
         cache: dict[int, tuple[Reading, ...] | None] = {}
 
@@ -149,10 +166,12 @@ class Verifier:
     # ---- whole feed -----------------------------------------------------------------------
 
     def verify_feed(self, feed_id: int, *, seqs: Container[int] | None = None, keep_readings: bool = False,
-                    progress: ProgressFn | None = None) -> FeedResult:
-        """The whole feed. `seqs` limits the content checks (the head chain is always checked in full)."""
+                    progress: ProgressFn | None = None, index: ReadingIndex | None = None) -> FeedResult:
+        """The whole feed. `seqs` limits the content checks (the head chain is always checked in full).
+        `index` carries reading identities across feeds of one sensor (see `verify_twin`)."""
         started = time.perf_counter()
         ledger = self.ledger
+        ledger.require_feed(feed_id)
         state = ledger.feed_state(feed_id)
         anchors = sorted(ledger.anchors(feed_id), key=lambda a: (a.seq, a.block, a.log_index))
         history = ledger.key_history(feed_id)
@@ -166,26 +185,23 @@ class Verifier:
         rotation_senders = {c.tx_hash: ledger.anchor_tx(c.tx_hash).sender for c in history if c.previous}
         findings += key_findings(history, rotation_senders)
         findings += _batch_time_order(anchors)
+        rate = self.expected_rate(state)
         covered, gaps, threshold = coverage(anchors, self.gap_ms)
-        for a, b in gaps:
-            findings.append(Finding.of(Kind.COVERAGE_GAP, Location(feed=feed_id), f"no readings for {(b - a) / 1000:.1f} s "
-                                       f"between t={a} and t={b} (gap threshold {threshold} ms)"))
+        if rate is None:  # no promise to measure against: only note long pauses between batches
+            for a, b in gaps:
+                findings.append(Finding.of(Kind.COVERAGE_GAP, Location(feed=feed_id), f"no readings for "
+                                           f"{(b - a) / 1000:.1f} s between t={a} and t={b} (gap threshold "
+                                           f"{threshold} ms; no expected rate known for this sensor)"))
 
         selected = [a for a in anchors if seqs is None or a.seq in seqs]
-        batches: list[BatchResult] = []
-        by_seq_anchor = {a.seq: a for a in selected}
-
-        def reload(seq: int) -> tuple[Reading, ...] | None:
-            a = by_seq_anchor[seq]
-            data, _ = fetch_block(self.store, a.cid, Location())
-            return check_batch_bytes(data, a, twin=state.twin, keys=self.keys).readings if data else None
-
-        tracker = _RidTracker(feed_id, reload)
-        readings = 0
+        index = ReadingIndex() if index is None else index
         with _gc_paused():
-            batches, readings = self._check_batches(selected, prev_heads, state, history, tracker, keep_readings,
+            batches, readings = self._check_batches(selected, prev_heads, state, history, index, keep_readings,
                                                     progress)
-        findings += [f for b in batches for f in b.findings]
+        findings += _one_unavailable([f for b in batches for f in b.findings], len(batches))
+        if rate is not None:
+            unread = [(b.anchor.t_first, b.anchor.t_last) for b in batches if not b.content_checked]
+            findings += index.gap_findings(feed_id, *rate, self.gap_tolerance, unread=unread)
         by_seq = {b.anchor.seq: b for b in batches}
         for f in head_findings:  # chain-level errors also make the batch unverified
             if f.location.seq in by_seq and f not in by_seq[f.location.seq].findings:
@@ -195,8 +211,25 @@ class Verifier:
                           findings=_sorted(findings), readings_checked=readings,
                           seconds=time.perf_counter() - started, coverage=covered, gaps=gaps, key_history=history)
 
+    def expected_rate(self, state: FeedState) -> tuple[float, str] | None:
+        """(Hz, where it comes from) for a feed's sensor: the auditor's `rate_hz`, else the AML SampleRate."""
+        if self.rate_hz is not None:
+            return self.rate_hz, "the rate given for this check"
+        if state.twin not in self._rates:
+            self._rates[state.twin] = self._spec_rates(state.twin)
+        return self._rates[state.twin].get(state.component)
+
+    def _spec_rates(self, twin: int) -> dict[bytes, tuple[float, str]]:
+        try:
+            spec = load_spec(self.ledger.chain, self.store, twin)
+        except (SpecError, IpfsError, AmlError, CryptoError, ChainError):
+            return {}  # no readable specification: no rate to promise, gaps are only noted
+        return {c.component_id: (float(c.sensor.sample_rate_hz), f"SampleRate of {c.name} in specification "
+                                 f"v{spec.version}")
+                for c in spec.spec.sensors if c.sensor is not None and c.sensor.sample_rate_hz}
+
     def _check_batches(self, selected: Sequence[AnchorRecord], prev_heads: Mapping[int, bytes], state: FeedState,
-                       history: Sequence[KeyChange], tracker: _RidTracker, keep_readings: bool,
+                       history: Sequence[KeyChange], index: ReadingIndex, keep_readings: bool,
                        progress: ProgressFn | None) -> tuple[list[BatchResult], int]:
         batches: list[BatchResult] = []
         readings = 0
@@ -205,7 +238,7 @@ class Verifier:
                                         history, data=data, tx=tx)
             if result.readings is not None:
                 readings += len(result.readings)
-                result.findings += tracker.add(anchor, result.readings)
+                result.findings += index.add(anchor, result.readings)
                 if not keep_readings:
                     result.readings = None
             batches.append(result)
@@ -272,12 +305,15 @@ class Verifier:
                     progress: Callable[[str, int, int, int], None] | None = None) -> TwinResult:
         """All feeds (with their successors), specification versions and documents of `twin`."""
         started = time.perf_counter()
+        self.ledger.require_twin(twin)
         info = self.ledger.twin_info(twin)
         feed_ids = self.ledger.feeds_of_twin(twin)
         feeds: list[FeedResult] = []
+        by_sensor: dict[bytes, ReadingIndex] = {}  # feeds of one sensor share reading identities
         for fid in feed_ids:
             cb = (lambda d, t, r, fid=fid: progress(f"feed {fid}", d, t, r)) if progress else None
-            feeds.append(self.verify_feed(fid, keep_readings=keep_readings, progress=cb))
+            index = by_sensor.setdefault(self.ledger.feed_state(fid).component, ReadingIndex())
+            feeds.append(self.verify_feed(fid, keep_readings=keep_readings, progress=cb, index=index))
         findings: list[Finding] = []
         findings += succession_findings(twin, feeds, self.ledger.retirements(feed_ids))
         spec_versions = self.verify_spec_versions(twin)
@@ -347,7 +383,7 @@ class Verifier:
         except BlockNotFound:
             return [Finding.of(Kind.MISSING_BLOCK, loc, "the content is not in the content store")], False
         except IpfsError as exc:
-            return [Finding.of(Kind.MISSING_BLOCK, loc, f"cannot fetch the content: {exc}")], False
+            return [store_unavailable(loc, exc)], False
         if keccak256(content) == v.digest:
             return _sealed_place(content, twin, subject, v.index, loc), True
         header = _sealed_header(content)
@@ -371,3 +407,14 @@ class Verifier:
             findings.append(Finding.of(Kind.DIGEST_MISMATCH, loc, "keccak256 of the decrypted content differs from "
                                        "the on-chain digest"))
         return findings, True
+
+
+def _one_unavailable(findings: list[Finding], total: int) -> list[Finding]:
+    """An unanswered store is one finding per feed (how many batches it left unchecked), not one per batch."""
+    down = [f for f in findings if f.kind is Kind.STORE_UNAVAILABLE]
+    if len(down) <= 1:
+        return findings
+    first = down[0].location
+    summary = Finding.of(Kind.STORE_UNAVAILABLE, Location(feed=first.feed, seq=first.seq),
+                         f"{len(down)} of {total} batches not checked: {down[0].message}")
+    return [f for f in findings if f.kind is not Kind.STORE_UNAVAILABLE] + [summary]

@@ -7,28 +7,25 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 import click
-from eth_utils import keccak
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 from web3.contract.contract import ContractFunction
-from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from ...chain.errors import ContractRevert
-from ...formats.cids import pack
 from ..context import CliContext
-from ...ledger.names import permission_names
+from ...ledger.documents import Stored, content_digest, store_bytes  # noqa: F401 - the commands import them from here
+from ...ledger.writes import events_in, send as send_transaction  # noqa: F401 - events_in: as above
+from ...ledger.names import MAX_TWIN_ID
 
 pass_cli = click.make_pass_decorator(CliContext)
-TWIN = click.IntRange(min=1)
+TWIN = click.IntRange(min=1, max=MAX_TWIN_ID)
 WIDE = 200  # columns when not on a terminal, so ids and addresses are never wrapped
 
 
@@ -57,28 +54,10 @@ def when(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if timestamp else "-"
 
 
-def explain(revert: ContractRevert) -> ContractRevert:
-    """Add permission names to an `Unauthorized` revert line."""
-    if revert.error_name != "Unauthorized" or "permissions" not in revert.error_args and "permission" not in revert.error_args:
-        return revert
-    mask = revert.error_args.get("permissions", revert.error_args.get("permission", 0))
-    out = ContractRevert(revert.error_name, revert.error_args, revert.raw)
-    out.args = (f"{revert} — missing {'|'.join(permission_names(int(mask)))}",)
-    return out
-
-
 def send(cli: CliContext, fn: ContractFunction, what: str) -> TxReceipt:
     """Send one transaction with a spinner; a revert becomes its decoded custom error line."""
-    sender = cli.chain.sender
-    try:
-        with console(stderr=True).status(f"{what}…"):
-            return sender.transact(fn)
-    except ContractRevert as exc:
-        raise explain(exc) from None
-
-
-def events_in(contract: Any, receipt: TxReceipt, name: str) -> list[dict[str, Any]]:
-    return [dict(e["args"]) for e in contract.events[name]().process_receipt(receipt, errors=DISCARD)]
+    with console(stderr=True).status(f"{what}…"):
+        return send_transaction(cli.chain, fn)
 
 
 @contextmanager
@@ -111,24 +90,6 @@ def require_account(cli: CliContext) -> None:
                                    "(TEST::N, an ape alias or a key file) or TWINLEDGER_ACCOUNT")
 
 
-@dataclass(frozen=True)
-class Stored:
-    """A file on IPFS and the on-chain pointer to it: (CID digest, codec) plus keccak256 of the bytes."""
-
-    cid: str
-    cid_digest: bytes
-    codec: int
-    content_digest: bytes
-
-
-def content_digest(data: bytes) -> bytes:
-    """The `digest` recorded with a specification or document version: keccak256 of its bytes."""
-    return keccak(data)
-
-
 def store_file(cli: CliContext, path: Path) -> Stored:
     """Add the file to IPFS as CIDv1 with raw leaves (docs/formats.md section 5)."""
-    data = path.read_bytes()
-    cid = cli.store.add_bytes(data, cid_version=1, raw_leaves=True).cid
-    digest, codec = pack(cid)
-    return Stored(cid, digest, codec, content_digest(data))
+    return store_bytes(cli, path.read_bytes())

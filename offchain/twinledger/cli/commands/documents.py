@@ -16,36 +16,22 @@ from pathlib import Path
 
 import click
 from ...crypto import CryptoError, Subject
-from ...formats.cids import pack
-from ...ipfs import BlockNotFound, IntegrityError, IpfsError
+from ...ipfs import IpfsError
 from ..context import CliContext
-from ...ledger.sharing import (SealedVersion, describe_recipients, open_version, seal_version, sealed_header,
-                       short_address)
-from ...ledger.twinview import ZERO32, LookupFailed, VersionInfo, document_versions, load_twin, require_twin
-from .base import (TWIN, Stored, cell, console, content_digest, events_in, note, pass_cli, require_account, send,
-                   store_file, table, when)
+from ...ledger.sharing import SealedVersion, describe_recipients, seal_version, sealed_header, short_address
+from ...ledger.documents import (add_document, decrypt_version, document_version, fetch_verified,
+                                 store_sealed_payload)
+from ...ledger.twinview import ZERO32, LookupFailed, VersionInfo, document_versions, load_twin
+from .base import (TWIN, Stored, cell, console, events_in, note, pass_cli, require_account, send, store_file,
+                   table, when)
 from ...ledger import contracts, transactions
 
 IN_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-class DigestMismatch(LookupFailed):
-    """Fetched content differs from what the chain recorded."""
-
-
-class NotReadable(LookupFailed):
-    """An encrypted version this account cannot open."""
-
-
 ENCRYPT = click.option("--encrypt/--plain", "encrypt", default=None,
                        help="Store the version encrypted for the parties that may read it now (default: --plain for "
                             "a new document, like the latest version for a new version).")
-
-
-def _store_sealed(cli: CliContext, sealed: SealedVersion) -> Stored:
-    cid = cli.store.add_bytes(sealed.payload, cid_version=1, raw_leaves=True).cid
-    digest, codec = pack(cid)
-    return Stored(cid, digest, codec, content_digest(sealed.payload))
 
 
 def _seal_file(cli: CliContext, twin: int, doc: int, component: bytes, version: int, data: bytes) -> Stored:
@@ -54,11 +40,15 @@ def _seal_file(cli: CliContext, twin: int, doc: int, component: bytes, version: 
 
 def store_sealed(cli: CliContext, sealed: SealedVersion) -> Stored:
     """Report who a sealed version is for and store it on IPFS."""
+    report_sealed(sealed)
+    return store_sealed_payload(cli, sealed)
+
+
+def report_sealed(sealed: SealedVersion) -> None:
     readers = describe_recipients(sealed.readers.addresses)
     note(f"encrypted (epoch {sealed.epoch}) for {readers}" + (
         f"; permitted but without a registered key: {describe_recipients(sealed.readers.without_key)}"
         if sealed.readers.without_key else ""))
-    return _store_sealed(cli, sealed)
 
 
 def _document_meta(cli: CliContext, twin: int, doc: int) -> tuple[bytes, int]:
@@ -90,19 +80,7 @@ def doc_add(cli: CliContext, twin: int, file: Path, name: str, component: str | 
     component_id = ZERO32
     if component:
         component_id = load_twin(cli.chain, cli.store, twin).resolve_component(component).id
-    else:
-        require_twin(cli.chain, twin)
-    expected_id = contracts.document_count(cli.chain) + 1
-    if encrypt:  # the document id is part of the sealed payload's place, so it is taken before it exists
-        stored = _seal_file(cli, twin, expected_id, component_id, 0, file.read_bytes())
-    else:
-        stored = store_file(cli, file)
-    receipt = send(cli, transactions.add_document(cli.chain, twin, component_id, name, stored.cid_digest,
-                                                          stored.codec, stored.content_digest), "adding the document")
-    doc_id = events_in(cli.chain.spec, receipt, "DocumentAdded")[0]["docId"]
-    if encrypt and doc_id != expected_id:
-        raise click.ClickException(f"another document took id {expected_id} meanwhile: document {doc_id} holds a "
-                                   f"payload sealed for document {expected_id}; add it again")
+    doc_id, stored = add_document(cli, twin, file.read_bytes(), name, component_id, bool(encrypt), report_sealed)
     click.echo(f"Added document {doc_id} {name!r} to twin {twin}: version 0 = {stored.cid}"
                + (" (encrypted)" if encrypt else ""))
 
@@ -140,34 +118,6 @@ def _is_sealed(cli: CliContext, doc: int, v: VersionInfo) -> bool:
     return sealed_header(fetch_verified(cli, doc, v)) is not None
 
 
-def _document_version(cli: CliContext, twin: int, doc: int, version: int | None) -> tuple[str, VersionInfo]:
-    record = contracts.document(cli.chain, doc)
-    doc_twin, name, count = record.twin, record.name, record.versions
-    if doc_twin != twin:
-        raise LookupFailed(f"UnknownDocument: twin {twin} has no document {doc}")
-    index = count - 1 if version is None else version
-    if not 0 <= index < count:
-        raise LookupFailed(f"VersionNotFound: document {doc} has versions 0..{count - 1}")
-    return name, document_versions(cli.chain, doc, count)[index]
-
-
-def fetch_verified(cli: CliContext, doc: int, v: VersionInfo) -> bytes:
-    where = f"document {doc} v{v.index} ({v.cid})"
-    try:
-        data = cli.store.cat(v.cid)
-    except IntegrityError as exc:
-        raise DigestMismatch(f"IntegrityError: {where}: stored blocks do not match the CID ({exc})") from None
-    except BlockNotFound:
-        raise LookupFailed(f"BlockNotFound: {where} is not in the IPFS store {cli.store_spec}") from None
-    except IpfsError as exc:
-        raise LookupFailed(f"{type(exc).__name__}: {where}: {exc}") from None
-    actual = content_digest(data)
-    if actual != bytes(v.digest):
-        raise DigestMismatch(f"DigestMismatch: {where}: content keccak256 0x{actual.hex()} differs from the "
-                             f"on-chain digest 0x{bytes(v.digest).hex()}; nothing written")
-    return data
-
-
 @doc_group.command("get")
 @click.argument("twin", type=TWIN)
 @click.argument("doc", type=click.IntRange(min=1))
@@ -178,27 +128,17 @@ def doc_get(cli: CliContext, twin: int, doc: int, version: int | None, output: P
     """Fetch a document version and check it against the on-chain digest before writing it.
 
     An encrypted version is decrypted with --account's key if the account was a reader when it was written."""
-    name, v = _document_version(cli, twin, doc, version)
+    name, v = document_version(cli, twin, doc, version)
     data = fetch_verified(cli, doc, v)
     header = sealed_header(data)
     if header is not None:
-        data = _decrypt(cli, twin, doc, v, data)
+        data = decrypt_version(cli, twin, doc, v, data)
         note(f"decrypted (epoch {header.context.epoch}) with the key of {cli.account.address}")
     if output is None:
         click.get_binary_stream("stdout").write(data)
     else:
         output.write_bytes(data)
     note(f"{name!r} v{v.index}: {len(data)} bytes, matches the on-chain digest (by {v.author}, {when(v.time)})")
-
-
-def _decrypt(cli: CliContext, twin: int, doc: int, v: VersionInfo, data: bytes) -> bytes:
-    where = f"document {doc} v{v.index}"
-    if cli.account is None:
-        raise NotReadable(f"Encrypted: {where} is encrypted; pass --account of a party it was shared with")
-    try:
-        return open_version(cli.chain, cli.store, twin, Subject.doc(doc), v.index, data, bytes(cli.account.key))
-    except CryptoError as exc:
-        raise NotReadable(f"{type(exc).__name__}: cannot decrypt {where}: {exc}") from None
 
 
 @doc_group.command("reencrypt")
@@ -212,10 +152,10 @@ def doc_reencrypt(cli: CliContext, twin: int, doc: int) -> None:
     granted since gets it. The account must be able to read the current version and to add versions."""
     require_account(cli)
     component, count = _document_meta(cli, twin, doc)
-    _name, current = _document_version(cli, twin, doc, None)
+    _name, current = document_version(cli, twin, doc, None)
     data = fetch_verified(cli, doc, current)
     if sealed_header(data) is not None:
-        data = _decrypt(cli, twin, doc, current, data)
+        data = decrypt_version(cli, twin, doc, current, data)
     stored = _seal_file(cli, twin, doc, component, count, data)
     _add_version(cli, twin, doc, stored, count, True)
     note(f"version {count} re-encrypts version {current.index}; earlier versions keep their readers")

@@ -2,20 +2,17 @@
 from __future__ import annotations
 
 import click
-from web3 import Web3
 
 from ...crypto import public_key_from_private
 from ..context import CliContext
-from ...ledger.names import permission_names, role_id, role_name
-from ...ledger.twinview import LookupFailed, load_twin
+from ...ledger.names import checksum_address, permission_names, role_id, role_name
+from ...ledger.twinview import load_twin
 from .base import TWIN, cell, console, pass_cli, require_account, send, table
 from ...ledger import contracts, transactions
 
 
 def address(text: str) -> str:
-    if not Web3.is_address(text):
-        raise LookupFailed(f"not an Ethereum address: {text!r}")
-    return Web3.to_checksum_address(text)
+    return checksum_address(text)
 
 
 ADDRESS = click.argument("account", metavar="ADDRESS")

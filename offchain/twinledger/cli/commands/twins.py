@@ -78,15 +78,13 @@ def twin_create(cli: CliContext, aml_path: Path, name: str | None, encrypt: bool
     else:
         file = store_file(cli, aml_path)
     cid = file.cid
-    receipt = send(cli, transactions.create_twin(cli.chain, name or spec.name, device_id_bytes(spec.device_id),
-                                                         file.cid_digest, file.codec, file.content_digest),
-                   "creating the twin")
+    args = (name or spec.name, device_id_bytes(spec.device_id), file.cid_digest, file.codec, file.content_digest)
+    # A sealed specification names its twin id: createTwinAt creates that twin or nothing (IdTaken).
+    create = (transactions.create_twin(cli.chain, *args) if pending is None
+              else transactions.create_twin_at(cli.chain, expected, *args))
+    receipt = send(cli, create, "creating the twin")
     twin = events_in(cli.chain.spec, receipt, "TwinCreated")[0]["twin"]
     if pending is not None:
-        if twin != expected:
-            raise click.ClickException(f"another twin took id {expected} meanwhile: twin {twin} holds a specification "
-                                       f"sealed for twin {expected}; record it again with `twinledger spec update "
-                                       f"{twin} --aml {aml_path} --encrypt --yes`")
         publish_pending(cli.chain, cli.store, pending)
         note(f"encrypted (epoch {pending.envelope.epoch}) for {describe_recipients(pending.readers.addresses)}")
     try:

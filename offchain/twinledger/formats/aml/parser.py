@@ -97,9 +97,15 @@ def parse_aml(data: bytes, source: str = "<aml>") -> TwinSpec:
     return spec
 
 
+CAEX_NAMESPACE = "http://www.dke.de/CAEX"
+
+
 def _check_caex(ctx: _Ctx, root: _Node) -> str:
     if root.tag != "CAEXFile":
         raise ctx.error(f"not a CAEX file: the root element is <{root.tag}>, expected <CAEXFile>", root)
+    if root.namespace not in (None, CAEX_NAMESPACE):
+        raise ctx.error(f"<CAEXFile> is in the XML namespace {root.namespace!r}, not CAEX's: set "
+                        f'xmlns="{CAEX_NAMESPACE}" (or no namespace, as CAEX 2.15 files do)', root)
     version = root.attrs.get("SchemaVersion")
     if version is None:
         raise ctx.error("CAEXFile has no SchemaVersion", root)

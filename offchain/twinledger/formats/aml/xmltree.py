@@ -25,6 +25,7 @@ class _Node:
     line: int
     children: list[_Node] = field(default_factory=list)
     text: str = ""
+    namespace: str | None = None  # the XML namespace of the element (kept for the root only)
 
     def kids(self, tag: str) -> Iterator[_Node]:
         return (c for c in self.children if c.tag == tag)
@@ -78,6 +79,8 @@ class _TreeBuilder(xml.sax.handler.ContentHandler):
         if self.stack:
             self.stack[-1].children.append(node)
         else:
+            prefix = name.split(":", 1)[0] if ":" in name else ""
+            node.namespace = attrs.get(f"xmlns:{prefix}" if prefix else "xmlns")
             self.root = node
         self.stack.append(node)
         self.texts.append([])
