@@ -59,12 +59,13 @@ class PlantDriver:
     def execute(self, program: str, args: dict[str, Any], *, call_id: int) -> Any:
         if call_id in self.executed:
             raise CommandError(f"call {call_id} was executed before; the device does not act twice")
-        result = self._act(program, args)
+        result = self.act(program, args)
         self.executed.add(call_id)
         log.info("device acted", call=call_id, program=program)
         return result
 
-    def _act(self, program: str, args: dict[str, Any]) -> Any:
+    def act(self, program: str, args: dict[str, Any]) -> Any:
+        """Drive the plant now, with no call id (a command arriving over the plant's own network)."""
         if program == "SetValvePosition":
             return self.plant.set_valve(float(args["position"]) / 100.0)
         if program == "CloseValve":
