@@ -7,6 +7,7 @@ accounts; each one acts only through its own roles.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import threading
@@ -151,11 +152,14 @@ class Demo:
         keys.mkdir(parents=True, exist_ok=True)
         (keys / "device.key").write_text(test_account(DEVICE).key.hex())
         (keys / "agent.key").write_text(test_account(AGENT).key.hex())
+        # The sensor swap writes the new device key to an encrypted keystore; the demo's passphrase is public.
+        os.environ.setdefault("TWINLEDGER_DEMO_KEYSTORE_PASSPHRASE", "demo only")
         from .formats.aml import load_aml
 
         spec = load_aml(PLANT_AML)
         config = {
             "twin_id": twin, "device_key_file": str(keys / "device.key"), "account_key_file": str(keys / "agent.key"),
+            "keystore_passphrase_env": "TWINLEDGER_DEMO_KEYSTORE_PASSPHRASE",
             "outbox_path": str(self.workdir / "agent" / "outbox.sqlite"), "ipfs": self.stack.ipfs_spec,
             "chain": {"rpc_url": self.stack.rpc_url, "deployment_file": str(self.stack.deployment_path),
                       "confirmations": 0, "poll_interval_s": 0.3},

@@ -13,7 +13,7 @@ Each layer's errors derive from it, most also from the built-in class their call
     ├── ApiError                                      ipfs/server (an HTTP error answer)
     ├── CommandError                                  sim/       (ValueError)
     ├── ChainError                                    chain/     (RuntimeError)
-    │   ├── ChainUnavailable, ContractRevert, TxFailed, AccountError, LogRangeTooLarge
+    │   ├── ChainUnavailable, ContractRevert, TxFailed, AccountError, LogRangeTooLarge, KeystoreError
     │   ├── LookupFailed                              ledger/
     │   ├── NotFound                                  ledger/reader (TwinNotFound, FeedNotFound)
     │   │   └── DigestMismatch, NotReadable, BoundsError   ledger/documents, ledger/programs

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from eth_utils import keccak
@@ -142,7 +143,8 @@ def plant_program(plant, name):
     return next(p for p in load_aml(PLANT_AML).programs if p.name == name)
 
 
-def test_sensor_swap_retires_old_feed_and_keeps_history(plant):
+def test_sensor_swap_retires_old_feed_and_keeps_history(plant, monkeypatch):
+    monkeypatch.setenv("TWINLEDGER_KEYSTORE_PASSPHRASE", "swap test")
     old_feed = plant.feeds["bottle_level"]
     swap = {"kind": "swap", "sensor": "bottle_level", "start_s": 1.0, "new_name": "bottle_level_2",
             "new_serial": "LT402-0001"}
@@ -156,6 +158,7 @@ def test_sensor_swap_retires_old_feed_and_keeps_history(plant):
     new_view = chain.feeds.functions.feed(replacement.new_feed).call()
     from eth_account import Account
     assert new_view[2] == Account.from_key(daemon.replacer.key_of(replacement)).address  # its own device key
+    assert "crypto" in json.loads(Path(replacement.key_file).read_text()), "kept in an encrypted keystore"
     old_component = keccak(text=plant.components["bottle_level"])
     assert chain.spec.functions.component(plant.twin, old_component).call()[1] is False  # inactive history
     assert chain.spec.functions.componentActive(plant.twin, keccak(text=replacement.new_component_aml_id)).call()

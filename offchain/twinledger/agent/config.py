@@ -174,6 +174,9 @@ class AgentConfig(_Model):
     device_account: str | None = None
     account_key_file: Path | None = None
     account: str | None = None
+    # Key files may be encrypted keystores (eth-account v3 JSON); their passphrase is read from this
+    # environment variable, never prompted for. New device keys (sensor swaps) are always keystores.
+    keystore_passphrase_env: str = "TWINLEDGER_KEYSTORE_PASSPHRASE"
     outbox_path: Path = Path(".twinledger/outbox.sqlite")
     ipfs: str = "embedded:.twinledger/ipfs"     # "embedded:<dir>" or "kubo:<rpc url>"
     chain: ChainConfig = ChainConfig()

@@ -22,6 +22,7 @@ from web3.exceptions import Web3Exception
 from ..chain.connection import TwinLedgerChain
 from ..chain.deployment import Deployment
 from ..chain.errors import ChainError
+from ..chain.keystore import load_key
 from ..ipfs import open_store
 from ..ipfs.errors import IpfsError
 from .anchorer import OPEN_STATES, AnchoredBatch, Anchorer
@@ -30,6 +31,7 @@ from .commands import PlantDriver, ProgramCallWatcher
 from .config import AgentConfig
 from .connectors.base import QueueConnector
 from .connectors.device import Acknowledgements, ConnectorDevice
+from .operations import Operations
 from .outbox import Outbox
 from .sealing import BatchSealer
 from ..sim import FillingPlantSimulator
@@ -45,14 +47,10 @@ IDLE_SLEEP_S = 0.05
 DRAIN_TIMEOUT_S = 60.0
 
 
-def _read_key(path: Path) -> bytes:
-    return bytes.fromhex(path.read_text().strip().removeprefix("0x"))
-
-
-def _key(file: Path | None, account: str | None) -> bytes | None:
-    """A private key from a key file or an account spec (TEST::N, an ape alias, a key file)."""
+def _key(file: Path | None, account: str | None, passphrase_env: str) -> bytes | None:
+    """A private key from a key file (a keystore, or legacy hex) or an account spec (TEST::N, an ape alias)."""
     if file is not None:
-        return _read_key(file)
+        return load_key(file, passphrase_env)
     if account is not None:
         from ..chain.accounts import resolve_account
 
@@ -105,8 +103,8 @@ class AgentDaemon:
         deployment = Deployment.load(c.chain.deployment_file) if c.chain.deployment_file else None
         if deployment is None:
             raise ChainError("the agent config needs chain.deployment_file")
-        device_key = _key(c.device_key_file, c.device_account)
-        account_key = _key(c.account_key_file, c.account) or device_key
+        device_key = _key(c.device_key_file, c.device_account, c.keystore_passphrase_env)
+        account_key = _key(c.account_key_file, c.account, c.keystore_passphrase_env) or device_key
         from eth_account import Account
 
         self.chain = TwinLedgerChain.open(c.chain.rpc_url, deployment, Account.from_key(account_key),
@@ -123,7 +121,9 @@ class AgentDaemon:
         self.sealer = BatchSealer(self.chain, self.store, c.twin_id) if c.encryption.enabled else None
         self.anchorer = Anchorer(self.outbox, self.store, self.chain, keys, on_anchored=self._on_anchored,
                                  sealer=self.sealer)
-        self.replacer = SensorReplacer(self.chain, c.twin_id, c.outbox_path.with_name("swaps.json"))
+        self.replacer = SensorReplacer(self.chain, c.twin_id, self.outbox, c.outbox_path.parent,
+                                       passphrase_env=c.keystore_passphrase_env)
+        self.replacer.resume()  # a swap a crash interrupted is finished before anything is ingested
         for r in self.replacer.done.values():  # a restart after a swap keeps the new mapping
             self._apply_replacement(r)
         self.spec = load_spec(self.chain, self.store, c.twin_id)
@@ -136,7 +136,8 @@ class AgentDaemon:
         plant_device = ConnectorDevice(self.connectors)
         device = PlantDriver(simulator) if simulator is not None else (plant_device or None)
         self.watcher = (ProgramCallWatcher(self.chain, self.store, c.twin_id, self.spec.programs_by_id(), device,
-                                           deployment.block) if device is not None else None)
+                                           deployment.block, operations=Operations(self.outbox))
+                        if device is not None else None)
         self.anchorer.reconcile_all(sorted({f.feed_id for f in c.feeds.values()}))
         self.outbox.check_integrity()
 
@@ -253,8 +254,9 @@ class AgentDaemon:
         for ingest in ingests:
             ingest.start()
         anchor.start()
+        calls = threading.Thread(target=self._watch_calls, name="calls", daemon=True)
         if self.watcher is not None:
-            threading.Thread(target=self._watch_calls, name="calls", daemon=True).start()
+            calls.start()
         last_status = time.monotonic()
         while anchor.is_alive():
             if self.stop_requested.is_set() and self._stop_at is None:  # set by a signal or the CLI's handler
@@ -272,6 +274,8 @@ class AgentDaemon:
         for ingest in ingests:
             ingest.join(timeout=5)
         self._stop_connectors()
+        if calls.is_alive():
+            calls.join(timeout=self.config.chain.poll_interval_s + 30)  # it writes call records to the outbox
         summary = self.summary()
         log.info("agent stopped", **summary)
         self.outbox.close()

@@ -151,8 +151,31 @@ CREATE TABLE IF NOT EXISTS batches (
     PRIMARY KEY (feed, seq)
 );
 CREATE INDEX IF NOT EXISTS batches_open ON batches (feed, seq) WHERE state != 'confirmed';
+CREATE TABLE IF NOT EXISTS swaps (
+    old_sensor    TEXT PRIMARY KEY,
+    new_sensor    TEXT    NOT NULL,
+    old_feed      INTEGER NOT NULL,
+    old_component TEXT    NOT NULL,
+    new_component TEXT    NOT NULL,
+    key_file      TEXT    NOT NULL,
+    device        TEXT    NOT NULL,
+    state         TEXT    NOT NULL,
+    new_feed      INTEGER,
+    updated_ms    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calls (
+    call_id    INTEGER PRIMARY KEY,
+    program    TEXT    NOT NULL,
+    state      TEXT    NOT NULL,
+    ok         INTEGER,
+    message    TEXT,
+    result_cid TEXT,
+    updated_ms INTEGER NOT NULL
+)
 """
-_SCHEMA_VERSION = "1"
+# Version 2 added the swaps and calls tables (agent/operations.py); a version 1 file gains them on open.
+_SCHEMA_VERSION = "2"
+_MIGRATABLE = {"1"}
 _BATCH_COLUMNS = "feed, seq, state, count, first_rid, last_rid, t_first, t_last, size, cid, txhash, nonce, block"
 
 
@@ -192,6 +215,8 @@ class Outbox:
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
+            elif row[0] in _MIGRATABLE:
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (_SCHEMA_VERSION,))
             elif row[0] != _SCHEMA_VERSION:
                 raise OutboxError(f"outbox schema {row[0]} is not supported (expected {_SCHEMA_VERSION})")
 
@@ -228,6 +253,11 @@ class Outbox:
 
     def _tx(self) -> Outbox._Tx:
         return Outbox._Tx(self)
+
+    def transaction(self) -> Outbox._Tx:
+        """One ``BEGIN IMMEDIATE`` transaction on the outbox's connection, for the operations that share
+        its file (agent/operations.py): committed on a clean exit, rolled back on an exception."""
+        return self._tx()
 
     # -- readings -------------------------------------------------------------------------------
 

@@ -45,9 +45,11 @@ PROGRAM_ARGS: dict[str, tuple[str, ...]] = {
 
 
 class Device(Protocol):
-    """What runs a program on the plant (the agent's ``PlantDriver`` over the simulator)."""
+    """What runs a program on the plant (the agent's ``PlantDriver`` over the simulator). A command that
+    reaches the plant over the network acts each time it arrives: at-most-once per on-chain call is the
+    agent's part (its `calls` table), not the plant's."""
 
-    def execute(self, program: str, args: dict[str, Any]) -> Any: ...
+    def act(self, program: str, args: dict[str, Any]) -> Any: ...
 
 
 def _camel(sensor: str) -> str:
@@ -129,7 +131,7 @@ class PlantOpcuaServer:
             if self.driver is None:
                 return [ua.Variant(f"{program} accepted", ua.VariantType.String)]
             try:
-                result = self.driver.execute(program, dict(zip(params, args)))
+                result = self.driver.act(program, dict(zip(params, args)))
             except (CommandError, TypeError, ValueError, KeyError) as exc:
                 log.warning("opcua plant: program refused", program=program, error=str(exc))
                 return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)   # the device's own refusal
@@ -180,7 +182,7 @@ class _SetpointHandler:
             self.first = False
             return
         try:
-            self.server.driver.execute("SetValvePosition", {"position": float(val)})
+            self.server.driver.act("SetValvePosition", {"position": float(val)})
         except CommandError as exc:
             log.warning("opcua plant: setpoint refused", value=val, error=str(exc))
 
@@ -235,7 +237,7 @@ class MqttPlantPublisher:
         try:
             if self.driver is None:
                 raise CommandError("no plant behind this publisher")
-            result = self.driver.execute(program, args)
+            result = self.driver.act(program, args)
             reply = {"id": call_id, "ok": True, "message": getattr(result, "detail", "") or f"{program} done"}
         except (CommandError, TypeError, ValueError, KeyError) as exc:
             reply = {"id": call_id, "ok": False, "message": str(exc)}

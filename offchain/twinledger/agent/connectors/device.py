@@ -29,7 +29,7 @@ class ConnectorDevice:
     def __bool__(self) -> bool:
         return bool(self.by_program)
 
-    def execute(self, program: str, args: Mapping[str, Any]) -> CallAnswer:
+    def execute(self, program: str, args: Mapping[str, Any], *, call_id: int) -> CallAnswer:
         connector = self.by_program.get(program)
         if connector is None:
             raise CommandError(f"no source maps the program {program!r} (known: {', '.join(sorted(self.by_program))})")
