@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from click.testing import CliRunner
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -24,7 +22,7 @@ from .agent.config import load_config
 from .agent.daemon import AgentDaemon
 from .chain.devnet import test_account
 from .chain.stack import DevStack
-from .cli import main as cli_module
+from .cli.scripted import run_shown
 from .errors import TwinLedgerError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,11 +58,7 @@ class Demo:
 
     def tl(self, who: int, command: str, expect_ok: bool = True) -> str:
         """Run `twinledger --account TEST::who COMMAND` and show it as typed, with its output."""
-        console.print(f"  [bold cyan]{NAMES.get(who, who)}[/]$ twinledger {command}")
-        result = CliRunner().invoke(cli_module.cli, ["--account", f"TEST::{who}", *shlex.split(command)],
-                                    env=self.env(), catch_exceptions=False)
-        for line in result.output.rstrip().splitlines():
-            console.print(f"      {line}", style="dim", markup=False)
+        result = run_shown(command, account=who, label=str(NAMES.get(who, who)), env=self.env(), console=console)
         if (result.exit_code == 0) != expect_ok:
             raise DemoFailed(f"`twinledger {command}` exited {result.exit_code}, expected "
                              f"{'success' if expect_ok else 'a refusal'}")

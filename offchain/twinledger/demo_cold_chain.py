@@ -21,7 +21,6 @@ import json
 import math
 import random
 import re
-import shlex
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from click.testing import CliRunner
 from rich.console import Console
 
 from .agent.watchtower import Action, Watchtower
@@ -39,7 +37,7 @@ from .ledger.agreements.registry import AgreementClient
 from .ledger.provision import anchor_batch
 from .chain.devnet import test_account
 from .chain.stack import DevStack
-from .cli import main as cli_module
+from .cli.scripted import run_shown
 from .errors import TwinLedgerError
 from .formats.batch import Batch, Reading, encode_batch
 from .formats.cids import pack
@@ -153,11 +151,7 @@ class ColdChainDemo:
 
     def tl(self, who: int, command: str, expect_ok: bool = True) -> str:
         """Run `twinledger --account TEST::who COMMAND` and show it as typed, with its output."""
-        console.print(f"  [bold cyan]{NAMES.get(who, who)}[/]$ twinledger {command}")
-        result = CliRunner().invoke(cli_module.cli, ["--account", f"TEST::{who}", *shlex.split(command)],
-                                    env=self.env(), catch_exceptions=False)
-        for line in result.output.rstrip().splitlines():
-            console.print(f"      {line}", style="dim", markup=False)
+        result = run_shown(command, account=who, label=str(NAMES.get(who, who)), env=self.env(), console=console)
         if (result.exit_code == 0) != expect_ok:
             raise DemoFailed(f"`twinledger {command}` exited {result.exit_code}, expected "
                              f"{'success' if expect_ok else 'a refusal'}")
