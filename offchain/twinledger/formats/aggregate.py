@@ -158,7 +158,7 @@ def decode_window(data: bytes) -> Window:
     """Parses and checks a window's content; raises :class:`WindowFormatError` on anything else."""
     try:
         obj = dag_cbor.decode(bytes(data))
-    except Exception as exc:  # dag_cbor raises several unrelated classes
+    except Exception as exc:  # noqa: BLE001 - dag_cbor raises several unrelated classes
         raise WindowFormatError(f"not a DAG-CBOR window: {exc}") from None
     if not isinstance(obj, dict) or set(obj) != {"v", "leaves"}:
         raise WindowFormatError("a window is the map {v, leaves}")
@@ -171,5 +171,6 @@ def decode_window(data: bytes) -> Window:
     for i, item in enumerate(raw):
         if not isinstance(item, list) or len(item) != 9:
             raise WindowFormatError(f"window leaf {i} must be a list of 9 fields")
-        leaves.append(WindowLeaf(*item))
+        fields: list[Any] = list(item)  # each field is type-checked by WindowLeaf
+        leaves.append(WindowLeaf(*fields))
     return Window(leaves)
