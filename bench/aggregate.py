@@ -24,6 +24,9 @@ from .common import Results
 from .limits import BLOCK_GAS_LIMIT, SENSOR_HZ, WINDOW_S
 
 FEEDS_PER_WINDOW = 10_000
+# The window's feeds are ids no registry issues on this chain, so the bench's windows never join the history of the
+# feeds the other groups measure (a verifier would rightly report them there as foreign leaves).
+SYNTHETIC_FEED0 = 10**12
 BLOCK_TIMES_S = (2.0, 12.0)
 
 
@@ -43,7 +46,7 @@ def signed_leaves(signer: FastSigner, feeds: int, window_no: int, readings: int 
     """Batch `window_no` of each of `feeds` feeds, `readings` readings each, signed by the device key (the
     devices' work: each device signs its own batch)."""
     leaves = []
-    for f in range(1, feeds + 1):
+    for f in range(SYNTHETIC_FEED0, SYNTHETIC_FEED0 + feeds):
         root = keccak256(f"root {f} {window_no}".encode())
         cid = keccak256(f"cid {f} {window_no}".encode())
         prev = bytes(32) if window_no == 0 else keccak256(f"head {f} {window_no - 1}".encode())

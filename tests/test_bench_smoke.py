@@ -22,7 +22,7 @@ REQUIRED = [
     "agent_readings_per_s", "agent_latency_p50_ms", "agent_latency_p99_ms", "naive_readings_per_s",
     "verify_readings_per_s", "keccak_leaves_per_s", "ipfs_add_mb_per_s", "ipfs_small_adds_per_s",
     "sha256_mb_per_s", "agent_readings_per_s_encrypted", "source_jsonl_per_s", "source_opcua_per_s",
-    "source_mqtt_per_s", "source_modbus_per_s",
+    "source_mqtt_per_s", "source_modbus_per_s", "feeds_per_chain_aggregated", "gas_anchor_window_per_feed",
 ]
 
 
@@ -48,12 +48,15 @@ def test_bench_quick_end_to_end(tmp_path: Path) -> None:
     assert r["gas_per_reading_10"] < r["gas_per_reading_1"]
     assert r["gas_anchor_event_only_floor"] < r["gas_anchor_single"]
     assert r["ethertwin_style_gas_create_twin"] > r["gas_create_twin"]
+    # one window's gas does not grow with its feeds: per feed-window it is far below a per-feed anchor
+    assert r["gas_anchor_window_per_feed"] * 10 < r["gas_anchor_many_signed_per_feed_10"]
     cap = r["block_capacity"]
     assert cap and all(c["anchors_per_block"] > 0 and c["feeds_at_1s_window"] > 0 for c in cap.values())
 
     md = (docs / "benchmarks.md").read_text()
     for heading in ("## Gas of the twin operations", "## Gas per reading", "## What one block can carry",
-                    "## Agent throughput and latency", "## Verification", "## Embedded IPFS node"):
+                    "## Agent throughput and latency", "## Verification", "## Embedded IPFS node",
+                    "## Gateway-aggregated anchoring"):
         assert heading in md
     assert "3,639,536" in md  # EtherTwin's reference figure, side by side
     for png in ("bench_gas_ops.png", "bench_scaling_batch.png", "bench_scaling_feeds.png"):

@@ -13,10 +13,13 @@ from hypothesis import strategies as st
 
 from twinledger.formats.aggregate import Window
 from twinledger.formats.merkle import keccak256
+from twinledger.ledger.names import GATEWAY_ROLE, GatewayFault
 
 from gateway_support import WindowBuilder, anchor_window
 
-FORGED_SIGNATURE, UNKNOWN_FEED, DUPLICATE_SEQ, BROKEN_HEAD_CHAIN, CONFLICTS_WITH_FEED = 1, 2, 3, 4, 5
+FORGED_SIGNATURE, UNKNOWN_FEED, DUPLICATE_SEQ, BROKEN_HEAD_CHAIN, CONFLICTS_WITH_FEED = (
+    GatewayFault.ForgedSignature, GatewayFault.UnknownFeed, GatewayFault.DuplicateSeq, GatewayFault.BrokenHeadChain,
+    GatewayFault.ConflictsWithFeed)
 
 
 @pytest.fixture
@@ -193,6 +196,7 @@ def test_leaf_against_the_per_feed_anchors(gateways: Any, gateway: Any, feeds: l
 
 def test_only_a_gateway_anchors_and_windows_are_not_empty(gateways: Any, gateway: Any, outsider: Any) -> None:
     role = gateways.GATEWAY_ROLE()
+    assert role == GATEWAY_ROLE
     with ape.reverts(gateways.AccessControlUnauthorizedAccount, account=outsider.address, neededRole=role):
         gateways.anchorWindow(b"\x01" * 32, b"\x02" * 32, 0x71, 1, 1, sender=outsider)
     with ape.reverts(gateways.EmptyWindow):

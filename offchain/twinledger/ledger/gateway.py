@@ -19,13 +19,14 @@ from ..chain.connection import TwinLedgerChain
 from ..chain.logs import LogReader
 from ..formats.aggregate import Window, WindowLeaf
 from .contracts import read
+from .names import GATEWAY_ROLE, GatewayFault
 
 CONTRACT = "GatewayAnchors"
-GATEWAY_ROLE = keccak(text="GATEWAY_ROLE")
 WINDOW_ANCHORED = HexBytes(keccak(text="WindowAnchored(uint256,address,bytes32,bytes32,uint16,uint32,uint64)"))
 WINDOW_CHALLENGED = HexBytes(keccak(text="WindowChallenged(uint256,address,uint256,uint64,uint8,address)"))
-FAULTS = {1: "forged signature", 2: "unknown feed", 3: "duplicate seq", 4: "broken head chain",
-          5: "conflicts with the per-feed anchors"}
+FAULTS = {GatewayFault.ForgedSignature: "forged signature", GatewayFault.UnknownFeed: "unknown feed",
+          GatewayFault.DuplicateSeq: "duplicate seq", GatewayFault.BrokenHeadChain: "broken head chain",
+          GatewayFault.ConflictsWithFeed: "conflicts with the per-feed anchors"}
 
 
 def has_gateway(chain: TwinLedgerChain) -> bool:
@@ -139,6 +140,13 @@ class ChallengeRecord:
     tx_hash: str
 
 
+def _fault(value: int) -> str:
+    try:
+        return FAULTS[GatewayFault(value)]
+    except (ValueError, KeyError):
+        return f"fault {value}"
+
+
 def _word(data: bytes, i: int) -> int:
     return int.from_bytes(data[32 * i:32 * i + 32], "big")
 
@@ -165,7 +173,7 @@ def challenge_records(chain: TwinLedgerChain, reader: LogReader, from_block: int
     for log in reader.logs(gateways(chain).address, [WINDOW_CHALLENGED], from_block, to_block):
         t, data = log["topics"], bytes(log["data"])
         out.append(ChallengeRecord(int.from_bytes(t[1], "big"), _address(t[2]), int.from_bytes(t[3], "big"),
-                                   _word(data, 0), FAULTS.get(_word(data, 1), str(_word(data, 1))),
+                                   _word(data, 0), _fault(_word(data, 1)),
                                    to_checksum_address(data[64 + 12:96]), int(log["blockNumber"]),
                                    HexBytes(log["transactionHash"]).to_0x_hex()))
     return out
