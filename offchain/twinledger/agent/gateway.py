@@ -130,6 +130,8 @@ class WindowAnchorer:
         if not records:
             return 0
         self._settle([r for r in records if r.state is BatchState.ANCHORED])
+        if self._landed([r for r in records if r.state is BatchState.SUBMITTED]):
+            return 0  # an earlier window was mined after all: its batches are marked, the rest go next round
         todo = [r for r in records if r.state is not BatchState.ANCHORED and r.feed not in self.stats.refused]
         prepared: list[tuple[BatchRecord, PreparedAnchor]] = []
         for feed, group in groupby(todo, key=lambda r: r.feed):
@@ -153,6 +155,26 @@ class WindowAnchorer:
                 continue
             if r.block is None or tip - r.block + 1 >= max(self.chain.confirmations, 1):
                 self.outbox.mark_confirmed(r.feed, r.seq)
+
+    def _landed(self, submitted: list[BatchRecord]) -> bool:
+        """Whether the window these batches were sent in has been mined (after a timeout or a crash); if so,
+        the outbox is aligned with the chain's windows."""
+        mined: set[str] = set()
+        for h in {r.txhash for r in submitted if r.txhash is not None}:
+            receipt = self.chain.sender.receipt(h)
+            if receipt is not None:
+                mined.add(h)
+        if not mined:
+            return False
+        self._tips = None
+        tips = self._chain_tips()
+        for feed in sorted({r.feed for r in submitted if r.txhash in mined}):
+            self.outbox.reconcile(feed, tips.get(feed, (0, GENESIS_HEAD))[0])
+        for r in submitted:  # mined but not extending the chain (reverted, or not ours): send them again
+            if r.txhash in mined and self.outbox.get_batch(r.feed, r.seq).state is BatchState.SUBMITTED:
+                self.outbox.mark_dropped(r.feed, r.seq)
+        log.info("an earlier window was mined after all", txs=sorted(mined))
+        return True
 
     def _still_mined(self, record: BatchRecord) -> bool:
         try:
@@ -210,11 +232,12 @@ class WindowAnchorer:
         try:
             receipt = self.chain.sender.wait(sent, timeout=self.receipt_timeout, confirmations=0)
         except ChainError as exc:
-            log.warning("window transaction not mined, will resubmit", tx=sent.tx_hash, error=str(exc))
+            # Not mined in time: dropped, or stuck in the pool. The batches stay submitted with this nonce, so
+            # the next window replaces this transaction (same nonce) instead of joining it; if it is mined
+            # meanwhile, `_landed` finds it. Marking them dropped would let both reach the chain.
+            log.warning("window transaction not mined, will replace it", tx=sent.tx_hash, error=str(exc))
             self.chain.sender.resync_nonce()
             self._tips = None
-            for _, p in prepared:
-                self.outbox.mark_dropped(p.feed, p.seq)
             return 0
         return self._record_success(prepared, receipt)
 
@@ -225,8 +248,13 @@ class WindowAnchorer:
         nonces = [r.nonce for r in records if r.state is BatchState.SUBMITTED and r.nonce is not None]
         if not nonces:
             return None
-        mined = self.chain.w3.eth.get_transaction_count(self.chain.sender.address, "latest")
-        return min(nonces) if min(nonces) >= mined else None
+        used = self.chain.w3.eth.get_transaction_count(self.chain.sender.address, "latest")
+        if min(nonces) >= used:
+            return min(nonces)
+        for r in records:  # that nonce went to another transaction: the old window can never be mined
+            if r.state is BatchState.SUBMITTED:
+                self.outbox.mark_dropped(r.feed, r.seq)
+        return None
 
     def _record_success(self, prepared: list[tuple[BatchRecord, PreparedAnchor]], receipt: object) -> int:
         now = time.time()
