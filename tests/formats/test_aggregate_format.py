@@ -9,13 +9,16 @@ from eth_abi import encode as abi_encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twinledger.formats.aggregate import Window, WindowFormatError, WindowLeaf, decode_window, encode_window
+from twinledger.formats.aggregate import (Window, WindowFormatError, WindowLeaf, decode_window, encode_window,
+                                          encode_window_reference)
 from twinledger.formats.headchain import next_head
 from twinledger.formats.merkle import MerkleTree, keccak256, leaf_hash, verify
 
 B32 = st.binary(min_size=32, max_size=32)
-LEAF = st.builds(WindowLeaf, st.integers(1, 2**40), st.integers(0, 2**32), B32, B32, B32, st.integers(1, 2**16),
-                 st.integers(0, 2**50), st.integers(0, 2**50), st.binary(min_size=0, max_size=70))
+# every CBOR head width: values around 24, 2^8, 2^16, 2^32 and up to the type's limit; signatures up to 300 bytes
+UINT = st.one_of(st.integers(0, 30), st.integers(200, 70_000), st.integers(2**31, 2**33), st.integers(2**60, 2**64 - 1))
+LEAF = st.builds(WindowLeaf, st.one_of(UINT, st.integers(1, 2**40)), UINT, B32, B32, B32,
+                 st.integers(0, 2**32 - 1), UINT, UINT, st.one_of(st.binary(max_size=70), st.binary(max_size=300)))
 
 
 def _leaf(feed: int = 1, seq: int = 0) -> WindowLeaf:
@@ -41,6 +44,12 @@ def test_window_roundtrip_and_proofs(leaves: list[WindowLeaf], data: st.DataObje
     i = data.draw(st.integers(0, len(leaves) - 1))
     assert verify(window.proof(i), window.root, leaves[i].leaf_hash())
     assert window.reading_count == sum(leaf.count for leaf in leaves)
+
+
+@settings(max_examples=200)
+@given(st.lists(LEAF, min_size=1, max_size=30))
+def test_fast_encoder_writes_the_reference_bytes(leaves: list[WindowLeaf]) -> None:
+    assert encode_window(leaves) == encode_window_reference(leaves)
 
 
 def test_two_level_proof_reading_to_window() -> None:

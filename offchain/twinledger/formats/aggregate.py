@@ -15,6 +15,8 @@ levels: reading leaf -> batch root (section 2), batch leaf -> window root (this 
 The window's content, stored on IPFS and named on-chain by its CID, is the DAG-CBOR map
 ``{"v": 1, "leaves": [[feedId, seq, prevHead, root, cid, count, tFirst, tLast, signature], ...]}``
 (byte strings for the 32-byte fields and the signature); anyone can rebuild the root from it.
+``encode_window`` writes those bytes directly (a 10,000-feed window in about 0.3 s, with its tree), and
+``encode_window_reference`` through ``dag_cbor``; decoding goes through ``dag_cbor`` and checks every field.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "WindowLeaf",
     "Window",
     "encode_window",
+    "encode_window_reference",
     "decode_window",
 ]
 
@@ -73,7 +76,7 @@ class WindowLeaf:
     signature: bytes
 
     def __post_init__(self) -> None:
-        _uint(self.feed_id, 256, "feed_id")
+        _uint(self.feed_id, 64, "feed_id")  # a CBOR unsigned integer; SensorFeed issues ids 1, 2, ...
         _uint(self.seq, 64, "seq")
         _b32(self.prev_head, "prev_head")
         _b32(self.root, "root")
@@ -149,8 +152,40 @@ class Window:
         return encode_window(self.leaves)
 
 
+def _head(major: int, n: int) -> bytes:
+    """A CBOR head in its shortest form (what deterministic DAG-CBOR requires)."""
+    m = major << 5
+    if n < 24:
+        return bytes((m | n,))
+    if n < 0x100:
+        return bytes((m | 24, n))
+    if n < 0x10000:
+        return bytes((m | 25,)) + n.to_bytes(2, "big")
+    if n < 0x100000000:
+        return bytes((m | 26,)) + n.to_bytes(4, "big")
+    return bytes((m | 27,)) + n.to_bytes(8, "big")
+
+
+_B32 = _head(2, 32)
+_LEAF = _head(4, 9)
+_PREFIX = b"\xa2" + _head(3, 1) + b"v" + _head(0, FORMAT_VERSION) + _head(3, 6) + b"leaves"
+
+
 def encode_window(leaves: Sequence[WindowLeaf]) -> bytes:
-    """The window's canonical DAG-CBOR content."""
+    """The window's canonical DAG-CBOR content: the bytes of ``encode_window_reference``, written directly for
+    this one fixed layout (``dag_cbor.encode`` spends about 100 µs per leaf, a second per 10,000-feed window).
+    tests/formats/test_aggregate_format.py compares the two on random windows."""
+    h = _head
+    parts = [_PREFIX, h(4, len(leaves))]
+    for x in leaves:
+        sig = bytes(x.signature)
+        parts += (_LEAF, h(0, x.feed_id), h(0, x.seq), _B32, x.prev_head, _B32, x.root, _B32, x.cid, h(0, x.count),
+                  h(0, x.t_first), h(0, x.t_last), h(2, len(sig)), sig)
+    return b"".join(parts)
+
+
+def encode_window_reference(leaves: Sequence[WindowLeaf]) -> bytes:
+    """The window's canonical DAG-CBOR content, through the ``dag_cbor`` package (the specification)."""
     return bytes(dag_cbor.encode({"v": FORMAT_VERSION, "leaves": [leaf.as_list() for leaf in leaves]}))
 
 
