@@ -109,9 +109,11 @@ def create_app(ctx: WebContext) -> web.Application:
     async def start_hub(app: web.Application) -> None:
         app[HUB_KEY] = LiveHub(ctx, asyncio.get_running_loop())
         app[HUB_KEY].start()
+        ctx.verdicts.publish = app[HUB_KEY].broadcast
 
     async def stop_hub(app: web.Application) -> None:
         app[HUB_KEY].stop()
+        ctx.verdicts.stop()
         ctx.executor.shutdown(wait=False, cancel_futures=True)
 
     app.on_startup.append(start_hub)
