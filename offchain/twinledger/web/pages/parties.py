@@ -22,7 +22,7 @@ from .common import readable_twin, twin_id
 routes = web.RouteTableDef()
 ROLE_ADMIN = int(Permission.ROLE_ADMIN)
 OWNER = "OWNER"
-Form = MultiMapping[str | bytes | web.FileField]
+Form = MultiMapping[str | bytes | bytearray | web.FileField]
 
 
 @dataclass(frozen=True)
