@@ -69,6 +69,10 @@ class VerdictCache:
         with self._lock:
             return self._latest.get(twin)
 
+    def all(self) -> list[Verdict]:
+        with self._lock:
+            return list(self._latest.values())
+
     def running(self, twin: int) -> bool:
         with self._lock:
             return twin in self._running
