@@ -55,6 +55,10 @@ class LiveHub:
     def unsubscribe(self, sub: Subscription) -> None:
         self.subscriptions.discard(sub)
 
+    def broadcast(self, message: dict[str, Any]) -> None:
+        """Push a message to every open page (from any thread)."""
+        self._publish(message, None)
+
     # ---- the poller thread -------------------------------------------------------------------
 
     def _follow(self) -> None:

@@ -74,7 +74,8 @@ async def errors(request: web.Request, handler):
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: ledger notifications, and new readings of the feeds named in `?feeds=`."""
+    """Server-sent events: ledger notifications, new readings of the feeds named in `?feeds=`, and
+    verification verdicts (the ones known so far first)."""
     feeds = frozenset(int(f) for f in request.query.get("feeds", "").split(",") if f.isdigit())
     hub = request.app[HUB_KEY]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -82,6 +83,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     sub = hub.subscribe(feeds)
     try:
         await response.write(b": connected\n\n")
+        for verdict in context_of(request).verdicts.all():  # one that ended while the page was loading
+            await response.write(f"event: verdict\ndata: {json.dumps(verdict.message())}\n\n".encode())
         while True:
             try:
                 message = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
@@ -109,9 +112,11 @@ def create_app(ctx: WebContext) -> web.Application:
     async def start_hub(app: web.Application) -> None:
         app[HUB_KEY] = LiveHub(ctx, asyncio.get_running_loop())
         app[HUB_KEY].start()
+        ctx.verdicts.publish = app[HUB_KEY].broadcast
 
     async def stop_hub(app: web.Application) -> None:
         app[HUB_KEY].stop()
+        ctx.verdicts.stop()
         ctx.executor.shutdown(wait=False, cancel_futures=True)
 
     app.on_startup.append(start_hub)
