@@ -195,6 +195,11 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
         return c.active || c.replacedBy != bytes32(0);
     }
 
+    /// @inheritdoc ISpecification
+    function removedComponents(uint256 twin) external view returns (uint256) {
+        return _twins[twin].removedComponents;
+    }
+
     /// @notice Number of twins ever created (ids are 1..twinCount).
     function twinCount() external view returns (uint256) {
         return _counters.twins;

@@ -7,8 +7,8 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 
 import {IAgreementRegistry} from "../interfaces/IAgreementRegistry.sol";
-import {ISensorFeedProofs} from "../interfaces/ISensorFeed.sol";
-import {IAgreementFeeds, IProgramCalls} from "../interfaces/IAgreementDeps.sol";
+import {ISensorFeed, ISensorFeedProofs} from "../interfaces/ISensorFeed.sol";
+import {IProgramCalls} from "../interfaces/IAgreementDeps.sol";
 import {ReadingCodec} from "../libraries/ReadingCodec.sol";
 
 /// @title TwinLedger agreements: escrowed terms settled by proven sensor readings.
@@ -28,7 +28,7 @@ contract AgreementRegistry is IAgreementRegistry, ReentrancyGuard {
     uint8 private constant _CALL_DONE = 3; // Specification's CallStatus.Done
 
     /// @notice The sensor feed registry whose anchors prove readings and batches.
-    IAgreementFeeds public immutable feeds;
+    ISensorFeed public immutable feeds;
 
     /// @notice The Specification registry whose program calls can be a delivery event.
     IProgramCalls public immutable programs;
@@ -62,7 +62,7 @@ contract AgreementRegistry is IAgreementRegistry, ReentrancyGuard {
 
     /// @param feeds_ The SensorFeed contract.
     /// @param programs_ The Specification contract (its program calls).
-    constructor(IAgreementFeeds feeds_, IProgramCalls programs_) {
+    constructor(ISensorFeed feeds_, IProgramCalls programs_) {
         if (address(feeds_) == address(0) || address(programs_) == address(0)) revert ZeroAddress();
         feeds = feeds_;
         programs = programs_;
@@ -392,8 +392,8 @@ contract AgreementRegistry is IAgreementRegistry, ReentrancyGuard {
     }
 
     function _feedOfTwin(uint256 feedId, uint256 twin) private view returns (bool) {
-        try feeds.feed(feedId) returns (IAgreementFeeds.FeedView memory f) {
-            return f.twin == twin;
+        try feeds.twinOf(feedId) returns (uint256 feedTwin) {
+            return feedTwin == twin;
         } catch {
             return false;
         }

@@ -148,6 +148,7 @@ abstract contract ComponentRegistry is SpecificationBase {
         uint256 children = c.activeChildren;
         if (children != 0) revert ComponentHasChildren(twin, id, children);
         c.active = false;
+        ++_twins[twin].removedComponents; // every removal moves it (SensorFeed's cache); 2^32 cost more gas than exists
         _leaveParent(twin, c.parent);
     }
 

@@ -45,6 +45,7 @@ abstract contract SpecificationBase {
         Phase phase;
         uint32 specVersionCount;
         uint8 height; // an upper bound of the longest chain of descendants below (0: none); never lowered
+        uint32 removedComponents; // components ever removed (SensorFeed caches its component checks on it)
         bytes32 deviceId;
         string name;
     }

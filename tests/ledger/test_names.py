@@ -20,7 +20,7 @@ BUILD = ROOT / ".build" / "__local__.json"
 ENUMS: dict[type[Enum], tuple[str, str]] = {  # Python enum -> (Solidity file, enum name)
     Phase: ("specification/SpecificationBase.sol", "Phase"),
     CallStatus: ("specification/SpecificationBase.sol", "CallStatus"),
-    FeedStatus: ("SensorFeed.sol", "FeedStatus"),
+    FeedStatus: ("interfaces/ISensorFeed.sol", "FeedStatus"),
 }
 
 
