@@ -2,32 +2,14 @@
 pragma solidity 0.8.28;
 
 import {ITwinAccess} from "../interfaces/ITwinAccess.sol";
+import {ISpecification} from "../interfaces/ISpecification.sol";
 
-/// @title Shared storage, events, errors and checks of the twin registry modules.
+/// @title Shared storage and checks of the twin registry modules (their errors and events: {ISpecification}).
 /// @notice Every write asks the Authorization contract (one `check` call: permission + frozen)
 ///         and reverts {TwinDismissed} on a dismissed twin. CIDs are stored as
 ///         `(bytes32 digest, uint16 codec)` (docs/formats.md section 5).
-abstract contract SpecificationBase {
+abstract contract SpecificationBase is ISpecification {
     // ---------------------------------------------------------------- types
-
-    /// @notice Lifecycle phase of a twin. Dismissed is terminal.
-    enum Phase {
-        Design,
-        Production,
-        Operation,
-        Maintenance,
-        Dismissed
-    }
-
-    /// @notice Status of a program call.
-    enum CallStatus {
-        None,
-        Queued,
-        Delivered,
-        Done,
-        Failed,
-        Cancelled
-    }
 
     /// @dev A pointer to IPFS content plus who wrote it and when: 3 slots.
     struct Version {
@@ -87,34 +69,6 @@ abstract contract SpecificationBase {
     mapping(uint256 twin => mapping(bytes32 id => Component)) internal _components;
 
     // ---------------------------------------------------------------- errors
-
-    /// @notice `account` lacks `permissions` on `twin` for `component` (`bytes32(0)` = twin level).
-    error Unauthorized(uint256 twin, address account, uint256 permissions, bytes32 component);
-    /// @notice The zero address is not valid here.
-    error ZeroAddress();
-    /// @notice No twin with this id.
-    error TwinNotFound(uint256 twin);
-    /// @notice The twin is dismissed: read-only.
-    error TwinDismissed(uint256 twin);
-    /// @notice A name must be 1..{MAX_NAME_LENGTH} bytes; a string field exceeded its bound.
-    error InvalidLength(uint256 length, uint256 max);
-    /// @notice A CID needs a non-zero digest and codec.
-    error InvalidCid(bytes32 cid, uint16 codec);
-    /// @notice Arrays passed together must have the same length.
-    error LengthMismatch();
-    /// @notice A batch holds at most {MAX_BATCH} items.
-    error BatchTooLarge(uint256 length, uint256 max);
-    /// @notice Index past the end of a version list.
-    error VersionNotFound(uint256 index, uint256 count);
-    /// @notice `bytes32(0)` is reserved for "the twin itself".
-    error InvalidComponentId();
-    /// @notice A component with this id already exists (possibly inactive) on the twin.
-    error ComponentExists(uint256 twin, bytes32 component);
-    /// @notice The component does not exist on the twin or is no longer active.
-    error ComponentNotActive(uint256 twin, bytes32 component);
-    /// @notice The next id is `next`, not the `expected` one the caller bound its data to (someone else's
-    ///         transaction took it first); nothing was written.
-    error IdTaken(uint256 expected, uint256 next);
 
     // ---------------------------------------------------------------- construction
 
