@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {Permissions} from "./interfaces/IAuthorization.sol";
 import {ISpecification} from "./interfaces/ISpecification.sol";
+import {PackedRecords} from "./libraries/PackedRecords.sol";
 import {SpecificationBase} from "./specification/SpecificationBase.sol";
 import {ComponentRegistry} from "./specification/ComponentRegistry.sol";
 import {ProgramRegistry} from "./specification/ProgramRegistry.sol";
@@ -205,9 +206,9 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
     ) external view returns (bytes32 cid, uint16 codec, bytes32 digest, address author, uint256 time) {
         uint256 count = _twins[twin].specVersionCount;
         if (index >= count) revert VersionNotFound(index, count);
-        Version storage v = _specVersions[twin][index];
+        PackedRecords.Version storage v = _specVersions[twin][index];
         return (v.cid, v.codec, v.digest, v.author, v.time);
     }
 
-    mapping(uint256 twin => mapping(uint256 index => Version)) private _specVersions;
+    mapping(uint256 twin => mapping(uint256 index => PackedRecords.Version)) private _specVersions;
 }

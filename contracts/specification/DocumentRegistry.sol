@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {Permissions} from "../interfaces/IAuthorization.sol";
 import {ISpecification} from "../interfaces/ISpecification.sol";
+import {PackedRecords} from "../libraries/PackedRecords.sol";
 import {SpecificationBase} from "./SpecificationBase.sol";
 
 /// @title Documents (with versions) and external sources of each twin.
@@ -16,16 +17,6 @@ abstract contract DocumentRegistry is SpecificationBase {
     /// @notice Longest source description, in bytes.
     uint256 public constant MAX_DESCRIPTION_LENGTH = 1024;
 
-    /// @dev Slot 0: twin, versionCount, archived, createdAt.
-    struct Document {
-        uint48 twin;
-        uint32 versionCount;
-        bool archived;
-        uint40 createdAt;
-        bytes32 component;
-        string name;
-    }
-
     struct Source {
         address owner;
         uint48 twin;
@@ -34,8 +25,8 @@ abstract contract DocumentRegistry is SpecificationBase {
         string description;
     }
 
-    mapping(uint256 docId => Document) private _documents;
-    mapping(uint256 docId => mapping(uint256 index => Version)) private _docVersions;
+    mapping(uint256 docId => PackedRecords.Document) private _documents;
+    mapping(uint256 docId => mapping(uint256 index => PackedRecords.Version)) private _docVersions;
     mapping(uint256 sourceId => Source) private _sources;
 
     /// @inheritdoc ISpecification
@@ -78,7 +69,7 @@ abstract contract DocumentRegistry is SpecificationBase {
         _requireName(name);
         _requireCid(cid, codec);
         docId = ++_counters.documents;
-        Document storage d = _documents[docId];
+        PackedRecords.Document storage d = _documents[docId];
         d.twin = uint48(twin);
         d.versionCount = 1;
         d.createdAt = uint40(block.timestamp);
@@ -97,28 +88,22 @@ abstract contract DocumentRegistry is SpecificationBase {
         uint16 codec,
         bytes32 digest
     ) external returns (uint256 version) {
-        Document storage d = _documents[docId];
-        // Hot path: read and write the document's first slot once.
-        // Layout: twin (bits 0..47), versionCount (48..79), archived (80..87), createdAt (88..127).
-        uint256 header;
-        assembly ("memory-safe") {
-            header := sload(d.slot)
-        }
-        if (twin == 0 || uint48(header) != twin) revert UnknownDocument(twin, docId);
-        if ((header >> 80) & 0xff != 0) revert DocumentIsArchived(docId);
+        PackedRecords.Document storage d = _documents[docId];
+        // Hot path: read and write the document's header slot once.
+        uint256 header = PackedRecords.header(d);
+        if (twin == 0 || PackedRecords.twinOf(header) != twin) revert UnknownDocument(twin, docId);
+        if (PackedRecords.archivedOf(header)) revert DocumentIsArchived(docId);
         _authorizeLazy(twin, Permissions.DOC_UPDATE, d);
         _requireCid(cid, codec);
-        version = uint32(header >> 48); // + 1 cannot overflow: 2^32 versions cost > 4e14 gas
-        assembly ("memory-safe") {
-            sstore(d.slot, add(header, shl(48, 1)))
-        }
+        version = PackedRecords.versionCountOf(header); // + 1 cannot overflow: 2^32 versions cost > 4e14 gas
+        PackedRecords.setHeader(d, header + PackedRecords.ONE_VERSION);
         _writeVersion(_docVersions[docId][version], cid, codec, digest);
         emit DocumentVersionAdded(twin, docId, version, cid, codec, digest);
     }
 
     /// @inheritdoc ISpecification
     function archiveDocument(uint256 twin, uint256 docId) external {
-        Document storage d = _requireDocument(twin, docId);
+        PackedRecords.Document storage d = _requireDocument(twin, docId);
         _authorizeLazy(twin, Permissions.DOC_UPDATE, d);
         d.archived = true;
         emit DocumentArchived(twin, docId, msg.sender);
@@ -139,7 +124,7 @@ abstract contract DocumentRegistry is SpecificationBase {
             uint256 createdAt
         )
     {
-        Document storage d = _documents[docId];
+        PackedRecords.Document storage d = _documents[docId];
         return (d.twin, d.component, d.name, d.versionCount, d.archived, d.createdAt);
     }
 
@@ -155,7 +140,7 @@ abstract contract DocumentRegistry is SpecificationBase {
     ) external view returns (bytes32 cid, uint16 codec, bytes32 digest, address author, uint256 time) {
         uint256 count = _documents[docId].versionCount;
         if (index >= count) revert VersionNotFound(index, count);
-        Version storage v = _docVersions[docId][index];
+        PackedRecords.Version storage v = _docVersions[docId][index];
         return (v.cid, v.codec, v.digest, v.author, v.time);
     }
 
@@ -214,13 +199,13 @@ abstract contract DocumentRegistry is SpecificationBase {
 
     /// @dev `can(twin-level)` implies `can(any component)`, so the document's component (a cold
     ///      storage slot) is read only when the twin-level check fails (scoped accounts).
-    function _authorizeLazy(uint256 twin, uint256 permissions, Document storage d) private view {
+    function _authorizeLazy(uint256 twin, uint256 permissions, PackedRecords.Document storage d) private view {
         (bool allowed, bool frozen) = _check(twin, permissions, bytes32(0));
         if (frozen) revert TwinDismissed(twin);
         if (!allowed) _authorize(twin, permissions, d.component);
     }
 
-    function _requireDocument(uint256 twin, uint256 docId) private view returns (Document storage d) {
+    function _requireDocument(uint256 twin, uint256 docId) private view returns (PackedRecords.Document storage d) {
         d = _documents[docId];
         if (twin == 0 || d.twin != twin) revert UnknownDocument(twin, docId);
         if (d.archived) revert DocumentIsArchived(docId);
