@@ -128,3 +128,21 @@ def test_local_limits_only_tighten_and_a_new_spec_version_is_followed(plant):
         assert daemon.validator.rules.safety["tank_level_b"] == (10.0, 95.0)
     finally:
         daemon.outbox.close()
+
+
+def test_without_feeds_in_the_config_they_come_from_the_chain(plant):
+    config = plant.config("from-chain", source=simulator(duration_s=1), feeds={})
+    daemon = AgentDaemon(load_config(config))
+    try:
+        assert {s: (f.feed_id, f.component) for s, f in daemon.config.feeds.items()} == {
+            s: (plant.feeds[s], plant.components[s]) for s in SENSORS}
+        assert set(daemon.anchorer.device_keys) == set(plant.feeds.values())
+    finally:
+        daemon.outbox.close()
+    other_key = plant.config("from-chain-other", source=simulator(duration_s=1), feeds={},
+                             device_key_file=str(plant.workdir / "agent.key"))
+    with pytest.raises(AgentRefused) as caught:
+        AgentDaemon(load_config(other_key))
+    assert str(caught.value) == (
+        f"twin {plant.twin} has no active feed signed by the agent's device key {account_of(6).address}: "
+        "register them with `twinledger feed register TWIN COMPONENT --device ADDRESS`, or list feeds in the config")

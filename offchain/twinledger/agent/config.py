@@ -204,7 +204,8 @@ class AgentConfig(_Model):
     outbox_path: Path = Path(".twinledger/outbox.sqlite")
     ipfs: str = "embedded:.twinledger/ipfs"     # "embedded:<dir>" or "kubo:<rpc url>"
     chain: ChainConfig = ChainConfig()
-    feeds: dict[str, FeedConfig] = Field(min_length=1)    # sensor name -> feed
+    # sensor name -> feed; leave out to take them from the chain (the twin's active feeds this device signs)
+    feeds: dict[str, FeedConfig] = {}
     batching: BatchingConfig = BatchingConfig()
     retention: RetentionConfig = RetentionConfig()
     validation: ValidationConfig = ValidationConfig()
@@ -253,6 +254,8 @@ class AgentConfig(_Model):
                  ("validation.spikes", v.spikes), ("validation.stuck_overrides", v.stuck_overrides)]
         named += [(f"validation.redundant_groups[{i}]", g.sensors) for i, g in enumerate(v.redundant_groups)]
         for where, sensors in named:
+            if not self.feeds:   # taken from the chain at start; the daemon checks names there
+                break
             unknown = sorted(set(sensors) - set(self.feeds))
             if unknown:
                 raise ValueError(f"{where} names sensors without a feed: {', '.join(unknown)}")

@@ -28,11 +28,11 @@ from ..ipfs.errors import IpfsError
 from .anchorer import OPEN_STATES, AnchoredBatch, Anchorer
 from .batcher import Batcher, Pipeline
 from .commands import PlantDriver, ProgramCallWatcher
-from .config import AgentConfig
+from .config import AgentConfig, FeedConfig
 from .connectors.base import QueueConnector
 from .connectors.device import Acknowledgements, ConnectorDevice
 from .operations import Operations
-from .guards import FeedCheck, bind_chain, check_feeds, identity_of
+from .guards import FeedCheck, bind_chain, check_feeds, discover_feeds, identity_of
 from .outbox import BatchState, Outbox
 from .retention import prune_confirmed_before
 from .rules import SpecFollower, tighten
@@ -118,6 +118,9 @@ class AgentDaemon:
         # Before anything is sent: the outbox is this chain's, and every feed is the chain's idea of it.
         try:
             bind_chain(self.outbox, identity_of(self.chain, deployment))
+            if not c.feeds:  # taken from the chain: the twin's active feeds this device key signs
+                c = self.config = self._feeds_from_chain(c, deployment.block,
+                                                         Account.from_key(device_key).address if device_key else "")
             check_feeds(self.chain, c.twin_id, [FeedCheck(s, f.feed_id, f.component) for s, f in c.feeds.items()],
                         Account.from_key(device_key).address if device_key else "")
         except BaseException:
@@ -160,6 +163,12 @@ class AgentDaemon:
                         if device is not None else None)
         self.anchorer.reconcile_all(sorted({f.feed_id for f in c.feeds.values()}))
         self.outbox.check_integrity()
+
+    def _feeds_from_chain(self, c: AgentConfig, from_block: int, device_address: str) -> AgentConfig:
+        spec = load_spec(self.chain, self.store, c.twin_id).spec
+        found = discover_feeds(self.chain, spec, c.twin_id, device_address, from_block)
+        log.info("feeds taken from the chain", feeds={s: f for s, (f, _) in found.items()})
+        return c.model_copy(update={"feeds": {s: FeedConfig(feed_id=f, component=aml) for s, (f, aml) in found.items()}})
 
     def _apply_spec(self, spec) -> None:
         """Safety limits from the on-chain specification, only ever tightened by the local config."""

@@ -1,6 +1,7 @@
 """What the agent checks against the chain before it sends anything: that its outbox belongs to this
 chain (chain id, genesis hash, deployment), and that every configured feed is the one the chain
-knows (same twin, same component, and the device key the chain expects signs it).
+knows (same twin, same component, and the device key the chain expects signs it). A config without
+``feeds`` takes them from the chain (``discover_feeds``): the twin's active feeds signed by this device.
 
 Each refusal is one line that says what to do (`AgentRefused`, `ForeignChain`).
 """
@@ -19,12 +20,14 @@ from ..chain.connection import TwinLedgerChain
 from ..chain.deployment import Deployment
 from ..chain.errors import ContractRevert
 from ..errors import TwinLedgerError
-from ..formats.aml import component_id_of
+from ..formats.aml import TwinSpec, component_id_of
 from ..ledger import contracts
+from ..ledger.events import EventReader
+from ..ledger.names import FeedStatus
 from .outbox import Outbox
 
 __all__ = ["AgentRefused", "ChainIdentity", "FeedCheck", "ForeignChain", "archive_outbox", "bind_chain",
-           "check_feeds", "identity_of"]
+           "check_feeds", "discover_feeds", "identity_of"]
 
 log = structlog.get_logger(__name__)
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -133,3 +136,28 @@ def check_feeds(chain: TwinLedgerChain, twin: int, feeds: list[FeedCheck], devic
                             f"but the agent's device key is {device_address}: give that key as device_key_file")
     if problems:
         raise AgentRefused("\n".join(problems))
+
+
+def discover_feeds(chain: TwinLedgerChain, spec: TwinSpec, twin: int, device_address: str,
+                   from_block: int) -> dict[str, tuple[int, str]]:
+    """The twin's feeds this device signs, from the chain: sensor (component name) -> (feed id, AML id).
+
+    Feeds registered for ``twin`` with the agent's device key and not retired, named after their component
+    in the on-chain specification. Refuses (one line) when there is none."""
+    events = EventReader(chain).events("SensorFeed", "FeedRegistered", from_block, chain.w3.eth.block_number,
+                                       twin=twin)
+    by_id = {c.component_id: c for c in spec.components}
+    out: dict[str, tuple[int, str]] = {}
+    for event in sorted(events, key=lambda e: e.order):
+        feed_id = int(event.args["feedId"])
+        view = contracts.feed(chain, feed_id)
+        component = by_id.get(view.component)
+        if view.status == FeedStatus.Retired or component is None \
+                or view.device_key.lower() != device_address.lower():
+            continue
+        out[component.name] = (feed_id, component.aml_id)
+    if not out:
+        raise AgentRefused(f"twin {twin} has no active feed signed by the agent's device key {device_address}: "
+                           "register them with `twinledger feed register TWIN COMPONENT --device ADDRESS`, "
+                           "or list feeds in the config")
+    return out
