@@ -40,7 +40,7 @@ from .sealing import BatchSealer
 from ..sim import FillingPlantSimulator
 from .sources import Acknowledger, CsvReplay, JsonLinesReplay, SensorSwapped, StdinSource
 from .swap import SensorReplacer
-from ..ledger.twinspec import load_spec
+from ..ledger.twinspec import SpecError, load_spec
 from .validation import Validator
 
 log = structlog.get_logger(__name__)
@@ -246,7 +246,10 @@ class AgentDaemon:
         now = time.monotonic()
         if now >= self._next_spec_poll:
             self._next_spec_poll = now + self.config.chain.poll_interval_s
-            self.spec_follower.poll()
+            try:
+                self.spec_follower.poll()
+            except SpecError as exc:  # a version that does not check out: keep the rules we have
+                log.error("new specification version not applied", error=str(exc))
         if now >= self._next_prune:
             self._next_prune = now + self.config.retention.every_s
             prune_confirmed_before(self.outbox, time.time_ns() // 1_000_000

@@ -62,10 +62,11 @@ class SpecFollower:
         if tip < self.next_block:
             return False
         events = self.reader.events("Specification", "SpecUpdated", self.next_block, tip, twin=self.twin)
-        self.next_block = tip + 1
         if not any(int(e.args["version"]) > self.current.version for e in events):
+            self.next_block = tip + 1
             return False
-        spec = load_spec(self.chain, self.store, self.twin)
+        spec = load_spec(self.chain, self.store, self.twin)  # if it fails, the next poll reads the range again
+        self.next_block = tip + 1
         log.info("specification updated on-chain: rules reloaded", twin=self.twin, old=self.current.version,
                  new=spec.version, cid=spec.cid)
         self.current = spec
