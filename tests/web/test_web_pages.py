@@ -209,6 +209,8 @@ def test_screenshots_of_the_main_pages(world: World, owner_url: str, browser) ->
             page.wait_for_selector("#live.on")
             if name == "feed":
                 page.wait_for_function("window.twinledgerChart.received() > 0", timeout=60_000)
+            if name == "twins":  # the verdict computed in the background, with its block
+                page.wait_for_selector("td.verdict[data-status]:not([data-status=''])", timeout=600_000)
             full = name not in ("feed", "history") or bool(suffix)
             page.screenshot(path=str(out / f"web-{name}{suffix}.png"), full_page=full)
         context.close()

@@ -120,17 +120,19 @@ class Envelope:
             raise EnvelopeError("recipients must map addresses to wrapped keys")
         if not isinstance(value["commit"], bytes) or not isinstance(value["writer"], str):
             raise EnvelopeError("commit must be bytes and writer an address")
+        twin, epoch, created_at = (_integer(value, name) for name in ("twin", "epoch", "created_at"))
+        wrapped = {address: key for address, key in recipients.items() if isinstance(key, bytes)}
         # Addresses are stored lowercase; any other spelling would change the bytes and the CID.
         if any(a != a.lower() for a in [*recipients, value["writer"]]):
             raise EnvelopeError("envelope addresses must be lowercase 0x hex")
         try:
             return cls(
-                twin=value["twin"],
+                twin=twin,
                 subject=Subject.from_map(value["subject"]),
-                epoch=value["epoch"],
-                recipients=recipients,
+                epoch=epoch,
+                recipients=wrapped,
                 commit=value["commit"],
-                created_at=value["created_at"],
+                created_at=created_at,
                 writer=value["writer"],
             )
         except (ValueError, TypeError, InvalidKey) as exc:
@@ -239,3 +241,10 @@ class EpochKey:
     @classmethod
     def from_envelope(cls, envelope: Envelope, key: bytes) -> EpochKey:
         return cls(envelope.twin, envelope.subject, envelope.epoch, key, envelope.cid)
+
+
+def _integer(fields: dict[str, Any], name: str) -> int:
+    number = fields[name]
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise EnvelopeError(f"envelope field {name!r} must be an integer")
+    return number

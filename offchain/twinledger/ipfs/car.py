@@ -97,11 +97,11 @@ def read_car(stream: BinaryIO) -> tuple[list[CID], Iterator[tuple[CID, bytes]]]:
     except Exception as exc:  # noqa: BLE001 - dag-cbor raises several unrelated error classes
         raise CarError(f"not a CAR file: bad header ({exc})") from None
     if not isinstance(header, dict) or header.get("version") != 1:
-        raise CarError(f"unsupported CAR version {header.get('version') if isinstance(header, dict) else '?'}")
+        raise CarError(f"unsupported CAR version {header.get('version') if isinstance(header, dict) else '?'!r}")
     roots = header.get("roots")
     if not isinstance(roots, list) or not all(isinstance(r, CID) for r in roots):
         raise CarError("CAR header has no valid roots list")
-    return roots, _iter_sections(stream)
+    return [r for r in roots if isinstance(r, CID)], _iter_sections(stream)
 
 
 def _read_carv2(stream: BinaryIO) -> tuple[list[CID], Iterator[tuple[CID, bytes]]]:

@@ -136,11 +136,11 @@ def decode_link(buf: memoryview) -> PBLink:
     tsize: int | None = None
     for no, wt, value in _fields(buf):
         if no == 1 and wt == _WT_LEN:
-            hash_ = bytes(value)  # type: ignore[arg-type]
+            hash_ = bytes(value)
         elif no == 2 and wt == _WT_LEN:
-            name = bytes(value).decode("utf-8")  # type: ignore[arg-type]
+            name = bytes(value).decode("utf-8")
         elif no == 3 and wt == _WT_VARINT:
-            tsize = int(value)  # type: ignore[arg-type]
+            tsize = int(value)
         else:
             raise DecodeError(f"unexpected PBLink field {no}")
     if hash_ is None:
@@ -152,10 +152,10 @@ def decode_node(buf: bytes | memoryview) -> PBNode:
     links: list[PBLink] = []
     data: bytes | None = None
     for no, wt, value in _fields(buf):
-        if no == 2 and wt == _WT_LEN:
-            links.append(decode_link(value))  # type: ignore[arg-type]
+        if no == 2 and isinstance(value, memoryview):  # length-delimited
+            links.append(decode_link(value))
         elif no == 1 and wt == _WT_LEN:
-            data = bytes(value)  # type: ignore[arg-type]
+            data = bytes(value)
         else:
             raise DecodeError(f"unexpected PBNode field {no}")
     return PBNode(tuple(links), data)
@@ -168,13 +168,13 @@ def decode_unixfs(buf: bytes | memoryview) -> UnixFSData:
     blocksizes: list[int] = []
     for no, wt, value in _fields(buf):
         if no == 1 and wt == _WT_VARINT:
-            type_ = int(value)  # type: ignore[arg-type]
+            type_ = int(value)
         elif no == 2 and wt == _WT_LEN:
-            data = bytes(value)  # type: ignore[arg-type]
+            data = bytes(value)
         elif no == 3 and wt == _WT_VARINT:
-            filesize = int(value)  # type: ignore[arg-type]
+            filesize = int(value)
         elif no == 4 and wt == _WT_VARINT:
-            blocksizes.append(int(value))  # type: ignore[arg-type]
+            blocksizes.append(int(value))
         # hashType, fanout, mode, mtime: not needed to read file content
     if type_ is None:
         raise DecodeError("UnixFS Data without Type")

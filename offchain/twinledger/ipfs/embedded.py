@@ -223,7 +223,7 @@ class EmbeddedStore(CarFiles):
         if hasattr(source, "read"):
             stream: BinaryIO = source  # type: ignore[assignment]
             return self._add(lambda sink: import_stream(stream, opts.import_params(), sink), opts)
-        with open(os.fspath(source), "rb") as f:  # type: ignore[arg-type]
+        with open(os.fspath(source), "rb") as f:
             return self._add(lambda sink: import_stream(f, opts.import_params(), sink), opts)
 
     def _add(self, run, opts: AddOptions) -> AddResult:  # type: ignore[no-untyped-def]

@@ -144,7 +144,7 @@ class KuboStore(CarFiles):
             query["max-file-links"] = params.max_links
         if hasattr(source, "read"):
             return self._add_stream(source, query)  # type: ignore[arg-type]
-        with open(os.fspath(source), "rb") as f:  # type: ignore[arg-type]
+        with open(os.fspath(source), "rb") as f:
             return self._add_stream(f, query)
 
     def _add_stream(self, stream: BinaryIO, query: dict[str, Any]) -> AddResult:

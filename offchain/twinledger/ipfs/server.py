@@ -19,7 +19,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, Optional
+from typing import Any, Awaitable, BinaryIO, Callable, Iterator, Optional, cast
 from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
@@ -28,8 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from multiformats import multibase
 
 from . import importer
-from .cids import InvalidCid
-from .errors import BlockNotFound, IpfsError, NotPinned
+from .errors import BlockNotFound, InvalidCid, IpfsError, NotPinned
 from .store import ContentStore, pin_types_for
 from ..errors import TwinLedgerError
 
@@ -117,6 +116,11 @@ def _args(request: web.Request, name: str, required: bool = True) -> list[str]:
 # ---- upload bridge ------------------------------------------------------------------------
 
 _EOF = object()
+
+
+def _as_stream(reader: "_QueueReader") -> BinaryIO:
+    """The stores read an upload only through ``read(n)``, which the queue reader provides."""
+    return cast(BinaryIO, reader)
 
 
 class _QueueReader:
@@ -300,7 +304,7 @@ class RpcServer:
             name = unquote(part.filename or "")
 
             def work(src: _QueueReader) -> Any:
-                return self.store.add_file(src, cid_version=params.cid_version, raw_leaves=params.use_raw_leaves,
+                return self.store.add_file(_as_stream(src), cid_version=params.cid_version, raw_leaves=params.use_raw_leaves,
                                            chunk_size=params.chunk_size, max_links=params.max_links,
                                            only_hash=only_hash, pin=pin)
 
@@ -370,7 +374,8 @@ class RpcServer:
             raise ApiError(str(exc), 400) from None
         args = _args(request, "ipfs-path", required=False)
         pins = []
-        for cid in args or [None]:
+        wanted: list[str | None] = [*args] if args else [None]
+        for cid in wanted:
             try:
                 pins += await self.run(lambda c=cid: self.store.pin_ls(c, type=kind))
             except NotPinned as exc:
@@ -389,7 +394,7 @@ class RpcServer:
         lines: list[dict[str, Any]] = []
         blocks = size = 0
         async for part in self._file_parts(request):
-            result = await self._consume_upload(part, lambda src: self.store.import_car(src, pin_roots=pin_roots))
+            result = await self._consume_upload(part, lambda src: self.store.import_car(_as_stream(src), pin_roots=pin_roots))
             blocks += result.blocks
             size += result.bytes
             for root in result.roots:

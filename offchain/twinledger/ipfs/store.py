@@ -120,16 +120,18 @@ class CarFiles:
 
     def import_car(self, source: PathOrFile, *, pin_roots: bool = True) -> CarImportResult:
         if hasattr(source, "read"):
-            return self._import_car(source, pin_roots)  # type: ignore[attr-defined, arg-type]
-        with open(os.fspath(source), "rb") as f:  # type: ignore[arg-type]
-            return self._import_car(f, pin_roots)  # type: ignore[attr-defined]
+            result: CarImportResult = self._import_car(source, pin_roots)  # type: ignore[attr-defined]
+            return result
+        with open(os.fspath(source), "rb") as f:
+            result = self._import_car(f, pin_roots)  # type: ignore[attr-defined]
+            return result
 
 
 def write_chunks(chunks: Iterator[bytes], dest: PathOrFile) -> int:
     """Write streamed bytes to a path (atomically: temp file then rename) or a binary file."""
     if hasattr(dest, "write"):
         return _write_all(chunks, dest)  # type: ignore[arg-type]
-    path = os.fspath(dest)  # type: ignore[arg-type]
+    path = os.fspath(dest)
     tmp = f"{path}.part-{os.getpid()}"
     try:
         with open(tmp, "wb") as f:

@@ -267,6 +267,11 @@ def effective_permissions(chain: TwinLedgerChain, twin: int, account: str,
     return int(read(chain, chain.auth.functions.effectivePermissions(twin, account), block))
 
 
+def permissions_of(chain: TwinLedgerChain, twin: int, role: bytes, block: BlockIdentifier | None = None) -> int:
+    """One row of the permission matrix: `role`'s permissions on `twin` (its own entry, else the default)."""
+    return int(read(chain, chain.auth.functions.permissionsOf(twin, role), block))
+
+
 def can(chain: TwinLedgerChain, twin: int, account: str, permission: int, component_id: bytes,
         block: BlockIdentifier | None = None) -> bool:
     return bool(read(chain, chain.auth.functions.can(twin, account, permission, component_id), block))

@@ -123,6 +123,16 @@ def clear_scope(chain: TwinLedgerChain, twin: int, account: str) -> ContractFunc
     return chain.auth.functions.clearScope(twin, account)
 
 
+def set_permissions(chain: TwinLedgerChain, twin: int, role: bytes, permissions: int) -> ContractFunction:
+    """One row of the twin's permission matrix: `role`'s permission bits on `twin` (OWNER only)."""
+    return chain.auth.functions.setPermissions(twin, role, permissions)
+
+
+def reset_permissions(chain: TwinLedgerChain, twin: int, role: bytes) -> ContractFunction:
+    """`role` on `twin` falls back to its global default permissions (OWNER only)."""
+    return chain.auth.functions.resetPermissions(twin, role)
+
+
 def register_key(chain: TwinLedgerChain, public_key: bytes) -> ContractFunction:
     return chain.auth.functions.registerKey(public_key)
 

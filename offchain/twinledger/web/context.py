@@ -1,6 +1,6 @@
 """What every page handler needs: the chain, the store and the account the server acts for (a
 `ledger.documents.Session`, like the CLI's context), the identity, a thread pool for the library's
-blocking calls, and what the server remembers between requests."""
+blocking calls, and what the server remembers between requests (twin views, verdicts)."""
 from __future__ import annotations
 
 import asyncio
@@ -16,6 +16,7 @@ from ..chain.connection import TwinLedgerChain
 from ..ledger.contracts import can, can_read
 from ..ledger.twinview import ZERO32, TwinView, load_twin
 from .identity import Identity
+from .verdicts import VerdictCache, pinned_verifier
 
 T = TypeVar("T")
 WORKERS = 4
@@ -28,8 +29,11 @@ class WebContext:
     identity: Identity
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(WORKERS, "twinledger-web"))
     write_lock: threading.Lock = field(default_factory=threading.Lock)  # one transaction at a time: one nonce
-    verdicts: dict[int, str] = field(default_factory=dict)  # twin -> the latest verdict run from the page
+    verdicts: VerdictCache = field(init=False)  # twin -> its latest verdict and the block it holds at
     _views: dict[int, TwinView] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.verdicts = VerdictCache(lambda twin, block: pinned_verifier(self.chain, self.store, block).verify_twin(twin))
 
     @property
     def account(self) -> LocalAccount | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ..errors import TwinLedgerError
 from .context import CONTEXT_KEY, WebContext, context_of
@@ -60,7 +61,7 @@ def one_line(exc: BaseException) -> str:
 
 
 @web.middleware
-async def errors(request: web.Request, handler):
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """An expected failure (unknown twin, refused action, unreachable node) as one readable line."""
     try:
         return await handler(request)
@@ -74,7 +75,8 @@ async def errors(request: web.Request, handler):
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: ledger notifications, and new readings of the feeds named in `?feeds=`."""
+    """Server-sent events: ledger notifications, new readings of the feeds named in `?feeds=`, and
+    verification verdicts (the ones known so far first)."""
     feeds = frozenset(int(f) for f in request.query.get("feeds", "").split(",") if f.isdigit())
     hub = request.app[HUB_KEY]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -82,6 +84,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     sub = hub.subscribe(feeds)
     try:
         await response.write(b": connected\n\n")
+        for verdict in context_of(request).verdicts.all():  # one that ended while the page was loading
+            await response.write(f"event: verdict\ndata: {json.dumps(verdict.message())}\n\n".encode())
         while True:
             try:
                 message = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
@@ -109,9 +113,11 @@ def create_app(ctx: WebContext) -> web.Application:
     async def start_hub(app: web.Application) -> None:
         app[HUB_KEY] = LiveHub(ctx, asyncio.get_running_loop())
         app[HUB_KEY].start()
+        ctx.verdicts.publish = app[HUB_KEY].broadcast
 
     async def stop_hub(app: web.Application) -> None:
         app[HUB_KEY].stop()
+        ctx.verdicts.stop()
         ctx.executor.shutdown(wait=False, cancel_futures=True)
 
     app.on_startup.append(start_hub)

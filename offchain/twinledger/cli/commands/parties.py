@@ -8,7 +8,7 @@ from ..context import CliContext
 from ...ledger.names import checksum_address, permission_names, role_id, role_name
 from ...ledger.twinview import load_twin
 from .base import TWIN, cell, console, pass_cli, require_account, send, table
-from ...ledger import contracts, transactions
+from ...ledger import contracts, transactions, writes
 
 
 def address(text: str) -> str:
@@ -109,12 +109,9 @@ def scope_set(cli: CliContext, twin: int, account: str, components: tuple[str, .
     who = address(account)
     require_account(cli)
     view = load_twin(cli.chain, cli.store, twin)
-    resolved = [view.resolve_component(c) for c in components]
-    inactive = [c.name for c in resolved if not c.active]
-    if inactive:
-        raise click.ClickException(f"ComponentNotActive: {', '.join(inactive)} no longer in place on twin {twin}")
-    send(cli, transactions.set_scope(cli.chain, twin, who, [c.id for c in resolved]), "setting the scope")
-    click.echo(f"Scope of {who} on twin {twin}: {', '.join(c.name for c in resolved)}")
+    scope = writes.scope_components(view, components)
+    send(cli, transactions.set_scope(cli.chain, twin, who, scope), "setting the scope")
+    click.echo(f"Scope of {who} on twin {twin}: {', '.join(view.component_label(c) for c in scope)}")
 
 
 @scope_group.command("clear")

@@ -16,6 +16,7 @@ from ...ledger.twinview import TwinView, VersionInfo
 from ..context import WebContext, context_of
 from ..present import component_tree, event_party, party, when
 from ..server import render
+from ..verdicts import Verdict
 from .common import readable_twin
 
 routes = web.RouteTableDef()
@@ -28,24 +29,29 @@ class TwinRow:
     name: str
     phase: str
     owners: list[str]
-    verdict: str
+    verdict: Verdict | None
+    verifying: bool
 
 
-def _twin_rows(ctx: WebContext) -> list[TwinRow]:
+def _twin_rows(ctx: WebContext) -> tuple[list[TwinRow], int]:
+    """Each readable twin with its latest verdict; one missing or stale starts a background run."""
     rows = []
+    head = ctx.chain.w3.eth.block_number
     for twin in range(1, twin_count(ctx.chain) + 1):
         if not ctx.may_read(twin):
             continue
         view = ctx.twin_view(twin)
+        ctx.verdicts.want(twin, head)
         rows.append(TwinRow(twin, view.name, enum_name(PHASES, view.phase), current_owners(view.events),
-                            ctx.verdicts.get(twin, "not verified from this page yet")))
-    return rows
+                            ctx.verdicts.latest(twin), ctx.verdicts.running(twin)))
+    return rows, head
 
 
 @routes.get("/")
 async def twins_list(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    return render(request, "twins.html", rows=await ctx.run(_twin_rows, ctx), title="Twins")
+    rows, head = await ctx.run(_twin_rows, ctx)
+    return render(request, "twins.html", rows=rows, head=head, title="Twins")
 
 
 def _spec_text(ctx: WebContext, view: TwinView, version: VersionInfo) -> list[str]:

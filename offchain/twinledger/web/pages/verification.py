@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...verify.audit import build_report
-from ...ledger.reader import Ledger
 from ...verify.report import render_html
 from ...verify import Severity, TwinResult, Verifier
 from ..context import WebContext
+from ..verdicts import pinned_verifier
 from ..server import render
 from .common import readable_twin
 
@@ -16,13 +16,15 @@ routes = web.RouteTableDef()
 
 
 def make_verifier(ctx: WebContext) -> Verifier:
-    """The CLI's `verify twin` verifier without extra keys: what the chain and the store prove."""
-    return Verifier(Ledger(ctx.chain), ctx.store)
+    """The CLI's `verify twin` verifier without extra keys, on the ledger at the head: what the chain and
+    the store prove up to it."""
+    return pinned_verifier(ctx.chain, ctx.store)
 
 
 def _verify(ctx: WebContext, twin: int) -> TwinResult:
-    result = make_verifier(ctx).verify_twin(twin)
-    ctx.verdicts[twin] = result.status.value
+    verifier = make_verifier(ctx)
+    result = verifier.verify_twin(twin)
+    ctx.verdicts.record(twin, result, verifier.ledger.to_block, "page")
     return result
 
 
@@ -30,7 +32,7 @@ def _verify(ctx: WebContext, twin: int) -> TwinResult:
 async def verify_page(request: web.Request) -> web.Response:
     ctx, view = await readable_twin(request)
     return render(request, "verify.html", view=view, title=f"{view.name}: verification",
-                  verdict=ctx.verdicts.get(view.twin_id))
+                  verdict=ctx.verdicts.latest(view.twin_id))
 
 
 @routes.post("/twins/{twin}/verify")
@@ -43,7 +45,7 @@ async def run_verify(request: web.Request) -> web.Response:
 def _report(ctx: WebContext, twin: int) -> str:
     verifier = make_verifier(ctx)
     result = verifier.verify_twin(twin, keep_readings=True)
-    ctx.verdicts[twin] = result.status.value
+    ctx.verdicts.record(twin, result, verifier.ledger.to_block, "page")
     return render_html(build_report(verifier, result))
 
 

@@ -39,6 +39,22 @@
     updateCall(message);
     document.dispatchEvent(new CustomEvent("ledger-event", { detail: message }));
   });
+  // A verdict computed in the background (or from the verification page) replaces the twin's cell.
+  source.addEventListener("verdict", (e) => {
+    const message = JSON.parse(e.data);
+    const cell = document.getElementById(`verdict-${message.twin}`);
+    if (!cell) return;
+    const text = document.createElement("span");
+    text.className = "verdict-text";
+    text.textContent = message.text;
+    const when = document.createElement("small");
+    when.className = "verdict-when";
+    when.textContent = message.detail;
+    cell.className = `verdict verdict-${message.status}`;
+    cell.dataset.status = message.status;
+    cell.dataset.block = message.block;
+    cell.replaceChildren(text, " ", when);
+  });
   source.addEventListener("readings", (e) => {
     document.dispatchEvent(new CustomEvent("feed-readings", { detail: JSON.parse(e.data) }));
   });
