@@ -1,7 +1,8 @@
 """The agent checks itself against the chain before it sends anything, on a real anvil chain: a feed of
 another component, another twin or another device key is refused with one line each; an outbox shared
 with another config's batches anchors only this agent's feeds; a feed the chain refuses for good ends a
-finite run non-zero naming it; the chain's safety limits are only ever tightened locally, and a new
+finite run non-zero naming it; the chain's safety limits and measurement ranges are only ever
+tightened locally, and a new
 specification version recorded while the agent runs is followed."""
 from __future__ import annotations
 
@@ -109,13 +110,16 @@ def test_a_refused_feed_ends_a_finite_run_non_zero_naming_it(plant):
 
 
 def test_local_limits_only_tighten_and_a_new_spec_version_is_followed(plant):
-    config = plant.config("rules", source=simulator(), validation={"safety_limits": {
-        "tank_level_a": {"min": 0, "max": 99}, "tank_level_b": {"min": 10}}})
+    config = plant.config("rules", source=simulator(), validation={
+        "safety_limits": {"tank_level_a": {"min": 0, "max": 99}, "tank_level_b": {"min": 10}},
+        "ranges": {"tank_level_a": {"min": -10, "max": 200}, "tank_level_b": {"max": 80}}})
     daemon = AgentDaemon(load_config(config))
     try:
         safety = daemon.validator.rules.safety
         assert safety["tank_level_a"] == (5.0, 95.0), "a local rule loosened the chain's limit"
         assert safety["tank_level_b"] == (10.0, 95.0)
+        ranges = daemon.validator.rules.ranges  # the AML's MeasurementRange, only tightened locally
+        assert ranges["tank_level_a"] == (0.0, 100.0) and ranges["tank_level_b"] == (0.0, 80.0)
         assert not daemon.spec_follower.poll()
 
         data = PLANT_AML.read_bytes().replace(b"<Value>95</Value>", b"<Value>90</Value>", 1)

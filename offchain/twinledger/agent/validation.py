@@ -140,6 +140,10 @@ class Validator:
         """Replace the S&S limits (the daemon calls this when the twin's specification changes)."""
         self.rules = replace(self.rules, safety=dict(safety))
 
+    def set_ranges(self, ranges: Mapping[str, Bounds]) -> None:
+        """Replace the measurement ranges (from the on-chain AML, tightened by the config)."""
+        self.rules = replace(self.rules, ranges=dict(ranges))
+
     def rename_sensor(self, old: str, new: str) -> None:
         """After a sensor swap, the new sensor inherits the old one's rules and group membership."""
         r = self.rules
