@@ -1,8 +1,16 @@
 """Each source's ingest rate: readings/s from the source into the outbox (validated, group-committed on
 SQLite with ``synchronous=FULL``, and for MQTT acknowledged to the broker after the commit), next to
-the JSON-lines file source. Real servers on loopback: the plant's asyncua server (a HistoryRead
-backfill of readings already made), Debian's mosquitto (QoS 1 messages queued for the agent's
-persistent session), a pymodbus TCP server (polls of ten registers, as fast as it answers)."""
+the JSON-lines file source. Real servers on loopback, each in a thread or process of its own:
+
+- ``opcua``: the plant's asyncua server writes values while the connector is subscribed (live
+  notifications; the server's own write rate bounds it), and ``opcua_history``: a HistoryRead
+  backfill of readings the server already holds (what a restart reads back);
+- ``mqtt``: Debian's mosquitto, QoS 1 JSON messages queued for the agent's persistent session;
+- ``sparkplug``: the same broker, an edge node's NBIRTH/DBIRTH then DDATA protobuf payloads with one
+  metric per sensor, every seq checked;
+- ``modbus``: a pymodbus TCP server, polls of ten registers, as fast as it answers.
+
+Keys: ``ingest_readings_per_s_{file,opcua,opcua_history,mqtt,sparkplug,modbus}``."""
 from __future__ import annotations
 
 import asyncio
@@ -69,54 +77,162 @@ def jsonl_rate(workdir: Path, total: int) -> float:
     return ingest(JsonLinesReplay(path), total, workdir / "jsonl.sqlite", SENSORS)
 
 
-def opcua_rate(workdir: Path, total: int) -> float:
+class _Loop:
+    """An asyncio loop in a daemon thread (the plant's server runs there)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    def run(self, coro: Any, timeout: float = 120) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def opcua_history_rate(workdir: Path, total: int) -> float:
+    """A HistoryRead backfill of ``total`` readings the server already holds."""
     from twinledger.agent.connectors.opcua import OpcuaConnector
     from twinledger.sim.server import PlantOpcuaServer, node_id
 
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    run = lambda coro: asyncio.run_coroutine_threadsafe(coro, loop).result(120)  # noqa: E731
+    loop = _Loop()
     endpoint = f"opc.tcp://127.0.0.1:{_free_port()}/bench/"
     server = PlantOpcuaServer(endpoint, sensors={s: "" for s in SENSORS})
-    run(server.start())
+    loop.run(server.start())
     t0 = int(time.time() * 1000) + 10_000
     for i in range(total // 2):
         for sensor in SENSORS:
-            run(server.write(sensor, t0 + i, i * 0.5))
+            loop.run(server.write(sensor, t0 + i, i * 0.5))
     connector = OpcuaConnector(endpoint, {s: node_id(s) for s in SENSORS}, last_committed=lambda s: t0 - 1)
     try:
         return ingest(connector, total, workdir / "opcua.sqlite", SENSORS)
     finally:
         connector.stop()
-        run(server.stop())
-        loop.call_soon_threadsafe(loop.stop)
+        loop.run(server.stop())
+        loop.close()
 
 
-def mqtt_rate(workdir: Path, total: int) -> float:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+def opcua_rate(workdir: Path, total: int) -> float:
+    """Live subscription: the server writes ``total`` readings as fast as it can once the connector
+    is subscribed, and the connector's notifications go into the outbox."""
+    from twinledger.agent.connectors.opcua import OpcuaConnector
+    from twinledger.sim.server import PlantOpcuaServer, node_id
 
-    from twinledger.agent.connectors.mqtt import MqttConnector, prime_session
+    loop = _Loop()
+    endpoint = f"opc.tcp://127.0.0.1:{_free_port()}/bench/"
+    server = PlantOpcuaServer(endpoint, sensors={s: "" for s in SENSORS})
+    loop.run(server.start())
+    connector = OpcuaConnector(endpoint, {s: node_id(s) for s in SENSORS}, publishing_interval_ms=20)
+    t0 = int(time.time() * 1000) + 10_000
 
+    async def produce() -> None:
+        for i in range(total // 2):
+            for sensor in SENSORS:
+                await server.write(sensor, t0 + i, i * 0.5)
+            if i % 50 == 0:
+                await asyncio.sleep(0)   # let the server publish while it writes
+
+    def source() -> Any:
+        connector.start()
+        if not connector.connected.wait(30):
+            raise RuntimeError(f"opcua bench: no connection to {endpoint}")
+        for _ in SENSORS:   # each subscription's first notification: the value the server wrote at start
+            connector.queue.get(timeout=30)
+        asyncio.run_coroutine_threadsafe(produce(), loop.loop)
+        yield from connector
+
+    try:
+        return ingest(source(), total, workdir / "opcua-live.sqlite", SENSORS)
+    finally:
+        connector.stop()
+        loop.run(server.stop())
+        loop.close()
+
+
+def _mosquitto(workdir: Path) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     conf = workdir / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
                     f"max_inflight_messages 1000\n")
     broker = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return broker, port
+
+
+def _publish_all(port: int, client_id: str, messages: Iterable[tuple[str, bytes | str]]) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    publisher.connect("127.0.0.1", port)
+    publisher.loop_start()
+    infos = [publisher.publish(topic, body, qos=1) for topic, body in messages]
+    for info in infos:
+        info.wait_for_publish(30)
+    publisher.disconnect()
+    publisher.loop_stop()
+
+
+def sparkplug_rate(workdir: Path, total: int) -> float:
+    """An edge node's Sparkplug B session queued at the broker: NBIRTH, DBIRTH, then DDATA messages
+    each with one metric per sensor (Double, own timestamp), seq 0..255 wrapping."""
+    from twinledger.agent.connectors import sparkplug as spb
+    from twinledger.agent.connectors.mqtt import MqttConnector, SparkplugTarget, prime_session
+
+    broker, port = _mosquitto(workdir)
     try:
-        time.sleep(0.5)
+        group, node, device = "Bench", "edge-1", "filler"
+        prime_session("127.0.0.1", port, "bench-agent", [f"{spb.NAMESPACE}/{group}/+/{node}/#"])
+        t0 = 1_700_000_000_000
+
+        def messages() -> Iterable[tuple[str, bytes]]:
+            seq = 0
+
+            def message(kind: str, metrics: list[Any], dev: str | None) -> tuple[str, bytes]:
+                nonlocal seq
+                body = spb.encode_payload(metrics, seq=seq, timestamp=t0)
+                seq = (seq + 1) % 256
+                return str(spb.Topic(group, kind, node, dev)), body
+
+            yield message("NBIRTH", [spb.Metric("bdSeq", 0, datatype=spb.DataType.Int64)], None)
+            yield message("DBIRTH", [spb.Metric(s, 0.0, t0 - 1, spb.DataType.Double) for s in SENSORS], device)
+            for i in range(total // len(SENSORS)):
+                yield message("DDATA", [spb.Metric(s, i * 0.5, t0 + i, spb.DataType.Double) for s in SENSORS], device)
+
+        _publish_all(port, "bench-edge", messages())
+        connector = MqttConnector(f"mqtt://127.0.0.1:{port}", "bench-agent",
+                                  sparkplug=SparkplugTarget(group, node, device))
+        try:
+            # The DBIRTH's metrics are readings too (one per sensor): count them in.
+            rate = ingest(connector, total + len(SENSORS), workdir / "sparkplug.sqlite", SENSORS,
+                          connector.acknowledge)
+            if connector.rejects.total:
+                raise RuntimeError(f"sparkplug bench: rejects {dict(connector.rejects.by_reason)}")
+            return rate
+        finally:
+            connector.stop()
+    finally:
+        broker.terminate()
+        broker.wait(10)
+
+
+def mqtt_rate(workdir: Path, total: int) -> float:
+    from twinledger.agent.connectors.mqtt import MqttConnector, prime_session
+
+    broker, port = _mosquitto(workdir)
+    try:
         topics = {s: f"bench/{s}" for s in SENSORS}
         prime_session("127.0.0.1", port, "bench-agent", list(topics.values()))
-        publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-plant")
-        publisher.connect("127.0.0.1", port)
-        publisher.loop_start()
-        infos = [publisher.publish(topics[SENSORS[i % 2]], json.dumps({"t_ms": 1_700_000_000_000 + i, "value": i}),
-                                   qos=1) for i in range(total)]
-        for info in infos:
-            info.wait_for_publish(30)
-        publisher.loop_stop()
+        _publish_all(port, "bench-plant", ((topics[SENSORS[i % 2]], json.dumps({"t_ms": 1_700_000_000_000 + i,
+                                                                                  "value": i})) for i in range(total)))
         connector = MqttConnector(f"mqtt://127.0.0.1:{port}", "bench-agent", topics=topics)
         try:
             return ingest(connector, total, workdir / "mqtt.sqlite", SENSORS, connector.acknowledge)
@@ -158,18 +274,21 @@ def modbus_rate(workdir: Path, total: int) -> float:
         loop.call_soon_threadsafe(loop.stop)
 
 
+PREFIX = "ingest_readings_per_s_"
+
+
 def measure(workdir: Path, runs: int = 3, total: int = 20_000, modbus_total: int = 5_000) -> Results:
     res = Results()
     workdir.mkdir(parents=True, exist_ok=True)
-    plan = [("source_jsonl_per_s", jsonl_rate, total), ("source_opcua_per_s", opcua_rate, total),
-            ("source_mqtt_per_s", mqtt_rate, total), ("source_modbus_per_s", modbus_rate, modbus_total)]
-    for key, rate, n in plan:
+    plan = [("file", jsonl_rate, total), ("opcua", opcua_rate, total), ("opcua_history", opcua_history_rate, total),
+            ("mqtt", mqtt_rate, total), ("sparkplug", sparkplug_rate, total), ("modbus", modbus_rate, modbus_total)]
+    for name, rate, n in plan:
         samples = []
         for run_no in range(runs):
-            folder = workdir / f"{key}-{run_no}"
+            folder = workdir / f"{name}-{run_no}"
             folder.mkdir()
             samples.append(rate(folder, n))
-        res.put(key, samples)
-    res.extra["source_readings_per_run"] = total
-    res.extra["source_modbus_readings_per_run"] = modbus_total
+        res.put(PREFIX + name, samples)
+    res.extra["ingest_readings_per_run"] = total
+    res.extra["ingest_modbus_readings_per_run"] = modbus_total
     return res

@@ -113,107 +113,6 @@ contract Authorization is ITwinAccess, AccessControl {
     mapping(bytes32 role => uint256) private _roleBitPlusOne; // 0 = undefined
     mapping(uint256 roleBit => uint256) private _customDefaults; // defaults of roles defined after deploy
 
-    // ---------------------------------------------------------------- events
-
-    /// @notice `registry` became the twin registry, for good.
-    event RegistryBound(address indexed registry);
-    /// @notice `role` was appended to the global registry with bit `bit`.
-    event RoleDefined(bytes32 indexed role, uint256 bit, uint256 defaultPermissions);
-    /// @notice The registry made `owner` the first OWNER of `twin`.
-    event TwinInitialized(uint256 indexed twin, address indexed owner);
-    /// @notice `twin` was dismissed and is read-only from now on.
-    event Frozen(uint256 indexed twin);
-    /// @notice `account` received `role` on `twin` from `sender`.
-    event TwinRoleGranted(uint256 indexed twin, bytes32 indexed role, address indexed account, address sender);
-    /// @notice `account` lost `role` on `twin` (`sender` revoked it, or `sender == account` renounced).
-    event TwinRoleRevoked(uint256 indexed twin, bytes32 indexed role, address indexed account, address sender);
-    /// @notice OWNERs of `twin` set the permissions of `role` to `permissions`.
-    event PermissionsSet(uint256 indexed twin, bytes32 indexed role, uint256 permissions, address sender);
-    /// @notice `role` on `twin` falls back to the global default again.
-    event PermissionsReset(uint256 indexed twin, bytes32 indexed role, address sender);
-    /// @notice `account` is limited to `components` on `twin` (scope epoch `epoch`).
-    event ScopeSet(uint256 indexed twin, address indexed account, uint32 epoch, bytes32[] components, address sender);
-    /// @notice `account` is no longer limited to a component scope on `twin`.
-    event ScopeCleared(uint256 indexed twin, address indexed account, uint32 epoch, address sender);
-    /// @notice `offerer` offered OWNER of `twin` to `to`; `keep`: the offerer stays OWNER on accept.
-    event OwnershipOffered(uint256 indexed twin, address indexed offerer, address indexed to, bool keep);
-    /// @notice `to` accepted the ownership offer made by `offerer`.
-    event OwnershipAccepted(uint256 indexed twin, address indexed offerer, address indexed to, bool keep);
-    /// @notice The pending ownership offer of `twin` was cancelled by `sender`.
-    event OwnershipOfferCancelled(uint256 indexed twin, address indexed to, address sender);
-    /// @notice `account` registered its secp256k1 public key.
-    event KeyRegistered(address indexed account, bytes publicKey);
-    /// @notice `publisher` published the key envelope `envelopeCid` (sha2-256 digest of a raw CIDv1)
-    ///         for `subject` of `twin`, a feed or document of `component`, at key epoch `epoch`.
-    event KeyEnvelopePublished(
-        uint256 indexed twin,
-        bytes32 indexed component,
-        bytes32 indexed subject,
-        uint64 epoch,
-        bytes32 envelopeCid,
-        address publisher
-    );
-
-    // ---------------------------------------------------------------- errors
-
-    /// @notice `account` lacks `permissions` on `twin` for `component` (`bytes32(0)` = twin level).
-    error Unauthorized(uint256 twin, address account, uint256 permissions, bytes32 component);
-    /// @notice Only an OWNER of `twin` may do this.
-    error NotTwinOwner(uint256 twin, address account);
-    /// @notice Only the bound twin registry may do this.
-    error NotRegistry(address account);
-    /// @notice The twin registry is bound already.
-    error RegistryAlreadyBound(address registry);
-    /// @notice `account` would hold more than {MAX_CUSTOM_ROLES_PER_ACCOUNT} custom roles on `twin`.
-    error TooManyCustomRoles(uint256 twin, address account, uint256 max);
-    /// @notice A key envelope's epoch must be the subject's current epoch (a re-publication) or the next
-    ///         one; the first is 0. `next` is the next epoch of (twin, component, subject).
-    error InvalidKeyEpoch(uint256 twin, bytes32 component, bytes32 subject, uint64 next, uint64 given);
-    /// @notice `twin` was never initialized by the registry.
-    error TwinNotInitialized(uint256 twin);
-    /// @notice `twin` was already initialized.
-    error TwinAlreadyInitialized(uint256 twin);
-    /// @notice `twin` is dismissed: read-only.
-    error TwinFrozen(uint256 twin);
-    /// @notice `role` is not in the global registry.
-    error UnknownRole(bytes32 role);
-    /// @notice `role` is already in the global registry.
-    error RoleAlreadyDefined(bytes32 role);
-    /// @notice The global registry is full.
-    error TooManyRoles(uint256 max);
-    /// @notice `role` is not a usable role id (zero).
-    error InvalidRole(bytes32 role);
-    /// @notice OWNER moves only through {offerOwnership}/{acceptOwnership}.
-    error OwnerRoleNotGrantable(uint256 twin);
-    /// @notice OWNER's permissions are fixed.
-    error ImmutableRole(bytes32 role);
-    /// @notice `account` already holds `role` on `twin`.
-    error RoleAlreadyGranted(uint256 twin, bytes32 role, address account);
-    /// @notice `account` does not hold `role` on `twin`.
-    error RoleNotHeld(uint256 twin, bytes32 role, address account);
-    /// @notice The last OWNER of `twin` cannot be removed.
-    error LastOwner(uint256 twin);
-    /// @notice Roles can only be renounced for oneself.
-    error RenounceOnlySelf(address account, address sender);
-    /// @notice The zero address is not a valid account here.
-    error ZeroAddress();
-    /// @notice A scope needs at least one component; use {clearScope} to lift it.
-    error EmptyScope();
-    /// @notice A scope holds at most {MAX_SCOPE} components.
-    error ScopeTooLarge(uint256 length, uint256 max);
-    /// @notice `bytes32(0)` means "the twin" and cannot be a scope entry.
-    error InvalidComponent(bytes32 component);
-    /// @notice OWNERs are never scoped.
-    error CannotScopeOwner(uint256 twin, address account);
-    /// @notice `account` has no scope on `twin`.
-    error NotScoped(uint256 twin, address account);
-    /// @notice There is no valid ownership offer of `twin` for `account`.
-    error NoOwnershipOffer(uint256 twin, address account);
-    /// @notice A public key is 64 bytes: uncompressed secp256k1, without the 0x04 prefix.
-    error InvalidPublicKeyLength(uint256 length);
-    /// @notice The key belongs to `derived`, not to the sender.
-    error PublicKeyMismatch(address derived, address sender);
-
     // ---------------------------------------------------------------- construction
 
     /// @notice Sets `admin` as `DEFAULT_ADMIN_ROLE` holder and defines the six built-in roles.
@@ -231,11 +130,7 @@ contract Authorization is ITwinAccess, AccessControl {
 
     // ---------------------------------------------------------------- global role registry
 
-    /// @notice Appends `role` to the global role registry. Append-only: a role can never be
-    ///         removed and its default permissions never change (twin OWNERs override per twin).
-    /// @dev Only `DEFAULT_ADMIN_ROLE`. Emits {RoleDefined}.
-    /// @param role New role id, e.g. `keccak256("INSURER")`.
-    /// @param defaultPermissions Permissions of the role on every twin that does not override them.
+    /// @inheritdoc IAuthorization
     function defineRole(bytes32 role, uint256 defaultPermissions) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (role == bytes32(0)) revert InvalidRole(role);
         if (_roleBitPlusOne[role] != 0) revert RoleAlreadyDefined(role);
@@ -243,9 +138,7 @@ contract Authorization is ITwinAccess, AccessControl {
         _appendRole(role, defaultPermissions);
     }
 
-    /// @notice Binds the twin registry, once: from then on only `registry_` initializes and freezes twins,
-    ///         and nobody (the admin included) can change that.
-    /// @dev Only `DEFAULT_ADMIN_ROLE`. Emits {RegistryBound}.
+    /// @inheritdoc IAuthorization
     function bindRegistry(address registry_) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (registry_ == address(0)) revert ZeroAddress();
         if (registry != address(0)) revert RegistryAlreadyBound(registry);
@@ -253,27 +146,27 @@ contract Authorization is ITwinAccess, AccessControl {
         emit RegistryBound(registry_);
     }
 
-    /// @notice Number of roles in the global registry.
+    /// @inheritdoc IAuthorization
     function roleCount() external view returns (uint256) {
         return _roleIds.length;
     }
 
-    /// @notice Role id with bit `bit`.
+    /// @inheritdoc IAuthorization
     function roleAt(uint256 bit) external view returns (bytes32) {
         return _roleIds[bit];
     }
 
-    /// @notice True if `role` is in the global registry.
+    /// @inheritdoc IAuthorization
     function isRoleDefined(bytes32 role) external view returns (bool) {
         return _roleBitPlusOne[role] != 0;
     }
 
-    /// @notice Bit of `role` in role bitmaps. Reverts {UnknownRole}.
+    /// @inheritdoc IAuthorization
     function roleBit(bytes32 role) external view returns (uint256) {
         return _bitOf(role);
     }
 
-    /// @notice Global default permissions of `role`. Reverts {UnknownRole}.
+    /// @inheritdoc IAuthorization
     function defaultPermissions(bytes32 role) external view returns (uint256) {
         return _defaultOf(_bitOf(role));
     }
@@ -308,9 +201,7 @@ contract Authorization is ITwinAccess, AccessControl {
 
     // ---------------------------------------------------------------- roles per twin
 
-    /// @notice Grants `role` on `twin` to `account`.
-    /// @dev Caller needs ROLE_ADMIN at twin level. OWNER cannot be granted here (two-step offer
-    ///      only). Reverts {TwinFrozen} on a dismissed twin. Emits {TwinRoleGranted}.
+    /// @inheritdoc IAuthorization
     function grantTwinRole(uint256 twin, bytes32 role, address account) external {
         _requireWritable(twin);
         _requireCan(twin, msg.sender, Permissions.ROLE_ADMIN);
@@ -326,9 +217,7 @@ contract Authorization is ITwinAccess, AccessControl {
         emit TwinRoleGranted(twin, role, account, msg.sender);
     }
 
-    /// @notice Revokes `role` on `twin` from `account`.
-    /// @dev Caller needs ROLE_ADMIN at twin level; revoking OWNER additionally needs the caller to
-    ///      be an OWNER, and reverts {LastOwner} for the last one. Emits {TwinRoleRevoked}.
+    /// @inheritdoc IAuthorization
     function revokeTwinRole(uint256 twin, bytes32 role, address account) external {
         TwinState storage t = _requireWritable(twin);
         _requireCan(twin, msg.sender, Permissions.ROLE_ADMIN);
@@ -337,22 +226,21 @@ contract Authorization is ITwinAccess, AccessControl {
         _removeRole(t, twin, bit, role, account, msg.sender);
     }
 
-    /// @notice The caller gives up `role` on `twin`. `account` must be the caller (confirmation).
-    /// @dev Reverts {LastOwner} for the last OWNER. Emits {TwinRoleRevoked} with `sender == account`.
+    /// @inheritdoc IAuthorization
     function renounceTwinRole(uint256 twin, bytes32 role, address account) external {
         if (account != msg.sender) revert RenounceOnlySelf(account, msg.sender);
         TwinState storage t = _requireWritable(twin);
         _removeRole(t, twin, _bitOf(role), role, account, msg.sender);
     }
 
-    /// @notice True if `account` holds `role` on `twin`.
+    /// @inheritdoc IAuthorization
     function hasTwinRole(uint256 twin, bytes32 role, address account) external view returns (bool) {
         uint256 plusOne = _roleBitPlusOne[role];
         if (plusOne == 0) return false;
         return (uint256(_members[twin][account].roles) >> (plusOne - 1)) & 1 == 1;
     }
 
-    /// @notice All roles `account` holds on `twin`, in role-bit order.
+    /// @inheritdoc IAuthorization
     function rolesOf(uint256 twin, address account) external view returns (bytes32[] memory roles) {
         uint256 bits = _members[twin][account].roles;
         uint256 n;
@@ -364,39 +252,34 @@ contract Authorization is ITwinAccess, AccessControl {
         }
     }
 
-    /// @notice Raw role bitmap of `account` on `twin` (bit i = {roleAt}(i)).
+    /// @inheritdoc IAuthorization
     function roleBitmap(uint256 twin, address account) external view returns (uint256) {
         return _members[twin][account].roles;
     }
 
-    /// @notice Number of OWNERs of `twin`.
+    /// @inheritdoc IAuthorization
     function ownerCount(uint256 twin) external view returns (uint256) {
         return _twins[twin].ownerCount;
     }
 
-    /// @notice True once the registry initialized `twin`.
+    /// @inheritdoc IAuthorization
     function isInitialized(uint256 twin) external view returns (bool) {
         return _twins[twin].initialized;
     }
 
     // ---------------------------------------------------------------- ownership
 
-    /// @notice Offers OWNER of `twin` to `to` with transfer semantics: when `to` accepts, the
-    ///         offerer loses its own OWNER role. Replaces any pending offer.
-    /// @dev Caller must be an OWNER. Emits {OwnershipOffered} with `keep == false`.
+    /// @inheritdoc IAuthorization
     function offerOwnership(uint256 twin, address to) external {
         _offer(twin, to, false);
     }
 
-    /// @notice Offers OWNER of `twin` to `to`; the offerer stays OWNER when `to` accepts.
-    /// @dev Caller must be an OWNER. Emits {OwnershipOffered} with `keep == true`.
+    /// @inheritdoc IAuthorization
     function offerCoOwnership(uint256 twin, address to) external {
         _offer(twin, to, true);
     }
 
-    /// @notice Accepts the pending ownership offer of `twin` made to the caller. The offer is void
-    ///         if the offerer is no longer an OWNER. The caller's component scope, if any, is lifted.
-    /// @dev Emits {OwnershipAccepted}, {TwinRoleGranted} and, for a transfer, {TwinRoleRevoked} of the offerer.
+    /// @inheritdoc IAuthorization
     function acceptOwnership(uint256 twin) external {
         TwinState storage t = _requireWritable(twin);
         Offer memory o = _offers[twin];
@@ -422,8 +305,7 @@ contract Authorization is ITwinAccess, AccessControl {
         }
     }
 
-    /// @notice Cancels the pending ownership offer of `twin`.
-    /// @dev Caller must be an OWNER. Emits {OwnershipOfferCancelled}.
+    /// @inheritdoc IAuthorization
     function cancelOwnershipOffer(uint256 twin) external {
         _requireWritable(twin);
         if (!_isOwner(twin, msg.sender)) revert NotTwinOwner(twin, msg.sender);
@@ -433,7 +315,7 @@ contract Authorization is ITwinAccess, AccessControl {
         emit OwnershipOfferCancelled(twin, to, msg.sender);
     }
 
-    /// @notice The pending ownership offer of `twin` (`to == address(0)`: none).
+    /// @inheritdoc IAuthorization
     function pendingOwnershipOffer(uint256 twin) external view returns (address to, address offerer, bool keep) {
         Offer memory o = _offers[twin];
         return (o.to, o.offerer, o.keep);
@@ -441,9 +323,7 @@ contract Authorization is ITwinAccess, AccessControl {
 
     // ---------------------------------------------------------------- permission matrix
 
-    /// @notice Sets the permissions of `role` on `twin` to `permissions` (overrides the default).
-    /// @dev Caller must be an OWNER. OWNER's own permissions are fixed ({ImmutableRole}).
-    ///      Emits {PermissionsSet}.
+    /// @inheritdoc IAuthorization
     function setPermissions(uint256 twin, bytes32 role, uint256 permissions) external {
         TwinState storage t = _requireWritable(twin);
         if (!_isOwner(twin, msg.sender)) revert NotTwinOwner(twin, msg.sender);
@@ -454,8 +334,7 @@ contract Authorization is ITwinAccess, AccessControl {
         emit PermissionsSet(twin, role, permissions, msg.sender);
     }
 
-    /// @notice Makes `role` on `twin` fall back to its global default permissions again.
-    /// @dev Caller must be an OWNER. Emits {PermissionsReset}.
+    /// @inheritdoc IAuthorization
     function resetPermissions(uint256 twin, bytes32 role) external {
         TwinState storage t = _requireWritable(twin);
         if (!_isOwner(twin, msg.sender)) revert NotTwinOwner(twin, msg.sender);
@@ -466,23 +345,20 @@ contract Authorization is ITwinAccess, AccessControl {
         emit PermissionsReset(twin, role, msg.sender);
     }
 
-    /// @notice Effective permissions of `role` on `twin` (per-twin entry, else global default).
+    /// @inheritdoc IAuthorization
     function permissionsOf(uint256 twin, bytes32 role) external view returns (uint256) {
         uint256 bit = _bitOf(role);
         return _rolePermissions(twin, _twins[twin].customized, bit);
     }
 
-    /// @notice Union of the permissions of all roles `account` holds on `twin` (scope not applied).
+    /// @inheritdoc IAuthorization
     function effectivePermissions(uint256 twin, address account) external view returns (uint256) {
         return _permissionsOfRoles(twin, _members[twin][account].roles);
     }
 
     // ---------------------------------------------------------------- scopes
 
-    /// @notice Limits `account` on `twin` to `components`; replaces any previous scope.
-    /// @dev Caller needs ROLE_ADMIN at twin level. 1..{MAX_SCOPE} non-zero ids; OWNERs cannot be
-    ///      scoped. Component existence is not checked here (the registry checks it on use).
-    ///      Emits {ScopeSet} with the new epoch.
+    /// @inheritdoc IAuthorization
     function setScope(uint256 twin, address account, bytes32[] calldata components) external {
         _requireWritable(twin);
         _requireCan(twin, msg.sender, Permissions.ROLE_ADMIN);
@@ -503,8 +379,7 @@ contract Authorization is ITwinAccess, AccessControl {
         emit ScopeSet(twin, account, epoch, components, msg.sender);
     }
 
-    /// @notice Lifts the component scope of `account` on `twin`.
-    /// @dev Caller needs ROLE_ADMIN at twin level. Emits {ScopeCleared}.
+    /// @inheritdoc IAuthorization
     function clearScope(uint256 twin, address account) external {
         _requireWritable(twin);
         _requireCan(twin, msg.sender, Permissions.ROLE_ADMIN);
@@ -514,14 +389,13 @@ contract Authorization is ITwinAccess, AccessControl {
         emit ScopeCleared(twin, account, m.scopeEpoch, msg.sender);
     }
 
-    /// @notice Scope state of `account` on `twin`.
+    /// @inheritdoc IAuthorization
     function scopeOf(uint256 twin, address account) external view returns (bool scoped, uint32 epoch) {
         Member memory m = _members[twin][account];
         return (m.scoped, m.scopeEpoch);
     }
 
-    /// @notice True if the scope of `account` lets it act on `component` of `twin` (always true for
-    ///         an unscoped account; false for `bytes32(0)` when scoped).
+    /// @inheritdoc IAuthorization
     function inScope(uint256 twin, address account, bytes32 component) public view returns (bool) {
         Member memory m = _members[twin][account];
         return _scopeAllows(twin, account, m, component);
@@ -547,8 +421,7 @@ contract Authorization is ITwinAccess, AccessControl {
         return (_allowed(twin, account, t.customized, permissions, component), t.frozen);
     }
 
-    /// @notice True if `account` may read documents or sensor data of `component` on `twin`:
-    ///         DOC_READ or SENSOR_READ, within its scope.
+    /// @inheritdoc IAuthorization
     function canRead(uint256 twin, address account, bytes32 component) external view returns (bool) {
         return
             can(twin, account, Permissions.DOC_READ, component) ||
@@ -562,9 +435,7 @@ contract Authorization is ITwinAccess, AccessControl {
 
     // ---------------------------------------------------------------- keys
 
-    /// @notice Registers the caller's secp256k1 public key (64 bytes, uncompressed, no 0x04 prefix).
-    ///         The key must hash to the caller's address.
-    /// @dev Emits {KeyRegistered}.
+    /// @inheritdoc IAuthorization
     function registerKey(bytes calldata publicKey) external {
         if (publicKey.length != 64) revert InvalidPublicKeyLength(publicKey.length);
         address derived = address(uint160(uint256(keccak256(publicKey))));
@@ -573,22 +444,14 @@ contract Authorization is ITwinAccess, AccessControl {
         emit KeyRegistered(msg.sender, publicKey);
     }
 
-    /// @notice Registered public key of `account` (64 bytes), or empty bytes if none.
+    /// @inheritdoc IAuthorization
     function publicKeyOf(address account) external view returns (bytes memory) {
         PublicKey memory k = _keys[account];
         if (k.x == bytes32(0) && k.y == bytes32(0)) return "";
         return abi.encodePacked(k.x, k.y);
     }
 
-    /// @notice Announces a key envelope (stored on IPFS) for `subject` of `twin`, the subject belonging to
-    ///         `component`.
-    /// @dev Caller needs KEY_PUBLISH on `component` (`bytes32(0)` = twin level), the component the
-    ///      subject belongs to, so a scoped device agent can publish for its own components' feeds.
-    ///      `subject` is `keccak256` of the subject's DAG-CBOR map `{"kind", "id"}` (docs/formats.md
-    ///      section 6), so two feeds or documents of one component stay apart. Epochs are kept per
-    ///      (twin, component, subject): the first is 0, then each is the current one again (a
-    ///      re-publication) or the next. Readers take only the envelopes published under the subject's
-    ///      own component, so an account permitted elsewhere cannot publish for it. Emits {KeyEnvelopePublished}.
+    /// @inheritdoc IAuthorization
     function publishKeyEnvelope(
         uint256 twin,
         bytes32 component,
@@ -610,8 +473,7 @@ contract Authorization is ITwinAccess, AccessControl {
         emit KeyEnvelopePublished(twin, component, subject, epoch, envelopeCid, msg.sender);
     }
 
-    /// @notice Key epoch state of (twin, component, subject): whether any envelope was published, and the
-    ///         current epoch (the next publication carries it again or `epoch + 1`).
+    /// @inheritdoc IAuthorization
     function keyEpochOf(uint256 twin, bytes32 component, bytes32 subject)
         external
         view

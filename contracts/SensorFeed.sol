@@ -11,61 +11,29 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Permissions} from "./interfaces/IAuthorization.sol";
 import {ITwinAccess} from "./interfaces/ITwinAccess.sol";
 import {ISpecification} from "./interfaces/ISpecification.sol";
-import {ISensorFeedProofs} from "./interfaces/ISensorFeed.sol";
+import {ISensorFeed, ISensorFeedProofs} from "./interfaces/ISensorFeed.sol";
+import {HeadChain} from "./libraries/HeadChain.sol";
 
 /// @title TwinLedger sensor feeds: a registry of device feeds and their chained, device-signed batch anchors.
-/// @notice A feed belongs to one component of one twin and has a device key. Its batches are anchored with
-///         strictly consecutive sequence numbers; each anchor stores the feed's head after that batch, which
-///         commits to the batch's Merkle root and to every earlier batch (docs/formats.md, sections 2 to 5).
-///         An anchor is accepted from anyone carrying the device key's EIP-712 signature of it, or, unless the
-///         feed requires the device's signature (the default for a feed with a device key), from a holder of
-///         the ANCHOR permission on the feed's twin with an empty signature. A feed anchors only while its
-///         component is active, or replaced (a swapped sensor's feed drains until it is retired); never once
-///         its component is removed.
-/// @dev Storage per feed: one packed slot (device key, next seq, status, twin, signature flag) and one new slot per anchored
-///      batch (the head after it; the running head is the last one). Everything else (component, schema,
-///      successor) is read only by management functions and views.
-contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
-    // ---------------------------------------------------------------------------------------------
-    // Types
-    // ---------------------------------------------------------------------------------------------
+/// @notice See {ISensorFeed}, which declares every function, error and event of this contract.
+/// @dev Storage per feed: one packed slot (device key, the component-removal count it was last checked at,
+///      status, twin, signature flag), one new slot per anchored batch (the head after it), and a cold slot
+///      (component, schema, successor). The heads are the only record of progress: batch `seq` is anchored iff
+///      `_heads[feed][seq] != 0`, and they are set for exactly the seqs `0..n-1`. An anchor therefore reads the
+///      packed slot, the previous head and the new head's slot (which it then writes, warm), and writes nothing
+///      else: no counter is updated per anchor. `nextSeqOf`, `headOf` and `feed` find `n` by a galloping search
+///      over the heads (at most 2 x 64 reads; eth_call, or an on-chain reader that needs it, pays it).
+///      The check that the feed's component is active or replaced is cached on the twin's count of removed
+///      components (`ISpecification.removedComponents`, asked once per twin per call): a component stops being
+///      active-or-replaced only by its removal, so while the count equals the one stored with the feed the
+///      component still passes; otherwise it is checked again and the count stored.
+contract SensorFeed is ISensorFeed, EIP712, AccessControl, Pausable {
+    using HeadChain for HeadChain.Batch;
 
-    /// @notice Life cycle of a feed. `None` means the feed id was never registered.
-    enum FeedStatus {
-        None,
-        Active,
-        Paused,
-        Retired
-    }
-
-    /// @notice One batch to anchor, as taken by `anchorMany`. Same fields and meaning as `anchor`'s arguments.
-    struct AnchorInput {
-        uint256 feedId;
-        uint64 seq;
-        bytes32 root;
-        bytes32 cid;
-        uint32 count;
-        uint64 tFirst;
-        uint64 tLast;
-        bytes signature;
-    }
-
-    /// @notice Everything known about a feed, as returned by `feed`.
-    struct FeedView {
-        uint256 twin;
-        bytes32 component;
-        address deviceKey;
-        uint64 nextSeq;
-        bytes32 head;
-        FeedStatus status;
-        bytes32 schemaCid;
-        uint256 successor;
-    }
-
-    /// @dev The hot slot, read and written by every anchor. Twin ids are stored as uint48 in every contract.
+    /// @dev The hot slot, read by every anchor. Twin ids are stored as uint48 in every contract.
     struct FeedState {
         address deviceKey; // 160 bits (zero: the feed has no device key)
-        uint32 nextSeq; //     32 bits: 2^32 batches, ~136 years at one batch per second
+        uint32 removalsSeen; // 32 bits: the twin's removedComponents when the component last passed its check
         FeedStatus status; //   8 bits
         uint48 twin; //        48 bits
         bool signatureRequired; // 8 bits: only the device key's signed anchors are accepted
@@ -78,30 +46,14 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
         uint256 successor;
     }
 
-    /// @dev One batch in memory. The first eight words are laid out as the head-chain preimage
-    ///      (docs/formats.md section 3), so the head is `keccak256` over them.
-    struct Batch {
-        bytes32 prevHead;
-        uint256 feedId;
-        uint256 seq;
-        bytes32 root;
-        bytes32 cid;
-        uint256 count;
-        uint256 tFirst;
-        uint256 tLast;
-    }
-
-    /// @dev What `anchorMany` remembers between items: the last twin checked for freezing and, for that twin,
-    ///      whether the caller holds ANCHOR on the whole twin (0 = not asked yet, 1 = yes, 2 = no).
+    /// @dev What one anchoring call remembers between items: the twin of the last item (0: none; twin ids start
+    ///      at 1), its count of removed components and whether the caller holds ANCHOR on that whole twin
+    ///      (0 = not asked yet, 1 = yes, 2 = no).
     struct Memo {
         uint256 twin;
-        bool twinChecked;
+        uint256 removed;
         uint8 wholeTwinAnchorer;
     }
-
-    // ---------------------------------------------------------------------------------------------
-    // Constants and immutables
-    // ---------------------------------------------------------------------------------------------
 
     /// @notice May pause and unpause every anchor and registration of this contract.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
@@ -121,111 +73,10 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
     /// @notice The twin Specification registry asked whether components are active.
     ISpecification public immutable specification;
 
-    // ---------------------------------------------------------------------------------------------
-    // Storage
-    // ---------------------------------------------------------------------------------------------
-
     uint256 private _feedCount;
     mapping(uint256 feedId => FeedState) private _state;
     mapping(uint256 feedId => mapping(uint256 seq => bytes32)) private _heads;
     mapping(uint256 feedId => FeedInfo) private _info;
-
-    // ---------------------------------------------------------------------------------------------
-    // Events
-    // ---------------------------------------------------------------------------------------------
-
-    /// @notice A feed was registered for `component` of `twin`, signing with `deviceKey`.
-    event FeedRegistered(
-        uint256 indexed feedId, uint256 indexed twin, bytes32 indexed component, address deviceKey, bytes32 schemaCid
-    );
-
-    /// @notice Batch `seq` of `feedId` was anchored and the feed's head moved to `head`.
-    /// @dev With the previous `Anchored` event of the feed (or `bytes32(0)` for seq 0) this is enough to
-    ///      recompute `head` and to fetch the batch by CID: CIDv1(raw, sha2-256 `cid`).
-    event Anchored(
-        uint256 indexed feedId,
-        uint64 indexed seq,
-        bytes32 root,
-        bytes32 cid,
-        uint32 count,
-        uint64 tFirst,
-        uint64 tLast,
-        bytes32 head
-    );
-
-    /// @notice `feedId` was retired; `successor` (0 for none) continues its measurements.
-    event FeedRetired(uint256 indexed feedId, uint256 indexed successor);
-
-    /// @notice The device key of `feedId` changed from `oldKey` to `newKey`.
-    event DeviceKeyRotated(uint256 indexed feedId, address indexed oldKey, address indexed newKey);
-
-    /// @notice `account` paused `feedId`: it accepts no anchors until unpaused.
-    event FeedPaused(uint256 indexed feedId, address indexed account);
-
-    /// @notice `account` unpaused `feedId`.
-    event FeedUnpaused(uint256 indexed feedId, address indexed account);
-
-    /// @notice `account` set whether `feedId` accepts only anchors signed by its device key.
-    event SignatureRequirementSet(uint256 indexed feedId, bool required, address indexed account);
-
-    // ---------------------------------------------------------------------------------------------
-    // Errors
-    // ---------------------------------------------------------------------------------------------
-
-    /// @notice A constructor argument or a device key was the zero address.
-    error ZeroAddress();
-
-    /// @notice No feed has id `feedId`.
-    error UnknownFeed(uint256 feedId);
-
-    /// @notice `feedId` is paused.
-    error FeedIsPaused(uint256 feedId);
-
-    /// @notice `feedId` is not paused, so it cannot be unpaused.
-    error FeedNotPaused(uint256 feedId);
-
-    /// @notice `feedId` is retired: it keeps its history and accepts no change.
-    error FeedIsRetired(uint256 feedId);
-
-    /// @notice The twin is dismissed: nothing about it may change.
-    error TwinFrozen(uint256 twin);
-
-    /// @notice `account` lacks `permission` on (`twin`, `component`).
-    error Unauthorized(uint256 twin, bytes32 component, address account, uint256 permission);
-
-    /// @notice The component does not exist on the twin, or was removed or replaced.
-    error ComponentNotActive(uint256 twin, bytes32 component);
-
-    /// @notice The anchor's `seq` is not the feed's next one (a gap or a replay).
-    error SeqMismatch(uint256 feedId, uint64 expected, uint64 given);
-
-    /// @notice A batch holds at least one reading.
-    error EmptyBatch(uint256 feedId);
-
-    /// @notice A batch's first reading time is after its last.
-    error InvalidTimeRange(uint256 feedId, uint64 tFirst, uint64 tLast);
-
-    /// @notice A batch's Merkle root cannot be zero.
-    error ZeroRoot(uint256 feedId);
-
-    /// @notice A batch's CID digest cannot be zero.
-    error ZeroCid(uint256 feedId);
-
-    /// @notice `feedId` accepts only anchors signed by its device key.
-    error SignatureRequired(uint256 feedId);
-
-    /// @notice `feedId` has no device key, so it cannot require the device's signature.
-    error NoDeviceKey(uint256 feedId);
-
-    /// @notice The signature is malformed (length, `s` or `v` out of range, or no signer recovered).
-    error InvalidSignature(uint256 feedId);
-
-    /// @notice The signature is valid but not by the feed's device key: forged, for another chain, contract,
-    ///         feed or place in the chain.
-    error WrongSigner(uint256 feedId, address expected, address recovered);
-
-    /// @notice The successor is not a live feed of the same twin, or is the feed itself.
-    error InvalidSuccessor(uint256 feedId, uint256 successor);
 
     // ---------------------------------------------------------------------------------------------
     // Construction
@@ -247,14 +98,7 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
     // Feed management
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice Registers a feed for an active component of a twin. Needs SENSOR_CREATE on (`twin`, `component`).
-    ///         A feed with a device key accepts only the device's signed anchors until {setSignatureRequired}
-    ///         says otherwise; a feed without one (`deviceKey == 0`) is anchored by ANCHOR holders only.
-    /// @param twin The twin.
-    /// @param component The component (sensor) the feed measures; it must be active.
-    /// @param deviceKey The address whose EIP-712 signatures authenticate the feed's batches, or zero for none.
-    /// @param schemaCid sha2-256 digest of the CID of the feed's reading schema.
-    /// @return feedId The new feed's id; ids are stable and start at 1.
+    /// @inheritdoc ISensorFeed
     function registerFeed(uint256 twin, bytes32 component, address deviceKey, bytes32 schemaCid)
         external
         whenNotPaused
@@ -266,7 +110,8 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
         feedId = ++_feedCount;
         _state[feedId] = FeedState({
             deviceKey: deviceKey,
-            nextSeq: 0,
+            // 0 is never a false "still active": the twin's count only grows, so a stale 0 just re-checks once
+            removalsSeen: 0,
             status: FeedStatus.Active,
             twin: SafeCast.toUint48(twin), // an active component's twin exists, and twin ids fit uint48
             signatureRequired: deviceKey != address(0)
@@ -278,10 +123,7 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
         if (deviceKey != address(0)) emit SignatureRequirementSet(feedId, true, msg.sender);
     }
 
-    /// @notice Retires a feed, e.g. when its sensor is swapped. The feed keeps its history and accepts no
-    ///         more anchors. Needs SENSOR_UPDATE on the feed's (twin, component).
-    /// @param feedId The feed to retire.
-    /// @param successorFeedId The feed of the same twin that continues the measurements, or 0 for none.
+    /// @inheritdoc ISensorFeed
     function retireFeed(uint256 feedId, uint256 successorFeedId) external {
         (, uint256 twin) = _manageable(feedId, false);
         if (successorFeedId != 0) {
@@ -296,11 +138,7 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
         emit FeedRetired(feedId, successorFeedId);
     }
 
-    /// @notice Replaces a feed's device key, e.g. after a key compromise or a device replacement. Needs
-    ///         SENSOR_UPDATE on the feed's (twin, component), which must be active. Signatures by the old key
-    ///         stop being accepted.
-    /// @param feedId The feed.
-    /// @param newKey The new device key.
+    /// @inheritdoc ISensorFeed
     function rotateDeviceKey(uint256 feedId, address newKey) external {
         if (newKey == address(0)) revert ZeroAddress();
         (FeedState memory s,) = _manageable(feedId, true);
@@ -308,9 +146,7 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
         emit DeviceKeyRotated(feedId, s.deviceKey, newKey);
     }
 
-    /// @notice Pauses one feed: it rejects anchors until unpaused. Needs SENSOR_UPDATE on the feed's
-    ///         (twin, component).
-    /// @param feedId The feed, which must be active.
+    /// @inheritdoc ISensorFeed
     function pauseFeed(uint256 feedId) external {
         (FeedState memory s,) = _manageable(feedId, false);
         if (s.status == FeedStatus.Paused) revert FeedIsPaused(feedId);
@@ -318,8 +154,7 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
         emit FeedPaused(feedId, msg.sender);
     }
 
-    /// @notice Unpauses a paused feed. Needs SENSOR_UPDATE on the feed's (twin, component).
-    /// @param feedId The feed, which must be paused.
+    /// @inheritdoc ISensorFeed
     function unpauseFeed(uint256 feedId) external {
         (FeedState memory s,) = _manageable(feedId, true);
         if (s.status != FeedStatus.Paused) revert FeedNotPaused(feedId);
@@ -327,11 +162,7 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
         emit FeedUnpaused(feedId, msg.sender);
     }
 
-    /// @notice Sets whether the feed accepts only anchors signed by its device key (`required`), or also
-    ///         unsigned anchors from ANCHOR holders (a gateway). Needs SENSOR_UPDATE on the feed's (twin,
-    ///         component).
-    /// @param feedId The feed; to require signatures it must have a device key.
-    /// @param required The new setting.
+    /// @inheritdoc ISensorFeed
     function setSignatureRequired(uint256 feedId, bool required) external {
         (FeedState memory s,) = _manageable(feedId, false);
         if (required && s.deviceKey == address(0)) revert NoDeviceKey(feedId);
@@ -339,13 +170,12 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
         emit SignatureRequirementSet(feedId, required, msg.sender);
     }
 
-    /// @notice Stops every registration and anchor of this contract (emergency stop). Feed management
-    ///         (retire, rotate keys, pause feeds) stays available so owners can react. Needs PAUSER_ROLE.
+    /// @inheritdoc ISensorFeed
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
     }
 
-    /// @notice Lifts the emergency stop. Needs PAUSER_ROLE.
+    /// @inheritdoc ISensorFeed
     function unpause() external onlyRole(PAUSER_ROLE) {
         _unpause();
     }
@@ -354,19 +184,7 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
     // Anchoring
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice Anchors batch `seq` of a feed: stores its root, moves the head and emits `Anchored`.
-    /// @dev Accepted from anyone with the device key's EIP-712 `Anchor` signature or, if the feed does not require
-    ///      it, from a holder of ANCHOR on the feed's twin (covering the feed's component) with an empty
-    ///      `signature`. A non-empty signature is always verified, whoever sends it. The feed's component must be
-    ///      active or replaced (a swapped sensor's feed drains its last batches), not removed.
-    /// @param feedId The feed.
-    /// @param seq The batch's sequence number: exactly the feed's `nextSeq`.
-    /// @param root Merkle root of the batch's readings (docs/formats.md section 2); not zero.
-    /// @param cid sha2-256 digest of the batch's CIDv1 (raw); not zero.
-    /// @param count Number of readings, at least 1.
-    /// @param tFirst Time of the first reading, ms since the epoch.
-    /// @param tLast Time of the last reading, ms since the epoch, not before `tFirst`.
-    /// @param signature Empty, or the device key's 65-byte (r, s, v) signature of the EIP-712 `Anchor`.
+    /// @inheritdoc ISensorFeed
     function anchor(
         uint256 feedId,
         uint64 seq,
@@ -377,29 +195,19 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
         uint64 tLast,
         bytes calldata signature
     ) external whenNotPaused {
-        Batch memory b;
-        b.feedId = feedId;
-        b.seq = seq;
-        b.root = root;
-        b.cid = cid;
-        b.count = count;
-        b.tFirst = tFirst;
-        b.tLast = tLast;
+        HeadChain.Batch memory b = HeadChain.Batch(bytes32(0), feedId, seq, root, cid, count, tFirst, tLast);
         Memo memory m;
         _anchor(b, signature, m);
     }
 
-    /// @notice Anchors batches of many feeds in one transaction (a gateway's call), with the same checks per
-    ///         item as `anchor`. Reverts as a whole if any item is refused.
-    /// @dev The permission and frozen-twin answers are reused between consecutive items of the same twin, so
-    ///      a gateway should group its items by twin. The loop is bounded by the calldata.
-    /// @param inputs The batches, in the order they are anchored (two batches of one feed must come in seq order).
+    /// @inheritdoc ISensorFeed
     function anchorMany(AnchorInput[] calldata inputs) external whenNotPaused {
-        Batch memory b;
+        HeadChain.Batch memory b;
         Memo memory m;
         uint256 n = inputs.length;
         for (uint256 i; i < n; ++i) {
             AnchorInput calldata a = inputs[i];
+            b.prevHead = bytes32(0);
             b.feedId = a.feedId;
             b.seq = a.seq;
             b.root = a.root;
@@ -415,43 +223,43 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
     // Views
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice Everything about a feed. Reverts with `UnknownFeed` for an unregistered id.
-    /// @param feedId The feed.
-    /// @return The feed's twin, component, device key, next seq, head, status, schema CID digest and successor.
+    /// @inheritdoc ISensorFeed
     function feed(uint256 feedId) external view returns (FeedView memory) {
         FeedState memory s = _existing(feedId);
         FeedInfo storage info = _info[feedId];
+        uint256 anchored = _anchoredCount(feedId);
         return FeedView({
             twin: s.twin,
             component: info.component,
             deviceKey: s.deviceKey,
-            nextSeq: s.nextSeq,
-            head: _headAfter(feedId, s.nextSeq),
+            nextSeq: uint64(anchored),
+            head: _headAfter(feedId, anchored),
             status: s.status,
             schemaCid: info.schemaCid,
             successor: info.successor
         });
     }
 
-    /// @notice The feed's current head (`bytes32(0)` before its first anchor).
-    /// @param feedId The feed.
-    /// @return The head after the last anchored batch.
+    /// @inheritdoc ISensorFeed
     function headOf(uint256 feedId) external view returns (bytes32) {
-        return _headAfter(feedId, _existing(feedId).nextSeq);
+        _existing(feedId);
+        return _headAfter(feedId, _anchoredCount(feedId));
     }
 
-    /// @notice Whether the feed accepts only anchors signed by its device key.
-    /// @param feedId The feed.
-    /// @return The setting.
+    /// @inheritdoc ISensorFeed
     function signatureRequired(uint256 feedId) external view returns (bool) {
         return _existing(feedId).signatureRequired;
     }
 
-    /// @notice The seq the feed's next anchor must carry (= the number of anchored batches).
-    /// @param feedId The feed.
-    /// @return The next seq.
+    /// @inheritdoc ISensorFeed
     function nextSeqOf(uint256 feedId) external view returns (uint64) {
-        return _existing(feedId).nextSeq;
+        _existing(feedId);
+        return uint64(_anchoredCount(feedId));
+    }
+
+    /// @inheritdoc ISensorFeed
+    function twinOf(uint256 feedId) external view returns (uint256) {
+        return _existing(feedId).twin;
     }
 
     /// @inheritdoc ISensorFeedProofs
@@ -463,7 +271,7 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
     function verifyBatch(uint256 feedId, uint64 seq, BatchHeader calldata h) public view returns (bool) {
         bytes32 head = _heads[feedId][seq];
         return head != bytes32(0)
-            && head == _nextHead(Batch(h.prevHead, feedId, seq, h.root, h.cid, h.count, h.tFirst, h.tLast));
+            && head == HeadChain.Batch(h.prevHead, feedId, seq, h.root, h.cid, h.count, h.tFirst, h.tLast).head();
     }
 
     /// @inheritdoc ISensorFeedProofs
@@ -478,20 +286,17 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
             && MerkleProof.verifyCalldata(proof, h.root, keccak256(abi.encode(readingHash)));
     }
 
-    /// @notice Number of feeds registered so far (= the highest feed id).
-    /// @return The count.
+    /// @inheritdoc ISensorFeed
     function feedCount() external view returns (uint256) {
         return _feedCount;
     }
 
-    /// @notice The EIP-712 domain separator of this contract on this chain.
-    /// @return The separator.
+    /// @inheritdoc ISensorFeed
     function domainSeparator() external view returns (bytes32) {
         return _domainSeparatorV4();
     }
 
-    /// @notice The EIP-712 digest the device key signs for an anchor (for off-chain tooling and tests).
-    /// @return The typed-data digest of `Anchor(feedId, seq, prevHead, root, cid, count, tFirst, tLast)`.
+    /// @inheritdoc ISensorFeed
     function anchorDigest(
         uint256 feedId,
         uint64 seq,
@@ -502,8 +307,8 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
         uint64 tFirst,
         uint64 tLast
     ) external view returns (bytes32) {
-        Batch memory b = Batch(prevHead, feedId, seq, root, cid, count, tFirst, tLast);
-        return _hashTypedDataV4(_anchorStructHash(b));
+        HeadChain.Batch memory b = HeadChain.Batch(prevHead, feedId, seq, root, cid, count, tFirst, tLast);
+        return _hashTypedDataV4(HeadChain.anchorStructHash(ANCHOR_TYPEHASH, b));
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -511,43 +316,58 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
     // ---------------------------------------------------------------------------------------------
 
     /// @dev Checks one batch against the feed, authenticates it, then stores it (checks, effects; the only
-    ///      external calls are view calls made during the checks).
-    function _anchor(Batch memory b, bytes calldata signature, Memo memory m) private {
+    ///      external calls are view calls made during the checks). `b.prevHead` is zero on entry.
+    function _anchor(HeadChain.Batch memory b, bytes calldata signature, Memo memory m) private {
         uint256 feedId = b.feedId;
         FeedState memory s = _state[feedId];
         if (s.status != FeedStatus.Active) _revertNotActive(feedId, s.status);
-        if (b.seq != s.nextSeq) revert SeqMismatch(feedId, s.nextSeq, uint64(b.seq));
+        mapping(uint256 seq => bytes32) storage heads = _heads[feedId];
+        uint256 seq = b.seq;
+        // seq is the next one iff batch seq - 1 is anchored (or seq is 0) and batch seq is not: heads are set for
+        // exactly 0..n-1. Reading the new slot first makes its write below a warm one, so the check is free.
+        if (seq != 0) {
+            b.prevHead = heads[seq - 1];
+            if (b.prevHead == bytes32(0)) _revertSeq(feedId, seq);
+        }
+        if (heads[seq] != bytes32(0)) _revertSeq(feedId, seq);
         if (b.count == 0) revert EmptyBatch(feedId);
         if (b.tFirst > b.tLast) revert InvalidTimeRange(feedId, uint64(b.tFirst), uint64(b.tLast));
         if (b.root == bytes32(0)) revert ZeroRoot(feedId);
         if (b.cid == bytes32(0)) revert ZeroCid(feedId);
 
         uint256 twin = s.twin;
-        bytes32 component = _info[feedId].component;
-        if (!m.twinChecked || m.twin != twin) {
+        if (m.twin != twin) {
             m.twin = twin;
-            m.twinChecked = true;
             m.wholeTwinAnchorer = _UNKNOWN;
             if (signature.length == 0) {
                 _askWholeTwinAnchorer(twin, m); // also answers whether the twin is frozen
             } else if (authorization.isFrozen(twin)) {
                 revert TwinFrozen(twin);
             }
+            m.removed = specification.removedComponents(twin);
         }
-        if (!specification.componentActiveOrReplaced(twin, component)) revert ComponentNotActive(twin, component);
+        bytes32 component; // loaded only when needed; never zero once loaded (Specification refuses a zero id)
+        if (s.removalsSeen != m.removed) {
+            component = _info[feedId].component;
+            if (!specification.componentActiveOrReplaced(twin, component)) revert ComponentNotActive(twin, component);
+            _state[feedId].removalsSeen = SafeCast.toUint32(m.removed);
+        }
 
-        b.prevHead = _headAfter(feedId, s.nextSeq);
         if (signature.length == 0) {
             if (s.signatureRequired) revert SignatureRequired(feedId);
-            _requireAnchorer(twin, component, m);
+            _requireAnchorer(twin, feedId, component, m);
         } else {
             _requireDeviceSignature(b, s.deviceKey, signature);
         }
 
-        bytes32 head = _nextHead(b);
-        _state[feedId].nextSeq = s.nextSeq + 1;
-        _heads[feedId][b.seq] = head;
-        emit Anchored(feedId, uint64(b.seq), b.root, b.cid, uint32(b.count), uint64(b.tFirst), uint64(b.tLast), head);
+        _record(heads, b);
+    }
+
+    /// @dev The effects of an accepted anchor: the head after the batch, stored under its seq, and its event.
+    function _record(mapping(uint256 seq => bytes32) storage heads, HeadChain.Batch memory b) private {
+        bytes32 head = b.head();
+        heads[b.seq] = head;
+        emit Anchored(b.feedId, uint64(b.seq), b.root, b.cid, uint32(b.count), uint64(b.tFirst), uint64(b.tLast), head);
     }
 
     /// @dev One `check`: whether the caller holds ANCHOR on the whole twin, and whether the twin is frozen.
@@ -558,52 +378,27 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
     }
 
     /// @dev The caller must hold ANCHOR on the whole twin (asked once per twin per call) or on the feed's component.
-    function _requireAnchorer(uint256 twin, bytes32 component, Memo memory m) private view {
+    function _requireAnchorer(uint256 twin, uint256 feedId, bytes32 component, Memo memory m) private view {
         if (m.wholeTwinAnchorer == _UNKNOWN) _askWholeTwinAnchorer(twin, m);
         if (m.wholeTwinAnchorer == _YES) return;
+        if (component == bytes32(0)) component = _info[feedId].component;
         if (!authorization.can(twin, msg.sender, Permissions.ANCHOR, component)) {
             revert Unauthorized(twin, component, msg.sender, Permissions.ANCHOR);
         }
     }
 
     /// @dev The signature must be the device key's, over this batch at this place of the chain.
-    function _requireDeviceSignature(Batch memory b, address deviceKey, bytes calldata signature) private view {
+    function _requireDeviceSignature(HeadChain.Batch memory b, address deviceKey, bytes calldata signature)
+        private
+        view
+    {
         if (signature.length != 65) revert InvalidSignature(b.feedId);
-        bytes32 r;
-        bytes32 sv;
-        uint8 v;
-        assembly ("memory-safe") {
-            r := calldataload(signature.offset)
-            sv := calldataload(add(signature.offset, 0x20))
-            v := byte(0, calldataload(add(signature.offset, 0x40)))
-        }
+        (bytes32 r, bytes32 sv, uint8 v) = HeadChain.split(signature);
         // slither-disable-next-line unused-return (the third value only details `err`, which is checked)
         (address signer, ECDSA.RecoverError err,) =
-            ECDSA.tryRecover(_hashTypedDataV4(_anchorStructHash(b)), v, r, sv);
+            ECDSA.tryRecover(_hashTypedDataV4(HeadChain.anchorStructHash(ANCHOR_TYPEHASH, b)), v, r, sv);
         if (err != ECDSA.RecoverError.NoError) revert InvalidSignature(b.feedId);
         if (signer != deviceKey) revert WrongSigner(b.feedId, deviceKey, signer);
-    }
-
-    /// @dev `hashStruct(Anchor)`: the type hash, then every field in its own word.
-    function _anchorStructHash(Batch memory b) private pure returns (bytes32 h) {
-        bytes32 typeHash = ANCHOR_TYPEHASH;
-        assembly ("memory-safe") {
-            let p := mload(0x40) // scratch above the free memory pointer, not allocated
-            mstore(p, typeHash)
-            mstore(add(p, 0x20), mload(add(b, 0x20))) // feedId
-            mstore(add(p, 0x40), mload(add(b, 0x40))) // seq
-            mstore(add(p, 0x60), mload(b)) // prevHead
-            mcopy(add(p, 0x80), add(b, 0x60), 0xa0) // root, cid, count, tFirst, tLast
-            h := keccak256(p, 0x120)
-        }
-    }
-
-    /// @dev docs/formats.md section 3: keccak256(abi.encode(prevHead, feedId, seq, root, cid, count, tFirst, tLast)).
-    ///      `Batch` holds exactly these eight words in this order, each a clean value of its ABI type.
-    function _nextHead(Batch memory b) private pure returns (bytes32 h) {
-        assembly ("memory-safe") {
-            h := keccak256(b, 0x100)
-        }
     }
 
     /// @dev Loads a feed that may be managed: registered, not retired, twin not frozen, caller holds SENSOR_UPDATE
@@ -615,6 +410,26 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
         bytes32 component = _info[feedId].component;
         _requireWritable(twin, component, Permissions.SENSOR_UPDATE);
         if (active) _requireActive(twin, component);
+    }
+
+    /// @dev The number of anchored batches: heads are set for exactly the seqs 0..n-1, so n is found by doubling
+    ///      a probe until it hits an unset head, then bisecting. Bounded: seqs are uint64, so at most 65 probes
+    ///      and 64 bisection steps.
+    function _anchoredCount(uint256 feedId) private view returns (uint256) {
+        mapping(uint256 seq => bytes32) storage heads = _heads[feedId];
+        if (heads[0] == bytes32(0)) return 0;
+        uint256 lo; // heads[lo] is set
+        uint256 hi = 1; // probe
+        while (heads[hi] != bytes32(0)) {
+            lo = hi;
+            hi <<= 1;
+        }
+        while (hi - lo > 1) {
+            uint256 mid = (lo + hi) >> 1;
+            if (heads[mid] != bytes32(0)) lo = mid;
+            else hi = mid;
+        }
+        return hi;
     }
 
     /// @dev The head after the first `anchored` batches of the feed: the genesis head before any.
@@ -636,6 +451,11 @@ contract SensorFeed is ISensorFeedProofs, EIP712, AccessControl, Pausable {
 
     function _requireActive(uint256 twin, bytes32 component) private view {
         if (!specification.componentActive(twin, component)) revert ComponentNotActive(twin, component);
+    }
+
+    /// @dev Reverts `SeqMismatch` with the seq the feed expects (found by search: only on the revert path).
+    function _revertSeq(uint256 feedId, uint256 given) private view {
+        revert SeqMismatch(feedId, uint64(_anchoredCount(feedId)), uint64(given));
     }
 
     function _revertNotActive(uint256 feedId, FeedStatus status) private pure {

@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {Permissions} from "./interfaces/IAuthorization.sol";
 import {ISpecification} from "./interfaces/ISpecification.sol";
+import {PackedRecords} from "./libraries/PackedRecords.sol";
 import {SpecificationBase} from "./specification/SpecificationBase.sol";
 import {ComponentRegistry} from "./specification/ComponentRegistry.sol";
 import {ProgramRegistry} from "./specification/ProgramRegistry.sol";
@@ -22,45 +23,12 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
     /// @notice Longest chain of ancestors a twin may have (parent, grandparent, ...).
     uint256 public constant MAX_DEPTH = 16;
 
-    /// @notice Twin `twin` was created by `creator` (its first OWNER).
-    event TwinCreated(uint256 indexed twin, address indexed creator, bytes32 indexed deviceId, string name);
-    /// @notice Specification version `version` (0-based) of `twin` was recorded.
-    event SpecUpdated(
-        uint256 indexed twin,
-        uint256 indexed version,
-        bytes32 cid,
-        uint16 codec,
-        bytes32 digest,
-        address author
-    );
-    /// @notice `twin` moved from phase `oldPhase` to phase `newPhase`.
-    event PhaseChanged(uint256 indexed twin, Phase oldPhase, Phase newPhase, address sender);
-    /// @notice The parent of `child` changed from `oldParent` to `newParent` (0 = none).
-    event ParentChanged(uint256 indexed child, uint256 indexed oldParent, uint256 indexed newParent, address sender);
-
-    /// @notice The twin already is in this phase.
-    error PhaseUnchanged(uint256 twin, Phase phase);
-    /// @notice The twin already has this parent.
-    error ParentUnchanged(uint256 child, uint256 parent);
-    /// @notice Making `parent` the parent of `child` would close a cycle.
-    error CycleDetected(uint256 child, uint256 parent);
-    /// @notice The ancestor chain of some twin would be longer than {MAX_DEPTH}.
-    error HierarchyTooDeep(uint256 maxDepth);
-
     /// @param authorization Address of the Authorization contract.
     constructor(address authorization) SpecificationBase(authorization) {}
 
     // ---------------------------------------------------------------- twins
 
-    /// @notice Creates a twin; the caller becomes its first OWNER. Twin ids start at 1.
-    /// @dev Emits {TwinCreated} and {SpecUpdated} (version 0); Authorization emits
-    ///      `TwinInitialized` and `RoleGranted`.
-    /// @param name Twin name, 1..{MAX_NAME_LENGTH} bytes (one storage slot up to 31 bytes).
-    /// @param deviceId Identifier of the physical asset (may be zero).
-    /// @param specCid Digest of the specification's (AML file's) CID.
-    /// @param specCodec Multicodec of that CID.
-    /// @param specDigest Digest of the specification content.
-    /// @return twinId The new twin's id.
+    /// @inheritdoc ISpecification
     function createTwin(
         string calldata name,
         bytes32 deviceId,
@@ -71,8 +39,7 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
         return _createTwin(name, deviceId, specCid, specCodec, specDigest);
     }
 
-    /// @notice {createTwin}, but only if the new twin gets id `expectedId`: data sealed for that id (an
-    ///         encrypted specification) can then never land under another id. Reverts {IdTaken} otherwise.
+    /// @inheritdoc ISpecification
     function createTwinAt(
         uint256 expectedId,
         string calldata name,
@@ -107,9 +74,7 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
         auth.initializeTwin(twinId, msg.sender);
     }
 
-    /// @notice Records a new specification version of `twin`.
-    /// @dev Needs SPEC_UPDATE at twin level. Emits {SpecUpdated}.
-    /// @return version Index of the new version.
+    /// @inheritdoc ISpecification
     function updateSpec(uint256 twin, bytes32 cid, uint16 codec, bytes32 digest) external returns (uint256 version) {
         _requireTwin(twin);
         _authorize(twin, Permissions.SPEC_UPDATE, bytes32(0));
@@ -121,10 +86,7 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
         emit SpecUpdated(twin, version, cid, codec, digest, msg.sender);
     }
 
-    /// @notice Moves `twin` to lifecycle phase `phase`. `Dismissed` is terminal and freezes the
-    ///         twin in Authorization.
-    /// @dev Needs TWIN_UPDATE at twin level, and TWIN_DISMISS (only OWNERs by default) to dismiss.
-    ///      Emits {PhaseChanged}.
+    /// @inheritdoc ISpecification
     function setPhase(uint256 twin, Phase phase) external {
         _requireTwin(twin);
         _authorize(twin, phase == Phase.Dismissed ? Permissions.TWIN_DISMISS : Permissions.TWIN_UPDATE, bytes32(0));
@@ -137,10 +99,7 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
         if (phase == Phase.Dismissed) auth.freezeTwin(twin);
     }
 
-    /// @notice Makes `parent` the parent (aggregate twin) of `child`; `parent == 0` detaches it.
-    /// @dev Needs TWIN_UPDATE on `child` and on `parent`. The whole subtree of `child` counts: its
-    ///      deepest descendant must stay within {MAX_DEPTH} ancestors. Walks at most {MAX_DEPTH}
-    ///      ancestors twice (cycle and depth check, then the heights above). Emits {ParentChanged}.
+    /// @inheritdoc ISpecification
     function setParent(uint256 child, uint256 parent) external {
         _requireTwin(child);
         _authorize(child, Permissions.TWIN_UPDATE, bytes32(0));
@@ -195,12 +154,17 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
         return c.active || c.replacedBy != bytes32(0);
     }
 
-    /// @notice Number of twins ever created (ids are 1..twinCount).
+    /// @inheritdoc ISpecification
+    function removedComponents(uint256 twin) external view returns (uint256) {
+        return _twins[twin].removedComponents;
+    }
+
+    /// @inheritdoc ISpecification
     function twinCount() external view returns (uint256) {
         return _counters.twins;
     }
 
-    /// @notice Twin record. Reverts {TwinNotFound}.
+    /// @inheritdoc ISpecification
     function twinInfo(
         uint256 twin
     )
@@ -220,31 +184,31 @@ contract Specification is ISpecification, ComponentRegistry, ProgramRegistry, Do
         return (t.name, t.deviceId, t.phase, t.parent, t.createdAt, t.specVersionCount);
     }
 
-    /// @notice Lifecycle phase of `twin`.
+    /// @inheritdoc ISpecification
     function phaseOf(uint256 twin) external view returns (Phase) {
         return _twins[twin].phase;
     }
 
-    /// @notice Parent twin of `twin` (0 = none).
+    /// @inheritdoc ISpecification
     function parentOf(uint256 twin) external view returns (uint256) {
         return _twins[twin].parent;
     }
 
-    /// @notice Number of specification versions of `twin`.
+    /// @inheritdoc ISpecification
     function specVersionCount(uint256 twin) external view returns (uint256) {
         return _twins[twin].specVersionCount;
     }
 
-    /// @notice Specification version `index` of `twin`.
+    /// @inheritdoc ISpecification
     function specVersion(
         uint256 twin,
         uint256 index
     ) external view returns (bytes32 cid, uint16 codec, bytes32 digest, address author, uint256 time) {
         uint256 count = _twins[twin].specVersionCount;
         if (index >= count) revert VersionNotFound(index, count);
-        Version storage v = _specVersions[twin][index];
+        PackedRecords.Version storage v = _specVersions[twin][index];
         return (v.cid, v.codec, v.digest, v.author, v.time);
     }
 
-    mapping(uint256 twin => mapping(uint256 index => Version)) private _specVersions;
+    mapping(uint256 twin => mapping(uint256 index => PackedRecords.Version)) private _specVersions;
 }

@@ -4,8 +4,12 @@ Contracts are deployed once per session; ape's isolation reverts the chain after
 each test starts from the state its fixtures built.
 """
 
+from collections.abc import Iterator
+
 import pytest
 
+from cli_harness import Twinledger
+from twinledger.chain.stack import DevStack
 from contract_constants import (
     AUDITOR,
     DEVICE_AGENT,
@@ -104,3 +108,16 @@ def staffed_twin(auth, twin, owner, manufacturer, maintainer, distributor, audit
     ):
         auth.grantTwinRole(twin, role, account, sender=owner)
     return twin
+
+
+@pytest.fixture(scope="module")
+def cli_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    """One real DevStack (anvil + embedded IPFS) per test module that drives the CLI."""
+    with DevStack(tmp_path_factory.mktemp(request.module.__name__.removeprefix("test_"))) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def tl(cli_stack: DevStack) -> Twinledger:
+    """The `twinledger` CLI run in-process against the module's stack (tests/cli_harness.py)."""
+    return Twinledger(cli_stack)

@@ -7,8 +7,8 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 
 import {IAgreementRegistry} from "../interfaces/IAgreementRegistry.sol";
-import {ISensorFeedProofs} from "../interfaces/ISensorFeed.sol";
-import {IAgreementFeeds, IProgramCalls} from "../interfaces/IAgreementDeps.sol";
+import {ISensorFeed, ISensorFeedProofs} from "../interfaces/ISensorFeed.sol";
+import {ISpecification} from "../interfaces/ISpecification.sol";
 import {ReadingCodec} from "../libraries/ReadingCodec.sol";
 
 /// @title TwinLedger agreements: escrowed terms settled by proven sensor readings.
@@ -25,13 +25,11 @@ contract AgreementRegistry is IAgreementRegistry, ReentrancyGuard {
     /// @notice Most conditions of one agreement.
     uint256 public constant MAX_CONDITIONS = 8;
 
-    uint8 private constant _CALL_DONE = 3; // Specification's CallStatus.Done
-
     /// @notice The sensor feed registry whose anchors prove readings and batches.
-    IAgreementFeeds public immutable feeds;
+    ISensorFeed public immutable feeds;
 
     /// @notice The Specification registry whose program calls can be a delivery event.
-    IProgramCalls public immutable programs;
+    ISpecification public immutable programs;
 
     struct Record {
         Terms terms;
@@ -62,7 +60,7 @@ contract AgreementRegistry is IAgreementRegistry, ReentrancyGuard {
 
     /// @param feeds_ The SensorFeed contract.
     /// @param programs_ The Specification contract (its program calls).
-    constructor(IAgreementFeeds feeds_, IProgramCalls programs_) {
+    constructor(ISensorFeed feeds_, ISpecification programs_) {
         if (address(feeds_) == address(0) || address(programs_) == address(0)) revert ZeroAddress();
         feeds = feeds_;
         programs = programs_;
@@ -225,10 +223,10 @@ contract AgreementRegistry is IAgreementRegistry, ReentrancyGuard {
     /// @inheritdoc IAgreementRegistry
     function recordDeliveryCall(uint256 id, uint256 callId) external {
         Record storage rec = _deliverable(id, DeliveryKind.ProgramDone);
-        (uint256 twin,, bytes32 program,, uint8 status,,) = programs.programCall(callId);
+        (uint256 twin,, bytes32 program,, ISpecification.CallStatus status,,) = programs.programCall(callId);
         bytes32 wanted = rec.terms.delivery.program;
         if (
-            twin != rec.terms.twin || status != _CALL_DONE || callId <= rec.callFloor
+            twin != rec.terms.twin || status != ISpecification.CallStatus.Done || callId <= rec.callFloor
                 || (wanted != bytes32(0) && program != wanted)
         ) revert CallNotDelivery(callId);
         _recordDelivery(id, rec, true, bytes32(callId));
@@ -392,8 +390,8 @@ contract AgreementRegistry is IAgreementRegistry, ReentrancyGuard {
     }
 
     function _feedOfTwin(uint256 feedId, uint256 twin) private view returns (bool) {
-        try feeds.feed(feedId) returns (IAgreementFeeds.FeedView memory f) {
-            return f.twin == twin;
+        try feeds.twinOf(feedId) returns (uint256 feedTwin) {
+            return feedTwin == twin;
         } catch {
             return false;
         }

@@ -219,7 +219,7 @@ contract GatewayAnchors is IGatewayAnchors, AccessControl {
         }
     }
 
-    /// @dev docs/formats.md section 8: the double hash keeps an inner node from passing as a leaf. A struct of
+    /// @dev docs/formats.md section 9: the double hash keeps an inner node from passing as a leaf. A struct of
     ///      static fields ABI-encodes as its fields, one word each.
     function _leaf(BatchLeaf calldata l) private pure returns (bytes32) {
         BatchLeaf memory m = l;

@@ -35,7 +35,7 @@ interface ISensorFeedRegistry {
 
 /// @title Gateway-aggregated anchors: one root per window over the batches of many feeds.
 /// @notice A gateway (a holder of `GATEWAY_ROLE`) anchors a window with one transaction and O(1) storage: the
-///         window's root is the Merkle root over one leaf per feed batch (docs/formats.md section 8), each leaf
+///         window's root is the Merkle root over one leaf per feed batch (docs/formats.md section 9), each leaf
 ///         committing to the batch's fields, its place in the feed's head chain and the hash of its device
 ///         signature, the same EIP-712 `Anchor` a device signs for a per-feed anchor on `SensorFeed`.
 ///
@@ -155,7 +155,7 @@ interface IGatewayAnchors {
 
     /// @notice Anchors one window. Needs `GATEWAY_ROLE`. Checks no leaf: faults are proven by challenge.
     /// @param root The Merkle root over the window's batch leaves.
-    /// @param cid sha2-256 digest of the window content's CID (docs/formats.md section 8).
+    /// @param cid sha2-256 digest of the window content's CID (docs/formats.md section 9).
     /// @param codec The multicodec of that CID: 0x55 (raw) or 0x70 (dag-pb).
     /// @param feedCount Number of leaves (feed batches) in the window.
     /// @param readingCount Total readings of those batches.
@@ -242,7 +242,7 @@ interface IGatewayAnchors {
     /// @return The count.
     function gatewayFaults(address gateway) external view returns (uint256);
 
-    /// @notice The leaf hash of `leaf` (docs/formats.md section 8), for off-chain tooling and tests.
+    /// @notice The leaf hash of `leaf` (docs/formats.md section 9), for off-chain tooling and tests.
     /// @param leaf The batch leaf.
     /// @return The 32-byte leaf.
     function leafHash(BatchLeaf calldata leaf) external pure returns (bytes32);

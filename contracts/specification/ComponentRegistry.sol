@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {Permissions} from "../interfaces/IAuthorization.sol";
+import {ISpecification} from "../interfaces/ISpecification.sol";
 import {SpecificationBase} from "./SpecificationBase.sol";
 
 /// @title Component tree of each twin.
@@ -15,41 +16,14 @@ import {SpecificationBase} from "./SpecificationBase.sol";
 ///         children cannot be removed (remove its children first); a replaced one keeps its children, who
 ///         follow `replacedBy` to their current parent.
 abstract contract ComponentRegistry is SpecificationBase {
-    /// @notice `component` was added under `parent` (`bytes32(0)` = twin root).
-    event ComponentAdded(
-        uint256 indexed twin,
-        bytes32 indexed component,
-        bytes32 indexed parent,
-        bytes32 kind,
-        string name,
-        address sender
-    );
-    /// @notice `component` was marked inactive.
-    event ComponentRemoved(uint256 indexed twin, bytes32 indexed component, address sender);
-    /// @notice `oldComponent` was replaced by `newComponent` (which took over its parent).
-    event ComponentReplaced(
-        uint256 indexed twin,
-        bytes32 indexed oldComponent,
-        bytes32 indexed newComponent,
-        address sender
-    );
-
-    /// @notice Adds component `id` under `parent` (`bytes32(0)` = directly under the twin).
-    /// @dev Needs SPEC_UPDATE for `parent`. The parent must be active; `id` must be new on the twin.
-    ///      Emits {ComponentAdded}.
-    /// @param twin Twin id.
-    /// @param id New component id (non-zero, never used on this twin before).
-    /// @param parent Parent component id, or `bytes32(0)`.
-    /// @param name Human-readable name, 1..{MAX_NAME_LENGTH} bytes.
-    /// @param kind Free-form kind tag (e.g. a short ASCII string or a role-class hash).
+    /// @inheritdoc ISpecification
     function addComponent(uint256 twin, bytes32 id, bytes32 parent, string calldata name, bytes32 kind) external {
         _requireTarget(twin, parent);
         _authorize(twin, Permissions.SPEC_UPDATE, parent);
         _addComponent(twin, id, parent, name, kind);
     }
 
-    /// @notice Adds several components in order; a parent may be added earlier in the same batch.
-    /// @dev Needs SPEC_UPDATE for each parent. At most {MAX_BATCH} items. Emits {ComponentAdded} each.
+    /// @inheritdoc ISpecification
     function addComponents(
         uint256 twin,
         bytes32[] calldata ids,
@@ -75,11 +49,7 @@ abstract contract ComponentRegistry is SpecificationBase {
         }
     }
 
-    /// @notice `component` still has `count` active children: remove or replace them first.
-    error ComponentHasChildren(uint256 twin, bytes32 component, uint256 count);
-
-    /// @notice Marks component `id` inactive. Never deletes it.
-    /// @dev Needs SPEC_UPDATE for `id`, which must have no active children. Emits {ComponentRemoved}.
+    /// @inheritdoc ISpecification
     function removeComponent(uint256 twin, bytes32 id) external {
         Component storage c = _activeComponent(twin, id);
         _authorize(twin, Permissions.SPEC_UPDATE, id);
@@ -87,10 +57,7 @@ abstract contract ComponentRegistry is SpecificationBase {
         emit ComponentRemoved(twin, id, msg.sender);
     }
 
-    /// @notice Replaces component `oldId` by a new component `newId` under the same parent. The old
-    ///         entry stays as inactive history with `replacedBy = newId`.
-    /// @dev Needs SPEC_UPDATE for `oldId` and for its parent (where `newId` is added). Its children stay
-    ///      active under it (follow `replacedBy`). Emits {ComponentReplaced} then {ComponentAdded}.
+    /// @inheritdoc ISpecification
     function replaceComponent(
         uint256 twin,
         bytes32 oldId,
@@ -108,7 +75,7 @@ abstract contract ComponentRegistry is SpecificationBase {
         _addComponent(twin, newId, old.parent, name, kind);
     }
 
-    /// @notice A component's record. `exists == false` if it was never added.
+    /// @inheritdoc ISpecification
     function component(
         uint256 twin,
         bytes32 id
@@ -148,6 +115,7 @@ abstract contract ComponentRegistry is SpecificationBase {
         uint256 children = c.activeChildren;
         if (children != 0) revert ComponentHasChildren(twin, id, children);
         c.active = false;
+        ++_twins[twin].removedComponents; // every removal moves it (SensorFeed's cache); 2^32 cost more gas than exists
         _leaveParent(twin, c.parent);
     }
 

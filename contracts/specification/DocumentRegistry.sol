@@ -2,6 +2,8 @@
 pragma solidity 0.8.28;
 
 import {Permissions} from "../interfaces/IAuthorization.sol";
+import {ISpecification} from "../interfaces/ISpecification.sol";
+import {PackedRecords} from "../libraries/PackedRecords.sol";
 import {SpecificationBase} from "./SpecificationBase.sol";
 
 /// @title Documents (with versions) and external sources of each twin.
@@ -15,16 +17,6 @@ abstract contract DocumentRegistry is SpecificationBase {
     /// @notice Longest source description, in bytes.
     uint256 public constant MAX_DESCRIPTION_LENGTH = 1024;
 
-    /// @dev Slot 0: twin, versionCount, archived, createdAt.
-    struct Document {
-        uint48 twin;
-        uint32 versionCount;
-        bool archived;
-        uint40 createdAt;
-        bytes32 component;
-        string name;
-    }
-
     struct Source {
         address owner;
         uint48 twin;
@@ -33,54 +25,11 @@ abstract contract DocumentRegistry is SpecificationBase {
         string description;
     }
 
-    mapping(uint256 docId => Document) private _documents;
-    mapping(uint256 docId => mapping(uint256 index => Version)) private _docVersions;
+    mapping(uint256 docId => PackedRecords.Document) private _documents;
+    mapping(uint256 docId => mapping(uint256 index => PackedRecords.Version)) private _docVersions;
     mapping(uint256 sourceId => Source) private _sources;
 
-    /// @notice Document `docId` was created on `component` of `twin`.
-    event DocumentAdded(
-        uint256 indexed twin,
-        uint256 indexed docId,
-        bytes32 indexed component,
-        string name,
-        address author
-    );
-    /// @notice Version `version` (0-based) of document `docId` was added. Its author is stored
-    ///      with the version ({documentVersion}) and is the transaction's sender.
-    event DocumentVersionAdded(
-        uint256 indexed twin,
-        uint256 indexed docId,
-        uint256 version,
-        bytes32 cid,
-        uint16 codec,
-        bytes32 digest
-    );
-    /// @notice Document `docId` was archived: no more versions.
-    event DocumentArchived(uint256 indexed twin, uint256 indexed docId, address sender);
-    /// @notice External source `sourceId` was registered by `owner`.
-    event SourceAdded(
-        uint256 indexed twin,
-        uint256 indexed sourceId,
-        address indexed owner,
-        string uri,
-        string description
-    );
-    /// @notice External source `sourceId` was marked removed.
-    event SourceRemoved(uint256 indexed twin, uint256 indexed sourceId, address sender);
-
-    /// @notice No document `docId` on `twin`.
-    error UnknownDocument(uint256 twin, uint256 docId);
-    /// @notice Document `docId` is archived.
-    error DocumentIsArchived(uint256 docId);
-    /// @notice No source `sourceId` on `twin`.
-    error UnknownSource(uint256 twin, uint256 sourceId);
-    /// @notice Source `sourceId` was already removed.
-    error SourceIsRemoved(uint256 sourceId);
-
-    /// @notice Creates a document on `componentId` of `twin` with its first version (version 0).
-    /// @dev Needs DOC_CREATE for `componentId` (active, or `bytes32(0)` for the twin).
-    ///      Emits {DocumentAdded} and {DocumentVersionAdded}.
-    /// @return docId Global document id.
+    /// @inheritdoc ISpecification
     function addDocument(
         uint256 twin,
         bytes32 componentId,
@@ -92,8 +41,7 @@ abstract contract DocumentRegistry is SpecificationBase {
         return _addDocument(twin, componentId, name, cid, codec, digest);
     }
 
-    /// @notice {addDocument}, but only if the new document gets id `expectedId`: data sealed for that id
-    ///         (an encrypted document) can then never land under another id. Reverts {IdTaken} otherwise.
+    /// @inheritdoc ISpecification
     function addDocumentAt(
         uint256 expectedId,
         uint256 twin,
@@ -121,7 +69,7 @@ abstract contract DocumentRegistry is SpecificationBase {
         _requireName(name);
         _requireCid(cid, codec);
         docId = ++_counters.documents;
-        Document storage d = _documents[docId];
+        PackedRecords.Document storage d = _documents[docId];
         d.twin = uint48(twin);
         d.versionCount = 1;
         d.createdAt = uint40(block.timestamp);
@@ -132,9 +80,7 @@ abstract contract DocumentRegistry is SpecificationBase {
         emit DocumentVersionAdded(twin, docId, 0, cid, codec, digest);
     }
 
-    /// @notice Adds a new version to document `docId` of `twin`.
-    /// @dev Needs DOC_UPDATE for the document's component. Emits {DocumentVersionAdded}.
-    /// @return version Index of the new version.
+    /// @inheritdoc ISpecification
     function addDocumentVersion(
         uint256 twin,
         uint256 docId,
@@ -142,35 +88,28 @@ abstract contract DocumentRegistry is SpecificationBase {
         uint16 codec,
         bytes32 digest
     ) external returns (uint256 version) {
-        Document storage d = _documents[docId];
-        // Hot path: read and write the document's first slot once.
-        // Layout: twin (bits 0..47), versionCount (48..79), archived (80..87), createdAt (88..127).
-        uint256 header;
-        assembly ("memory-safe") {
-            header := sload(d.slot)
-        }
-        if (twin == 0 || uint48(header) != twin) revert UnknownDocument(twin, docId);
-        if ((header >> 80) & 0xff != 0) revert DocumentIsArchived(docId);
+        PackedRecords.Document storage d = _documents[docId];
+        // Hot path: read and write the document's header slot once.
+        uint256 header = PackedRecords.header(d);
+        if (twin == 0 || PackedRecords.twinOf(header) != twin) revert UnknownDocument(twin, docId);
+        if (PackedRecords.archivedOf(header)) revert DocumentIsArchived(docId);
         _authorizeLazy(twin, Permissions.DOC_UPDATE, d);
         _requireCid(cid, codec);
-        version = uint32(header >> 48); // + 1 cannot overflow: 2^32 versions cost > 4e14 gas
-        assembly ("memory-safe") {
-            sstore(d.slot, add(header, shl(48, 1)))
-        }
+        version = PackedRecords.versionCountOf(header); // + 1 cannot overflow: 2^32 versions cost > 4e14 gas
+        PackedRecords.setHeader(d, header + PackedRecords.ONE_VERSION);
         _writeVersion(_docVersions[docId][version], cid, codec, digest);
         emit DocumentVersionAdded(twin, docId, version, cid, codec, digest);
     }
 
-    /// @notice Archives document `docId` of `twin`: it keeps its versions but gets no new ones.
-    /// @dev Needs DOC_UPDATE for the document's component. Emits {DocumentArchived}.
+    /// @inheritdoc ISpecification
     function archiveDocument(uint256 twin, uint256 docId) external {
-        Document storage d = _requireDocument(twin, docId);
+        PackedRecords.Document storage d = _requireDocument(twin, docId);
         _authorizeLazy(twin, Permissions.DOC_UPDATE, d);
         d.archived = true;
         emit DocumentArchived(twin, docId, msg.sender);
     }
 
-    /// @notice Document record.
+    /// @inheritdoc ISpecification
     function document(
         uint256 docId
     )
@@ -185,35 +124,32 @@ abstract contract DocumentRegistry is SpecificationBase {
             uint256 createdAt
         )
     {
-        Document storage d = _documents[docId];
+        PackedRecords.Document storage d = _documents[docId];
         return (d.twin, d.component, d.name, d.versionCount, d.archived, d.createdAt);
     }
 
-    /// @notice Number of versions of document `docId`.
+    /// @inheritdoc ISpecification
     function documentVersionCount(uint256 docId) external view returns (uint256) {
         return _documents[docId].versionCount;
     }
 
-    /// @notice Version `index` of document `docId`.
+    /// @inheritdoc ISpecification
     function documentVersion(
         uint256 docId,
         uint256 index
     ) external view returns (bytes32 cid, uint16 codec, bytes32 digest, address author, uint256 time) {
         uint256 count = _documents[docId].versionCount;
         if (index >= count) revert VersionNotFound(index, count);
-        Version storage v = _docVersions[docId][index];
+        PackedRecords.Version storage v = _docVersions[docId][index];
         return (v.cid, v.codec, v.digest, v.author, v.time);
     }
 
-    /// @notice Number of documents ever created (ids are 1..documentCount).
+    /// @inheritdoc ISpecification
     function documentCount() external view returns (uint256) {
         return _counters.documents;
     }
 
-    /// @notice Registers an external data source of `twin`, owned by the caller.
-    /// @dev Needs SOURCE_MANAGE at twin level. `uri` 1..{MAX_URI_LENGTH} bytes, `description` at
-    ///      most {MAX_DESCRIPTION_LENGTH}. Emits {SourceAdded}.
-    /// @return sourceId Global source id.
+    /// @inheritdoc ISpecification
     function addSource(
         uint256 twin,
         string calldata uri,
@@ -234,9 +170,7 @@ abstract contract DocumentRegistry is SpecificationBase {
         emit SourceAdded(twin, sourceId, msg.sender, uri, description);
     }
 
-    /// @notice Marks source `sourceId` of `twin` removed (the id stays taken).
-    /// @dev The source's owner needs SOURCE_MANAGE; anyone else needs TWIN_UPDATE (e.g. an OWNER).
-    ///      Emits {SourceRemoved}.
+    /// @inheritdoc ISpecification
     function removeSource(uint256 twin, uint256 sourceId) external {
         Source storage s = _sources[sourceId];
         if (twin == 0 || s.twin != twin) revert UnknownSource(twin, sourceId);
@@ -246,7 +180,7 @@ abstract contract DocumentRegistry is SpecificationBase {
         emit SourceRemoved(twin, sourceId, msg.sender);
     }
 
-    /// @notice Source record.
+    /// @inheritdoc ISpecification
     function source(
         uint256 sourceId
     )
@@ -258,20 +192,20 @@ abstract contract DocumentRegistry is SpecificationBase {
         return (s.twin, s.owner, s.removed, s.uri, s.description);
     }
 
-    /// @notice Number of sources ever registered (ids are 1..sourceCount).
+    /// @inheritdoc ISpecification
     function sourceCount() external view returns (uint256) {
         return _counters.sources;
     }
 
     /// @dev `can(twin-level)` implies `can(any component)`, so the document's component (a cold
     ///      storage slot) is read only when the twin-level check fails (scoped accounts).
-    function _authorizeLazy(uint256 twin, uint256 permissions, Document storage d) private view {
+    function _authorizeLazy(uint256 twin, uint256 permissions, PackedRecords.Document storage d) private view {
         (bool allowed, bool frozen) = _check(twin, permissions, bytes32(0));
         if (frozen) revert TwinDismissed(twin);
         if (!allowed) _authorize(twin, permissions, d.component);
     }
 
-    function _requireDocument(uint256 twin, uint256 docId) private view returns (Document storage d) {
+    function _requireDocument(uint256 twin, uint256 docId) private view returns (PackedRecords.Document storage d) {
         d = _documents[docId];
         if (twin == 0 || d.twin != twin) revert UnknownDocument(twin, docId);
         if (d.archived) revert DocumentIsArchived(docId);

@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {Permissions} from "../interfaces/IAuthorization.sol";
+import {ISpecification} from "../interfaces/ISpecification.sol";
 import {SpecificationBase} from "./SpecificationBase.sol";
 
 /// @title Programs of components, their parameter bounds (safety & security rules) and calls.
@@ -45,70 +46,7 @@ abstract contract ProgramRegistry is SpecificationBase {
     mapping(uint256 twin => mapping(bytes32 component => mapping(bytes32 program => Program))) private _programs;
     mapping(uint256 callId => ProgramCall) private _calls;
 
-    /// @notice Program `program` of `component` was (re)defined with these parameter bounds.
-    event ProgramSet(
-        uint256 indexed twin,
-        bytes32 indexed component,
-        bytes32 indexed program,
-        uint32 revision,
-        bytes32[] paramNames,
-        int256[] mins,
-        int256[] maxs,
-        address sender
-    );
-    /// @notice Program `program` of `component` can no longer be called.
-    event ProgramRemoved(uint256 indexed twin, bytes32 indexed component, bytes32 indexed program, address sender);
-    /// @notice `caller` called `program` of `component` with `params`; the call is queued as `callId`.
-    event ProgramCalled(
-        uint256 indexed callId,
-        uint256 indexed twin,
-        bytes32 indexed component,
-        bytes32 program,
-        int256[] params,
-        address caller
-    );
-    /// @notice The device agent `agent` picked up call `callId`.
-    event CallDelivered(uint256 indexed callId, uint256 indexed twin, address agent);
-    /// @notice Call `callId` finished (`ok`: Done, else Failed) with an optional result on IPFS.
-    event CallCompleted(
-        uint256 indexed callId,
-        uint256 indexed twin,
-        bool ok,
-        bytes32 resultCid,
-        uint16 resultCodec,
-        address agent
-    );
-
-    /// @notice `bytes32(0)` is not a program id.
-    error InvalidProgramId();
-    /// @notice A program has at most {MAX_PARAMS} parameters.
-    error TooManyParameters(uint256 count, uint256 max);
-    /// @notice Parameter names must be non-zero and `min <= max`.
-    error InvalidBounds(bytes32 param, int256 min, int256 max);
-    /// @notice No enabled program with this id on the component.
-    error UnknownProgram(uint256 twin, bytes32 component, bytes32 program);
-    /// @notice The call passed `given` parameters; the program takes `expected`.
-    error WrongParameterCount(uint256 expected, uint256 given);
-    /// @notice `value` of parameter `param` lies outside `[min, max]`.
-    error ParameterOutOfBounds(bytes32 param, int256 value, int256 min, int256 max);
-    /// @notice No call with this id.
-    error UnknownCall(uint256 callId);
-    /// @notice The call's current status does not allow this transition.
-    error InvalidCallStatus(uint256 callId, CallStatus status);
-    /// @notice The call was checked against program revision `revision`, which is no longer in force (the
-    ///         program was redefined or removed, or its component removed or replaced): cancel it.
-    error StaleCall(uint256 callId, uint256 revision);
-    /// @notice Only the call's caller or an OWNER of its twin may cancel it.
-    error NotCallCanceller(uint256 callId, address account);
-
-    /// @notice Call `callId` was cancelled by `sender` before it finished.
-    event CallCancelled(uint256 indexed callId, uint256 indexed twin, address sender);
-
-    /// @notice Defines (or redefines) program `program` of `component` with inclusive parameter bounds.
-    /// @dev Needs SPEC_UPDATE for `component`, which must be active. Emits {ProgramSet}.
-    /// @param paramNames Parameter names in call order (non-zero), at most {MAX_PARAMS}.
-    /// @param mins Lower bounds, inclusive.
-    /// @param maxs Upper bounds, inclusive.
+    /// @inheritdoc ISpecification
     function setProgram(
         uint256 twin,
         bytes32 componentId,
@@ -136,8 +74,7 @@ abstract contract ProgramRegistry is SpecificationBase {
         emit ProgramSet(twin, componentId, program, revision, paramNames, mins, maxs, msg.sender);
     }
 
-    /// @notice Disables program `program` of `component`; its bounds stay readable.
-    /// @dev Needs SPEC_UPDATE for `component`. Emits {ProgramRemoved}.
+    /// @inheritdoc ISpecification
     function removeProgram(uint256 twin, bytes32 componentId, bytes32 program) external {
         _requireTwin(twin);
         _authorize(twin, Permissions.SPEC_UPDATE, componentId);
@@ -147,10 +84,7 @@ abstract contract ProgramRegistry is SpecificationBase {
         emit ProgramRemoved(twin, componentId, program, msg.sender);
     }
 
-    /// @notice Calls `program` of `component` with `params`, checked against the program's bounds.
-    /// @dev Needs PROGRAM_CALL for `component` (scoped). The component must be active and the
-    ///      program enabled. Emits {ProgramCalled}.
-    /// @return callId Global id of the queued call (ids start at 1).
+    /// @inheritdoc ISpecification
     function callProgram(
         uint256 twin,
         bytes32 componentId,
@@ -179,8 +113,7 @@ abstract contract ProgramRegistry is SpecificationBase {
         emit ProgramCalled(callId, twin, componentId, program, params, msg.sender);
     }
 
-    /// @notice The device agent acknowledges it picked up call `callId` (Queued -> Delivered).
-    /// @dev Needs PROGRAM_EXECUTE for the call's component. Emits {CallDelivered}.
+    /// @inheritdoc ISpecification
     function markDelivered(uint256 callId) external {
         ProgramCall storage c = _requireCall(callId);
         if (c.status != CallStatus.Queued) revert InvalidCallStatus(callId, c.status);
@@ -189,9 +122,7 @@ abstract contract ProgramRegistry is SpecificationBase {
         emit CallDelivered(callId, c.twin, msg.sender);
     }
 
-    /// @notice The device agent reports the outcome of call `callId` (Queued or Delivered -> Done
-    ///         if `ok`, else Failed), with an optional result on IPFS (`resultCid == 0`: none).
-    /// @dev Needs PROGRAM_EXECUTE for the call's component. Emits {CallCompleted}.
+    /// @inheritdoc ISpecification
     function completeCall(uint256 callId, bool ok, bytes32 resultCid, uint16 resultCodec) external {
         ProgramCall storage c = _requireCall(callId);
         CallStatus s = c.status;
@@ -208,9 +139,7 @@ abstract contract ProgramRegistry is SpecificationBase {
         emit CallCompleted(callId, c.twin, ok, resultCid, resultCodec, msg.sender);
     }
 
-    /// @notice Cancels call `callId` (Queued or Delivered -> Cancelled), e.g. a stale one.
-    /// @dev Only its caller (as long as it holds PROGRAM_CALL for the component) or an OWNER (TWIN_DISMISS
-    ///      at twin level, which only OWNERs hold by default). Emits {CallCancelled}.
+    /// @inheritdoc ISpecification
     function cancelCall(uint256 callId) external {
         ProgramCall storage c = _calls[callId];
         CallStatus s = c.status;
@@ -223,7 +152,7 @@ abstract contract ProgramRegistry is SpecificationBase {
         emit CallCancelled(callId, twin, msg.sender);
     }
 
-    /// @notice Program record: `enabled`, parameter count and revision.
+    /// @inheritdoc ISpecification
     function programInfo(
         uint256 twin,
         bytes32 componentId,
@@ -233,7 +162,7 @@ abstract contract ProgramRegistry is SpecificationBase {
         return (p.enabled, p.paramCount, p.revision);
     }
 
-    /// @notice All parameter bounds of a program, in call order.
+    /// @inheritdoc ISpecification
     function programBounds(
         uint256 twin,
         bytes32 componentId,
@@ -250,7 +179,7 @@ abstract contract ProgramRegistry is SpecificationBase {
         }
     }
 
-    /// @notice A queued or finished program call (params are in the {ProgramCalled} event).
+    /// @inheritdoc ISpecification
     function programCall(
         uint256 callId
     )
@@ -270,12 +199,12 @@ abstract contract ProgramRegistry is SpecificationBase {
         return (c.twin, c.component, c.program, c.caller, c.status, c.resultCid, c.resultCodec);
     }
 
-    /// @notice The program revision call `callId` was checked against.
+    /// @inheritdoc ISpecification
     function callRevision(uint256 callId) external view returns (uint256) {
         return _calls[callId].revision;
     }
 
-    /// @notice Number of program calls ever made (ids are 1..callCount).
+    /// @inheritdoc ISpecification
     function callCount() external view returns (uint256) {
         return _counters.calls;
     }

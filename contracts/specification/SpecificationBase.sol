@@ -2,41 +2,16 @@
 pragma solidity 0.8.28;
 
 import {ITwinAccess} from "../interfaces/ITwinAccess.sol";
+import {ISpecification} from "../interfaces/ISpecification.sol";
+import {PackedRecords} from "../libraries/PackedRecords.sol";
+import {TwinAccessCall} from "../libraries/TwinAccessCall.sol";
 
-/// @title Shared storage, events, errors and checks of the twin registry modules.
+/// @title Shared storage and checks of the twin registry modules (their errors and events: {ISpecification}).
 /// @notice Every write asks the Authorization contract (one `check` call: permission + frozen)
 ///         and reverts {TwinDismissed} on a dismissed twin. CIDs are stored as
 ///         `(bytes32 digest, uint16 codec)` (docs/formats.md section 5).
-abstract contract SpecificationBase {
+abstract contract SpecificationBase is ISpecification {
     // ---------------------------------------------------------------- types
-
-    /// @notice Lifecycle phase of a twin. Dismissed is terminal.
-    enum Phase {
-        Design,
-        Production,
-        Operation,
-        Maintenance,
-        Dismissed
-    }
-
-    /// @notice Status of a program call.
-    enum CallStatus {
-        None,
-        Queued,
-        Delivered,
-        Done,
-        Failed,
-        Cancelled
-    }
-
-    /// @dev A pointer to IPFS content plus who wrote it and when: 3 slots.
-    struct Version {
-        bytes32 cid; // sha2-256 digest from the CID's multihash
-        bytes32 digest; // digest of the content itself (as defined by the content's format)
-        address author;
-        uint16 codec; // multicodec of the CID: 0x55 raw, 0x70 dag-pb
-        uint40 time;
-    }
 
     /// @dev Slot 0 packs the small fields; name is one slot when at most 31 bytes.
     struct Twin {
@@ -45,6 +20,7 @@ abstract contract SpecificationBase {
         Phase phase;
         uint32 specVersionCount;
         uint8 height; // an upper bound of the longest chain of descendants below (0: none); never lowered
+        uint32 removedComponents; // components ever removed (SensorFeed caches its component checks on it)
         bytes32 deviceId;
         string name;
     }
@@ -87,34 +63,6 @@ abstract contract SpecificationBase {
 
     // ---------------------------------------------------------------- errors
 
-    /// @notice `account` lacks `permissions` on `twin` for `component` (`bytes32(0)` = twin level).
-    error Unauthorized(uint256 twin, address account, uint256 permissions, bytes32 component);
-    /// @notice The zero address is not valid here.
-    error ZeroAddress();
-    /// @notice No twin with this id.
-    error TwinNotFound(uint256 twin);
-    /// @notice The twin is dismissed: read-only.
-    error TwinDismissed(uint256 twin);
-    /// @notice A name must be 1..{MAX_NAME_LENGTH} bytes; a string field exceeded its bound.
-    error InvalidLength(uint256 length, uint256 max);
-    /// @notice A CID needs a non-zero digest and codec.
-    error InvalidCid(bytes32 cid, uint16 codec);
-    /// @notice Arrays passed together must have the same length.
-    error LengthMismatch();
-    /// @notice A batch holds at most {MAX_BATCH} items.
-    error BatchTooLarge(uint256 length, uint256 max);
-    /// @notice Index past the end of a version list.
-    error VersionNotFound(uint256 index, uint256 count);
-    /// @notice `bytes32(0)` is reserved for "the twin itself".
-    error InvalidComponentId();
-    /// @notice A component with this id already exists (possibly inactive) on the twin.
-    error ComponentExists(uint256 twin, bytes32 component);
-    /// @notice The component does not exist on the twin or is no longer active.
-    error ComponentNotActive(uint256 twin, bytes32 component);
-    /// @notice The next id is `next`, not the `expected` one the caller bound its data to (someone else's
-    ///         transaction took it first); nothing was written.
-    error IdTaken(uint256 expected, uint256 next);
-
     // ---------------------------------------------------------------- construction
 
     constructor(address authorization) {
@@ -141,33 +89,14 @@ abstract contract SpecificationBase {
         if (!allowed) revert Unauthorized(twin, msg.sender, permissions, component);
     }
 
-    /// @dev `auth.check(twin, msg.sender, permissions, component)`. Hand-encoded: it runs on every
-    ///      write, and the ABI helpers cost a few hundred gas more. `auth` is our own trusted,
-    ///      immutable contract; a failed call bubbles its revert data up.
+    /// @dev `auth.check(twin, msg.sender, permissions, component)`, hand-encoded ({TwinAccessCall}): it runs on
+    ///      every write. `auth` is our own trusted, immutable contract; a failed call bubbles its revert data up.
     function _check(
         uint256 twin,
         uint256 permissions,
         bytes32 component
     ) internal view returns (bool allowed, bool frozen) {
-        address target = address(auth);
-        bytes4 selector = ITwinAccess.check.selector;
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            mstore(ptr, selector)
-            mstore(add(ptr, 0x04), twin)
-            mstore(add(ptr, 0x24), caller())
-            mstore(add(ptr, 0x44), permissions)
-            mstore(add(ptr, 0x64), component)
-            if iszero(staticcall(gas(), target, ptr, 0x84, ptr, 0x40)) {
-                returndatacopy(ptr, 0, returndatasize())
-                revert(ptr, returndatasize())
-            }
-            if lt(returndatasize(), 0x40) {
-                revert(0, 0)
-            }
-            allowed := iszero(iszero(mload(ptr)))
-            frozen := iszero(iszero(mload(add(ptr, 0x20))))
-        }
+        return TwinAccessCall.check(auth, twin, msg.sender, permissions, component);
     }
 
     function _activeComponent(uint256 twin, bytes32 id) internal view returns (Component storage c) {
@@ -190,17 +119,10 @@ abstract contract SpecificationBase {
         if (cid == bytes32(0) || codec == 0) revert InvalidCid(cid, codec);
     }
 
-    /// @dev One assignment so the optimizer writes the packed (author, codec, time) slot once.
-    function _writeVersion(Version storage v, bytes32 cid, uint16 codec, bytes32 digest) internal {
+    /// @dev The packed (author, codec, time) slot is written once ({PackedRecords.writeMeta}).
+    function _writeVersion(PackedRecords.Version storage v, bytes32 cid, uint16 codec, bytes32 digest) internal {
         v.cid = cid;
         v.digest = digest;
-        _writeMeta(v, codec);
-    }
-
-    function _writeMeta(Version storage v, uint16 codec) private {
-        uint256 word = uint256(uint160(msg.sender)) | (uint256(codec) << 160) | (block.timestamp << 176);
-        assembly ("memory-safe") {
-            sstore(add(v.slot, 2), word)
-        }
+        PackedRecords.writeMeta(v, msg.sender, codec, block.timestamp);
     }
 }

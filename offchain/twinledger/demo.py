@@ -1,8 +1,12 @@
 """The bottling-plant scenario, end to end on anvil and the embedded IPFS node (`make demo`).
 
 Every step a person takes is a real `twinledger` command, run in-process and shown as typed. The
-device agent runs in the background on the simulated plant. Parties are the dev chain's test
-accounts; each one acts only through its own roles.
+simulated plant is a device on the network: the OPC UA server of `twinledger sim serve` on a free
+loopback port (sensors as historized variables, programs as methods, the sensor swap published on
+`Plant.SensorSwaps`), in a thread of its own. The device agent runs in the background with an
+`opcua` source against it: it subscribes to the sensors, and the owner's `CloseValve` reaches the
+plant as an OPC UA method call. Parties are the dev chain's test accounts; each one acts only
+through its own roles.
 """
 from __future__ import annotations
 
@@ -19,11 +23,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .cli.agent import configure_logging
 from .agent.config import load_config
+from .agent.commands import PlantDriver
 from .agent.daemon import AgentDaemon
-from .chain.devnet import test_account
+from .chain.devnet import free_port, test_account
 from .chain.stack import DevStack
 from .cli.scripted import run_shown
 from .errors import TwinLedgerError
+from .sim import FillingPlantSimulator, Stuck, Swap
+from .sim.server import PROGRAM_ARGS, SWAPS_NODE, PlantServerThread, node_id, program_node_id
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANT_AML = ROOT / "examples" / "bottling-plant.aml"
@@ -48,6 +55,7 @@ class DemoFailed(TwinLedgerError, RuntimeError):
 class Demo:
     workdir: Path
     stack: DevStack | None = None
+    plant_server: PlantServerThread | None = None
 
     # -- running commands ------------------------------------------------------------------------
 
@@ -67,6 +75,13 @@ class Demo:
     # -- the scenario ----------------------------------------------------------------------------
 
     def run(self) -> tuple[bool, Path]:
+        try:
+            return self._run()
+        finally:
+            if self.plant_server is not None:   # after the agent: it stays connected until it stopped
+                self.plant_server.stop()
+
+    def _run(self) -> tuple[bool, Path]:
         configure_logging("console", "error")
         started = time.monotonic()
         step(0, "Start a local chain (anvil) and the embedded IPFS node, and deploy the contracts")
@@ -90,13 +105,30 @@ class Demo:
         self.tl(OUTSIDER, f"role grant {twin} OWNER {addr(OUTSIDER)}", expect_ok=False)
         self.tl(OWNER, f"phase set {twin} Operation --yes")
 
-        step(3, f"The device agent streams the simulated plant ({RUN_S:.0f} s, 5 sensors at 20 Hz, 1 s batches)")
-        daemon = AgentDaemon(load_config(self.agent_config(twin, feeds)), record_latency=True)
+        endpoint = f"opc.tcp://127.0.0.1:{free_port()}/twinledger/"
+        step(3, f"The plant goes on the network as an OPC UA server; the device agent subscribes to it "
+                f"({RUN_S:.0f} s, 5 sensors at 20 Hz, 1 s batches)")
+        plant = FillingPlantSimulator(seed=11, rates_hz={s: 20.0 for s in SENSORS}, duration_s=RUN_S,
+                                      faults=[Stuck("bottle_level", SENSOR_FAILS_S),
+                                              Swap("bottle_level", SENSOR_SWAP_S, new_name="bottle_level_2",
+                                                   new_serial="LT402-0001")])
+        console.print(f"  [bold cyan]plant[/]$ twinledger sim serve --endpoint {endpoint}   "
+                      f"[dim](its server, in a thread of this process)[/]")
+        self.plant_server = served = PlantServerThread(endpoint, device=PlantDriver(plant)).start()
+        daemon = AgentDaemon(load_config(self.agent_config(twin, feeds, endpoint)), record_latency=True)
+        connector = daemon.source
         runner = threading.Thread(target=lambda: daemon.run(status_every_s=3600, install_signals=False), daemon=True)
         runner.start()
-        plant = daemon.source
+        if not connector.connected.wait(20):
+            raise DemoFailed(f"the agent could not connect to the plant's OPC UA server at {endpoint}")
+        # The plant's clock starts one sample after the values the server wrote at start, so the
+        # feeds have no gap; what it made before the agent connected is simply delivered first.
+        plant.start_ms = served.server.started_ms + 50
+        served.simulate(plant)
+        console.print(f"  agent: connected to {endpoint}, subscribed to {len(connector.nodes)} nodes "
+                      f"({', '.join(connector.nodes.values())}), following {SWAPS_NODE}")
         with plant_progress() as (progress, task):
-            wait_until(progress, task, daemon, SENSOR_FAILS_S + 3)
+            wait_until(progress, task, daemon, plant, served, SENSOR_FAILS_S + 3)
             step(4, "The bottle-level sensor sticks; the filler no longer sees full bottles and they flood")
             flagged = dict(daemon.validator.stats.flagged)
             console.print(f"  spilled so far: {plant.spilled_l:.2f} l; readings flagged by validation so far (kept and "
@@ -107,13 +139,26 @@ class Demo:
             out = self.tl(OWNER, f"program call {twin} fill_valve CloseValve")
             call_id = int(re.search(r"call (\d+)", out).group(1))
             wait_for(lambda: daemon.watcher and any(o.call_id == call_id for o in daemon.watcher.outcomes), 15)
+            for (program, args), answer in zip(served.server.calls, served.server.answers):
+                console.print(f"  [bold cyan]plant[/] (OPC UA server): method call {program}{args or '()'} "
+                              f"on {program_node_id(program)} -> {answer!r}")
             self.tl(OWNER, f"program status {call_id}")
             console.print(f"  valve command {plant.valve_cmd:.0%}; spill stopped at {plant.spilled_l:.2f} l")
 
-            wait_until(progress, task, daemon, SENSOR_SWAP_S + 2)
-            step(6, "The maintainer fits a new bottle-level sensor; the spec is updated and a new feed registered")
+            wait_until(progress, task, daemon, plant, served, SENSOR_SWAP_S + 2)
+            step(6, "The maintainer fits a new bottle-level sensor; the plant publishes it as a new node, the "
+                    "spec is updated and a new feed registered")
             wait_for(lambda: daemon.replacer.done, 15)
-            wait_until(progress, task, daemon, RUN_S)
+            console.print(f"  plant: {served.server.swaps[0]['old']} -> {served.server.swaps[0]['new']} "
+                          f"on {served.server.swaps[0]['node']}")
+            wait_until(progress, task, daemon, plant, served, RUN_S)
+        served.finished.wait(10)
+        # Every value the plant wrote (and the first ones its server wrote at start) reaches the agent.
+        expected = served.written + len(SENSORS)
+        wait_for(lambda: connector.delivered >= expected, 10)
+        console.print(f"  plant: {served.written} readings served over OPC UA; agent: {connector.delivered} received "
+                      f"({connector.backfilled} of them read back with HistoryRead)")
+        daemon.request_stop()
         runner.join(timeout=120)
         summary = daemon.summary()
         console.print(f"  agent: {summary['accepted']} readings accepted, {summary['readings_anchored']} anchored in "
@@ -140,7 +185,7 @@ class Demo:
                       f"alone. Report: {html}  ({time.monotonic() - started:.0f} s)")
         return ok, html
 
-    def agent_config(self, twin: int, feeds: dict[str, int]) -> Path:
+    def agent_config(self, twin: int, feeds: dict[str, int], endpoint: str) -> Path:
         assert self.stack is not None
         keys = self.workdir / "keys"
         keys.mkdir(parents=True, exist_ok=True)
@@ -162,11 +207,11 @@ class Demo:
             # A closed valve and its zero flow hold still by design; the level transmitters never do.
             "validation": {"stuck_count": 10, "stuck_overrides": {"valve_position": 0, "pipe_flow": 0},
                            "redundant_groups": [{"sensors": ["tank_level_a", "tank_level_b"], "tolerance": 1.0}]},  # %, as the AML
-            "source": {"kind": "simulator", "seed": 11, "realtime": True, "duration_s": RUN_S,
-                       "rates_hz": {s: 20.0 for s in SENSORS},
-                       "faults": [{"kind": "stuck", "sensor": "bottle_level", "start_s": SENSOR_FAILS_S},
-                                  {"kind": "swap", "sensor": "bottle_level", "start_s": SENSOR_SWAP_S,
-                                   "new_name": "bottle_level_2", "new_serial": "LT402-0001"}]},
+            # The same keys as examples/agent-opcua.yaml: sensor -> node id, program -> method.
+            "source": {"kind": "opcua", "endpoint": endpoint, "nodes": {s: node_id(s) for s in SENSORS},
+                       "history": True, "swaps": SWAPS_NODE,
+                       "programs": {p: {"object": "ns=2;s=Plant", "method": program_node_id(p), "args": list(a)}
+                                    for p, a in PROGRAM_ARGS.items()}},
         }
         path = self.workdir / "agent" / "agent.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,11 +242,12 @@ def plant_progress():
     return _Ctx()
 
 
-def wait_until(progress: Progress, task, daemon: AgentDaemon, plant_s: float) -> None:
+def wait_until(progress: Progress, task, daemon: AgentDaemon, plant: FillingPlantSimulator,
+               served: PlantServerThread, plant_s: float) -> None:
     """Let the plant run until its clock reaches `plant_s`, updating the progress bar."""
-    while daemon.source.t_us / 1e6 < plant_s and not daemon.source_done.is_set():
+    while plant.t_us / 1e6 < plant_s and not served.finished.is_set():
         stats = daemon.anchorer.stats
-        progress.update(task, completed=daemon.source.t_us / 1e6,
+        progress.update(task, completed=plant.t_us / 1e6,
                         status=f"{daemon.pipeline.stats.accepted} readings, {stats.batches} batches anchored")
         time.sleep(0.2)
 

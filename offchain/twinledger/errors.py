@@ -30,6 +30,8 @@ Each layer's errors derive from it, most also from the built-in class their call
     ├── SpecError                                     ledger/twinspec (RuntimeError)
     ├── ConfigError                                   agent/     (ValueError)
     ├── OutboxError                                   agent/     (RuntimeError)
+    ├── AgentRefused                                  agent/guards (RuntimeError: wrong mapping, refused feeds)
+    │   └── ForeignChain                                         (the outbox belongs to another chain)
     ├── UnknownSensorError                            agent/     (KeyError)
     ├── ConnectorError                                agent/connectors (RuntimeError)
     │   └── DeviceUnavailable                                    (ConnectionError)

@@ -49,8 +49,8 @@ class Plant:
         return path
 
 
-def provision_plant(workdir: Path) -> Plant:
-    stack = DevStack(workdir / "stack").start()
+def provision_plant(workdir: Path, state_file: Path | None = None) -> Plant:
+    stack = DevStack(workdir / "stack", state_file=state_file).start()
     owner = stack.chain(OWNER)
     store = stack.store()
     twin = create_twin_from_aml(owner, store, PLANT_AML)

@@ -72,7 +72,6 @@ BASE = {"twin_id": 1, "device_key_file": "k", "feeds": {"a": {"feed_id": 1, "com
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"feeds": {}}, "feeds"),
     ({"twin_id": -1}, "twin_id"),
     ({"typo_key": 1}, "typo_key"),
     ({"source": {"kind": "modbus"}}, "source"),

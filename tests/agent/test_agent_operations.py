@@ -22,7 +22,7 @@ def test_a_schema_1_outbox_gains_the_operation_tables(tmp_path):
         ops = Operations(outbox)
         assert ops.swaps() == [] and ops.call(1) is None
     db = sqlite3.connect(path)
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("3",)
     db.close()
 
 

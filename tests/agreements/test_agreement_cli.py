@@ -7,15 +7,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
+from cli_harness import Twinledger
 from twinledger.agent.watchtower import Watchtower
 from twinledger.chain.devnet import test_account as dev_account
 from twinledger.chain.stack import DevStack
-from twinledger.cli.main import cli
 from twinledger.demo_cold_chain import LORRY_AML, SENSOR, ReeferTrailer
 from twinledger.formats.batch import Reading
 from twinledger.ledger.agreements.model import Outcome, Status
@@ -26,45 +26,18 @@ pytestmark = pytest.mark.timeout(240)
 CARRIER, SELLER, BUYER, AGENT, OUTSIDER, DEVICE = 4, 2, 5, 6, 7, 9
 
 
-class Tl:
-    def __init__(self, stack: DevStack) -> None:
-        self.stack = stack
-
-    def __call__(self, *args: object, account: int = SELLER, ok: bool = True) -> Result:
-        env = {"TWINLEDGER_RPC": self.stack.rpc_url, "TWINLEDGER_DEPLOYMENT": str(self.stack.deployment_path),
-               "TWINLEDGER_IPFS": self.stack.ipfs_spec, "TWINLEDGER_ACCOUNT": f"TEST::{account}"}
-        try:
-            runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]
-        except TypeError:
-            runner = CliRunner()
-        result = runner.invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, f"{args}: {result.stdout}\n{result.stderr}"
-        return result
-
-    def fails(self, *args: object, account: int = SELLER) -> str:
-        result = self(*args, account=account, ok=False)
-        assert result.exit_code == 1, f"{args}: exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
-        assert "Traceback" not in result.stderr + result.stdout
-        lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-        assert len(lines) == 1, result.stderr
-        return lines[0]
+@pytest.fixture(scope="module")
+def tl(cli_stack: DevStack) -> Twinledger:
+    return Twinledger(cli_stack, default_account=SELLER)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    s = DevStack(tmp_path_factory.mktemp("agreements")).start()
-    yield s
-    s.stop()
+def stack(cli_stack: DevStack) -> DevStack:
+    return cli_stack
 
 
 @pytest.fixture(scope="module")
-def tl(stack: DevStack) -> Tl:
-    return Tl(stack)
-
-
-@pytest.fixture(scope="module")
-def lorry(tl: Tl, stack: DevStack) -> tuple[int, int]:
+def lorry(tl: Twinledger, stack: DevStack) -> tuple[int, int]:
     """(twin, feed): the lorry twin and its trailer feed; the buyer and the carrier hold DevToken."""
     twin = int(re.search(r"Created twin (\d+)", tl("twin", "create", "--aml", LORRY_AML, account=CARRIER).stdout)[1])
     tl("role", "grant", twin, "DEVICE_AGENT", dev_account(AGENT).address, account=CARRIER)
@@ -129,7 +102,7 @@ def created_id(result: Result) -> int:
     return int(re.search(r"Created agreement (\d+)", result.stdout)[1])
 
 
-def test_create_accept_show_list_and_refusals(tl: Tl, stack: DevStack, lorry: tuple[int, int], tmp_path: Path) -> None:
+def test_create_accept_show_list_and_refusals(tl: Twinledger, stack: DevStack, lorry: tuple[int, int], tmp_path: Path) -> None:
     twin, feed = lorry
     start = now_ms(stack) + 600_000
     agreement_id = created_id(tl("agreement", "create", write(tmp_path, terms(twin, feed, "+10m", "+8h"))))
@@ -161,7 +134,7 @@ def test_create_accept_show_list_and_refusals(tl: Tl, stack: DevStack, lorry: tu
          "payouts on_completed sum to 1"),
     ],
 )
-def test_bad_terms_are_refused_before_sending(tl: Tl, lorry: tuple[int, int], tmp_path: Path,
+def test_bad_terms_are_refused_before_sending(tl: Twinledger, lorry: tuple[int, int], tmp_path: Path,
                                               change: dict[str, Any], message: str) -> None:
     twin, feed = lorry
     doc = terms(twin, feed, "+10m", "+1h")
@@ -169,13 +142,13 @@ def test_bad_terms_are_refused_before_sending(tl: Tl, lorry: tuple[int, int], tm
     assert message in tl.fails("agreement", "create", write(tmp_path, doc))
 
 
-def test_a_feed_of_another_twin_is_refused_by_the_contract(tl: Tl, lorry: tuple[int, int], tmp_path: Path) -> None:
+def test_a_feed_of_another_twin_is_refused_by_the_contract(tl: Twinledger, lorry: tuple[int, int], tmp_path: Path) -> None:
     twin, _ = lorry
     doc = terms(twin, 999, "+10m", "+1h")
     assert "InvalidCondition" in tl.fails("agreement", "create", write(tmp_path, doc))
 
 
-def test_prove_breach_then_settle_and_withdraw(tl: Tl, stack: DevStack, lorry: tuple[int, int],
+def test_prove_breach_then_settle_and_withdraw(tl: Twinledger, stack: DevStack, lorry: tuple[int, int],
                                                tmp_path: Path) -> None:
     twin, feed = lorry
     agreement_id = created_id(tl("agreement", "create", write(tmp_path, terms(twin, feed, "+5m", "+1h"))))
@@ -198,7 +171,7 @@ def test_prove_breach_then_settle_and_withdraw(tl: Tl, stack: DevStack, lorry: t
 
 
 def test_watchtower_shows_coverage_and_settles(
-    tl: Tl, stack: DevStack, lorry: tuple[int, int], tmp_path: Path
+    tl: Twinledger, stack: DevStack, lorry: tuple[int, int], tmp_path: Path
 ) -> None:
     """Two agreements over the same cold, covered trip: the delivered one settles Completed, the other Expired.
     (Each test uses its own stretch of the feed's time, as the feed is shared.)"""
@@ -228,7 +201,7 @@ def test_watchtower_shows_coverage_and_settles(
     assert client.state(gappy).outcome == Outcome.EXPIRED
 
 
-def test_watch_command_proves_a_gap(tl: Tl, stack: DevStack, lorry: tuple[int, int], tmp_path: Path) -> None:
+def test_watch_command_proves_a_gap(tl: Twinledger, stack: DevStack, lorry: tuple[int, int], tmp_path: Path) -> None:
     twin, feed = lorry
     agreement_id = created_id(tl("agreement", "create", write(tmp_path, terms(twin, feed, "+6h", "+20m"))))
     for who in (SELLER, CARRIER, BUYER):

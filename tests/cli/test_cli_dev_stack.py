@@ -66,9 +66,16 @@ def test_dev_up_use_and_down(tmp_path: Path) -> None:
         assert missing.stderr.strip().splitlines() == ["Error: TwinNotFound: there is no twin 42 (twins are 1..1)"]
 
         down = run(tmp_path, "dev", "down")
-        assert "Stopped anvil" in down.stdout and "IPFS server" in down.stdout
-        assert not state_file.exists() and not Path(state["deployment"]).exists()
+        assert "Stopped anvil" in down.stdout and "IPFS server" in down.stdout and "chain is kept" in down.stdout
+        assert not state_file.exists() and Path(state["deployment"]).exists()
         assert not is_running(state["anvil_pid"], "anvil") and not is_running(state["ipfs_pid"], "twinledger.cli.ipfs")
+
+        # the next `dev up` continues the same chain: same contracts, the twin is still there
+        again = run(tmp_path, "dev", "up", "--port", str(rpc_port), "--ipfs-port", str(ipfs_port))
+        assert "Reusing the contracts deployed on the kept chain" in again.stderr
+        assert "bottling_plant" in run(tmp_path, "twin", "list").stdout
+        assert "forgotten" in run(tmp_path, "dev", "down", "--reset").stdout
+        assert not Path(state["deployment"]).exists() and not (tmp_path / ".twinledger" / "anvil-state.json").exists()
         assert "nothing to stop" in run(tmp_path, "dev", "down").stdout
         assert run(tmp_path, "dev", "status", check=False).returncode == 0  # nothing recorded: not an error
         unreachable = run(tmp_path, "--network", f"http://127.0.0.1:{rpc_port}", "--deployment",

@@ -1,4 +1,4 @@
-"""docs/formats.md section 8: gateway windows (batch leaves, window root, content encoding, two-level proofs)."""
+"""docs/formats.md section 9: gateway windows (batch leaves, window root, content encoding, two-level proofs)."""
 
 from __future__ import annotations
 

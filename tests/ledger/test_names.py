@@ -18,9 +18,9 @@ CONTRACTS = ROOT / "contracts"
 BUILD = ROOT / ".build" / "__local__.json"
 
 ENUMS: dict[type[Enum], tuple[str, str]] = {  # Python enum -> (Solidity file, enum name)
-    Phase: ("specification/SpecificationBase.sol", "Phase"),
-    CallStatus: ("specification/SpecificationBase.sol", "CallStatus"),
-    FeedStatus: ("SensorFeed.sol", "FeedStatus"),
+    Phase: ("interfaces/ISpecification.sol", "Phase"),
+    CallStatus: ("interfaces/ISpecification.sol", "CallStatus"),
+    FeedStatus: ("interfaces/ISensorFeed.sol", "FeedStatus"),
     GatewayFault: ("interfaces/IGatewayAnchors.sol", "Fault"),
 }
 

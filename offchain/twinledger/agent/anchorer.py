@@ -109,6 +109,8 @@ class Anchorer:
     def _due(self, limit: int) -> list[BatchRecord]:
         out = []
         for record in self.outbox.batches(states=list(OPEN_STATES)):
+            if record.feed not in self.device_keys:  # another config's batch in a shared outbox: not ours
+                continue
             out.append(record)
             if len(out) >= limit:
                 break

@@ -76,10 +76,10 @@ class Batcher:
         """Commit one reading to the outbox; it is received once this returns."""
         return self.add_many([reading])[0]
 
-    def add_many(self, readings: Iterable[Accepted]) -> list[Reading]:
-        """Group commit: all readings in one outbox transaction."""
+    def add_many(self, readings: Iterable[Accepted], *, checkpoints: Mapping[str, int] | None = None) -> list[Reading]:
+        """Group commit: all readings (and the sources' ``checkpoints``) in one outbox transaction."""
         items = [(self.feed_of(r.sensor), r) for r in readings]
-        stored = self.outbox.append_many(items)
+        stored = self.outbox.append_many(items, checkpoints=checkpoints)
         now = self.clock()
         for feed, reading in _feeds_of_stored(items, stored):
             state = self._open.get(feed)
@@ -179,6 +179,12 @@ class Pipeline:
         self.stats = IngestStats()
         self._group: list[Accepted] = []
         self._group_since = 0.0
+        self._positions: dict[str, int] = {}   # source -> position after its last pushed item, not yet committed
+        self.on_committed: Callable[[Mapping[str, int]], None] | None = None
+
+    def note_position(self, source: str, position: int) -> None:
+        """The item just pushed from ``source`` ended at ``position``: the next commit checkpoints it."""
+        self._positions[source] = position
 
     def _default_swap(self, event: SensorSwapped) -> None:
         self.validator.rename_sensor(event.old, event.new)
@@ -220,20 +226,30 @@ class Pipeline:
         return len(self._group)
 
     def commit(self) -> list[Reading]:
+        positions, self._positions = self._positions, {}
         if not self._group:
+            if positions:
+                self.batcher.outbox.save_checkpoints(positions)
+                self._committed(positions)
             return []
-        stored = self.batcher.add_many(self._group)
+        stored = self.batcher.add_many(self._group, checkpoints=positions)
         copies = len(self._group) - len(stored)
         if copies:
             self.stats.duplicates += copies
             log.info("readings already in the outbox skipped", count=copies, total=self.stats.duplicates)
         self._group = []
         self.stats.accepted += len(stored)
+        self._committed(positions)
         return stored
+
+    def _committed(self, positions: Mapping[str, int]) -> None:
+        if positions and self.on_committed is not None:
+            self.on_committed(positions)
 
     def tick(self) -> None:
         """Time passed without a new item: commit a group that waited long enough, close due batches."""
-        if self._group and self.batcher.clock() - self._group_since >= self.group_delay_s:
+        if (self._group and self.batcher.clock() - self._group_since >= self.group_delay_s) or (
+                self._positions and not self._group):
             self.commit()
         self._close(self.batcher.due())
 

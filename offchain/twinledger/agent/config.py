@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -51,6 +52,12 @@ class BatchingConfig(_Model):
     group_delay_s: float = Field(0.05, ge=0)
 
 
+class RetentionConfig(_Model):
+    # confirmed batches (and their readings) are deleted from the outbox this long after confirmation
+    confirmed_s: float = Field(86_400.0, gt=0)
+    every_s: float = Field(60.0, gt=0)      # how often the agent prunes
+
+
 class BoundsConfig(_Model):
     min: float | None = None
     max: float | None = None
@@ -78,11 +85,13 @@ class SpikeConfig(_Model):
 
 class ValidationConfig(_Model):
     ranges: dict[str, BoundsConfig] = {}
-    safety_limits: dict[str, BoundsConfig] = {}    # fallback; the daemon prefers the chain's rules
+    safety_limits: dict[str, BoundsConfig] = {}    # may only tighten the chain's limits (agent/rules.py)
     redundant_groups: list[GroupConfig] = []
     stuck_count: int = Field(0, ge=0)
     stuck_overrides: dict[str, int] = {}
     spikes: dict[str, SpikeConfig] = {}
+    # a reading dated further ahead of the agent's clock is rejected and counted (null: no limit)
+    max_clock_skew_s: float | None = Field(300.0, ge=0)
 
 
 class FaultConfig(_Model):
@@ -137,21 +146,36 @@ class SimulatorSource(_Model):
         return rates
 
 
+MAX_LINE_BYTES = Field(src.DEFAULT_MAX_LINE_BYTES, ge=64, le=16 * 1024 * 1024)
+
+
 class CsvSource(_Model):
     kind: Literal["csv"]
     path: Path
     speed: float | None = Field(None, gt=0)
+    max_line_bytes: int = MAX_LINE_BYTES     # a longer line is rejected and counted, never held in memory
 
 
 class JsonlSource(_Model):
     kind: Literal["jsonl"]
     path: Path
     speed: float | None = Field(None, gt=0)
+    max_line_bytes: int = MAX_LINE_BYTES
 
 
 class StdinSourceConfig(_Model):
     kind: Literal["stdin"]
     format: Literal["auto", "jsonl", "csv"] = "auto"
+    max_line_bytes: int = MAX_LINE_BYTES
+    # where `{"ack": N}` lines go once N lines are committed: stdout, none, fd:N or a file path
+    ack: str = "stdout"
+
+    @field_validator("ack")
+    @classmethod
+    def _ack(cls, target: str) -> str:
+        if target.startswith("fd:") and not target[3:].isdigit():
+            raise ValueError(f"ack must be stdout, none, fd:<number> or a file path, got {target!r}")
+        return target
 
 
 SourceConfig = Annotated[
@@ -186,8 +210,10 @@ class AgentConfig(_Model):
     outbox_path: Path = Path(".twinledger/outbox.sqlite")
     ipfs: str = "embedded:.twinledger/ipfs"     # "embedded:<dir>" or "kubo:<rpc url>"
     chain: ChainConfig = ChainConfig()
-    feeds: dict[str, FeedConfig] = Field(min_length=1)    # sensor name -> feed
+    # sensor name -> feed; leave out to take them from the chain (the twin's active feeds this device signs)
+    feeds: dict[str, FeedConfig] = {}
     batching: BatchingConfig = BatchingConfig()
+    retention: RetentionConfig = RetentionConfig()
     validation: ValidationConfig = ValidationConfig()
     source: SourceConfig | None = None
     sources: list[SourceConfig] = []          # several sources at once; ``source`` is the one-source form
@@ -235,6 +261,8 @@ class AgentConfig(_Model):
                  ("validation.spikes", v.spikes), ("validation.stuck_overrides", v.stuck_overrides)]
         named += [(f"validation.redundant_groups[{i}]", g.sensors) for i, g in enumerate(v.redundant_groups)]
         for where, sensors in named:
+            if not self.feeds:   # taken from the chain at start; the daemon checks names there
+                break
             unknown = sorted(set(sensors) - set(self.feeds))
             if unknown:
                 raise ValueError(f"{where} names sensors without a feed: {', '.join(unknown)}")
@@ -253,6 +281,7 @@ class AgentConfig(_Model):
             stuck_overrides=dict(v.stuck_overrides),
             spikes={s: SpikeRule(r.max_delta, r.window) for s, r in v.spikes.items()},
             known_sensors=frozenset(self.feeds),
+            max_future_ms=None if v.max_clock_skew_s is None else int(v.max_clock_skew_s * 1000),
         )
 
     def build_source(self, *, start_ms: int | None = None) -> src.Source:
@@ -278,10 +307,10 @@ class AgentConfig(_Model):
             return sim.FillingPlantSimulator(seed=s.seed, rates_hz=s.rates_hz, faults=[f.build() for f in s.faults],
                                              start_ms=start, duration_s=s.duration_s, realtime=s.realtime, mode=s.mode)
         if isinstance(s, CsvSource):
-            return src.CsvReplay(s.path, speed=s.speed)
+            return src.CsvReplay(s.path, speed=s.speed, max_line_bytes=s.max_line_bytes)
         if isinstance(s, JsonlSource):
-            return src.JsonLinesReplay(s.path, speed=s.speed)
-        return src.StdinSource(fmt=s.format)
+            return src.JsonLinesReplay(s.path, speed=s.speed, max_line_bytes=s.max_line_bytes)
+        return src.StdinSource(fmt=s.format, max_line_bytes=s.max_line_bytes)
 
 
 _PATH_FIELDS = (("device_key_file",), ("account_key_file",), ("outbox_path",), ("chain", "deployment_file"), ("source", "path"))
@@ -297,13 +326,59 @@ def parse_config(data: Any, *, base_dir: Path | None = None, origin: str = "conf
         config = AgentConfig.model_validate(data)
     except ValidationError as exc:
         lines = [f"{origin}: {exc.error_count()} problem(s):"]
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {where}: {err['msg']}")
+        lines += [f"  {_problem(err)}" for err in exc.errors()]
         raise ConfigError("\n".join(lines)) from None
     if base_dir is not None:
         config = _resolve_paths(config, base_dir)
     return config
+
+
+def _problem(err: Any) -> str:
+    """One pydantic error as one line that says what to do."""
+    loc = tuple(err["loc"])
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        hint = f" (allowed here: {', '.join(allowed)})" if allowed else ""
+        return f"{where}: unknown key {loc[-1]!r}: remove it or fix its spelling{hint}"
+    if err["type"] == "missing":
+        return f"{where}: required: add it"
+    return f"{where}: {err['msg']}"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model at ``loc`` (following nested models, lists, dicts and source kinds)."""
+    current: Any = AgentConfig
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = field.annotation
+            continue
+        if typing.get_origin(current) in (list, dict):   # an index or a key: the element type
+            current = typing.get_args(current)[-1]
+            continue
+        members = _models(current)
+        tagged = [m for m in members if "kind" in m.model_fields
+                  and part in typing.get_args(m.model_fields["kind"].annotation)]
+        if tagged:
+            current = tagged[0]
+        elif len(members) == 1:
+            current = members[0]
+        else:
+            return []
+    models = [current] if isinstance(current, type) and issubclass(current, BaseModel) else _models(current)
+    return sorted(models[0].model_fields) if len(models) == 1 else []
+
+
+def _models(tp: Any) -> list[type[BaseModel]]:
+    """The pydantic models inside an Optional / Union / Annotated type."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    if typing.get_origin(tp) in (list, dict):
+        return []
+    return [m for arg in typing.get_args(tp) for m in _models(arg)]
 
 
 def _resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:

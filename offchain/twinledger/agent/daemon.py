@@ -29,16 +29,19 @@ from .anchorer import OPEN_STATES, AnchoredBatch, Anchorer
 from .gateway import WindowAnchorer
 from .batcher import Batcher, Pipeline
 from .commands import PlantDriver, ProgramCallWatcher
-from .config import AgentConfig
+from .config import AgentConfig, FeedConfig
 from .connectors.base import QueueConnector
 from .connectors.device import Acknowledgements, ConnectorDevice
 from .operations import Operations
-from .outbox import Outbox
+from .guards import FeedCheck, bind_chain, check_feeds, discover_feeds, identity_of
+from .outbox import BatchState, Outbox
+from .retention import prune_confirmed_before
+from .rules import SpecFollower, measurement_ranges, tighten
 from .sealing import BatchSealer
 from ..sim import FillingPlantSimulator
-from .sources import SensorSwapped
+from .sources import Acknowledger, CsvReplay, JsonLinesReplay, SensorSwapped, StdinSource
 from .swap import SensorReplacer
-from ..ledger.twinspec import load_spec
+from ..ledger.twinspec import SpecError, load_spec
 from .validation import Validator
 
 log = structlog.get_logger(__name__)
@@ -113,6 +116,17 @@ class AgentDaemon:
         self.store = open_store(c.ipfs)
         c.outbox_path.parent.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(c.outbox_path, synchronous=c.synchronous)
+        # Before anything is sent: the outbox is this chain's, and every feed is the chain's idea of it.
+        try:
+            bind_chain(self.outbox, identity_of(self.chain, deployment))
+            if not c.feeds:  # taken from the chain: the twin's active feeds this device key signs
+                c = self.config = self._feeds_from_chain(c, deployment.block,
+                                                         Account.from_key(device_key).address if device_key else "")
+            check_feeds(self.chain, c.twin_id, [FeedCheck(s, f.feed_id, f.component) for s, f in c.feeds.items()],
+                        Account.from_key(device_key).address if device_key else "")
+        except BaseException:
+            self.outbox.close()
+            raise
         self.validator = Validator(c.validation_rules())
         self.batcher = Batcher(self.outbox, c.feed_map(), window_s=c.batching.window_s,
                                max_readings=c.batching.max_readings, max_bytes=c.batching.max_bytes)
@@ -129,8 +143,17 @@ class AgentDaemon:
         for r in self.replacer.done.values():  # a restart after a swap keeps the new mapping
             self._apply_replacement(r)
         self.spec = load_spec(self.chain, self.store, c.twin_id)
-        self.validator.set_safety_rules({**self.spec.safety_rules(), **c.validation_rules().safety})
+        self._apply_spec(self.spec)
+        self.spec_follower = SpecFollower(self.chain, self.store, c.twin_id, self.spec,
+                                          self.chain.w3.eth.block_number + 1, self._reload_spec)
         self.sources = c.build_sources(last_committed=self.outbox.last_source_time)
+        self.ack: Acknowledger | None = None
+        for source in self.sources:
+            if isinstance(source, (CsvReplay, JsonLinesReplay)):  # resume after the last committed line
+                source.start_offset = self.outbox.checkpoint(source.checkpoint_key)
+            if isinstance(source, StdinSource):
+                self.ack = Acknowledger(next(s.ack for s in c.all_sources() if s.kind == "stdin"))
+        self.pipeline.on_committed = self._acknowledge
         self.source = self.sources[0]
         self.connectors = [s for s in self.sources if isinstance(s, QueueConnector)]
         self.acks = Acknowledgements()
@@ -142,6 +165,32 @@ class AgentDaemon:
                         if device is not None else None)
         self.anchorer.reconcile_all(sorted({f.feed_id for f in c.feeds.values()}))
         self.outbox.check_integrity()
+
+    def _feeds_from_chain(self, c: AgentConfig, from_block: int, device_address: str) -> AgentConfig:
+        spec = load_spec(self.chain, self.store, c.twin_id).spec
+        found = discover_feeds(self.chain, spec, c.twin_id, device_address, from_block)
+        log.info("feeds taken from the chain", feeds={s: f for s, (f, _) in found.items()})
+        return c.model_copy(update={"feeds": {s: FeedConfig(feed_id=f, component=aml) for s, (f, aml) in found.items()}})
+
+    def _apply_spec(self, spec) -> None:
+        """Safety limits and measurement ranges from the on-chain specification, only ever tightened by
+        the local config."""
+        local = self.config.validation_rules()
+        limits, notes = tighten(spec.safety_rules(), local.safety)
+        ranges, range_notes = tighten(measurement_ranges(spec), local.ranges, "validation.ranges")
+        for note in notes + range_notes:
+            log.warning("local limit ignored", detail=note)
+        self.validator.set_safety_rules(limits)
+        self.validator.set_ranges(ranges)
+
+    def _reload_spec(self, spec) -> None:
+        with self.lock:
+            self.spec = spec
+            self._apply_spec(spec)
+
+    def _acknowledge(self, positions) -> None:
+        if self.ack is not None and "stdin" in positions:
+            self.ack.ack(positions["stdin"])
 
     def _apply_replacement(self, r) -> None:
         self.batcher.set_feed(r.new_sensor, r.new_feed)
@@ -165,6 +214,7 @@ class AgentDaemon:
 
     def _ingest(self, source) -> None:
         connector = source if isinstance(source, QueueConnector) else None
+        key = getattr(source, "checkpoint_key", None)  # line sources: checkpointed / acknowledged position
         try:
             for item in source:
                 # A connector ends by itself once stopped, after what it had queued: that is pushed too.
@@ -172,6 +222,8 @@ class AgentDaemon:
                     break
                 with self.lock:
                     self.pipeline.push(item)
+                    if key is not None:  # read right after the item: the source has not moved on yet
+                        self.pipeline.note_position(key, source.position)
                     if connector is not None:
                         self.acks.pushed(connector, item)
                     self._settle()
@@ -195,12 +247,28 @@ class AgentDaemon:
         for connector in self.connectors:
             connector.stop()
 
+    def _housekeeping(self) -> None:
+        """Every poll interval: follow the specification; every retention.every_s: prune the outbox."""
+        now = time.monotonic()
+        if now >= self._next_spec_poll:
+            self._next_spec_poll = now + self.config.chain.poll_interval_s
+            try:
+                self.spec_follower.poll()
+            except SpecError as exc:  # a version that does not check out: keep the rules we have
+                log.error("new specification version not applied", error=str(exc))
+        if now >= self._next_prune:
+            self._next_prune = now + self.config.retention.every_s
+            prune_confirmed_before(self.outbox, time.time_ns() // 1_000_000
+                                   - int(self.config.retention.confirmed_s * 1000))
+
     def _anchor_loop(self) -> None:
         backoff = Backoff()
+        self._next_spec_poll = self._next_prune = 0.0
         while True:
             try:
                 anchored = self.anchorer.run_once()
                 self.replacer.retire_drained(self._has_open_batches)
+                self._housekeeping()
                 backoff.ok()
             except (IpfsError, ChainError, OSError, Web3Exception) as exc:
                 self.status.errors += 1
@@ -224,7 +292,22 @@ class AgentDaemon:
         """Done once the source ended (or we were asked to stop) and nothing is left to anchor."""
         if not self.source_done.is_set():
             return False
-        return self.anchorer.unanchored() == 0 or self._drain_expired()
+        return self._waiting() == 0 or self._drain_expired()
+
+    def _waiting(self) -> int:
+        """This agent's batches not yet on-chain, less those of feeds the chain refuses for good."""
+        states = [BatchState.PENDING, BatchState.STORED, BatchState.SUBMITTED]
+        own, refused = self.anchorer.device_keys, self.anchorer.stats.refused
+        return sum(1 for r in self.outbox.batches(states=states) if r.feed in own and r.feed not in refused)
+
+    def refusals(self) -> str | None:
+        """One line naming the feeds the chain refused for good, or None."""
+        refused = self.anchorer.stats.refused
+        if not refused:
+            return None
+        named = ", ".join(f"feed {feed} ({error})" for feed, error in sorted(refused.items()))
+        return (f"the chain refused anchoring for {named}: their batches stay in the outbox; fix the feed "
+                "on-chain (or the config) and run the agent again")
 
     def _drain_expired(self) -> bool:
         return self._stop_at is not None and time.monotonic() - self._stop_at > self.drain_timeout_s
@@ -290,7 +373,10 @@ class AgentDaemon:
                 "source_rejects": sum(c.rejects.total for c in self.connectors),
                 "batches_anchored": stats.batches,
                 "readings_anchored": stats.readings, "transactions": stats.transactions, "gas": stats.gas,
-                "errors": self.status.errors, "program_calls": len(self.watcher.outcomes) if self.watcher else 0}
+                "errors": self.status.errors, "program_calls": len(self.watcher.outcomes) if self.watcher else 0,
+                "rejected_future": self.validator.stats.rejected_by_reason.get("time in the future", 0),
+                "rejected_long_lines": self.validator.stats.rejected_by_reason.get("line too long", 0),
+                "refused_feeds": len(self.anchorer.stats.refused)}
 
     def _print_status(self) -> None:
         elapsed = max(time.monotonic() - self.status.started, 1e-9)

@@ -1,5 +1,5 @@
 """The gateway-aggregated anchorer (`anchoring: {mode: aggregated}`): the sealed batches of all feeds go into one
-window per round, its content to IPFS and its root to `GatewayAnchors.anchorWindow` (docs/formats.md section 8).
+window per round, its content to IPFS and its root to `GatewayAnchors.anchorWindow` (docs/formats.md section 9).
 
 It keeps the per-feed anchorer's guarantees with the same outbox states (pending -> stored -> submitted ->
 anchored -> confirmed). Each feed's chain in this mode is the chain of its leaves in this gateway's windows, so

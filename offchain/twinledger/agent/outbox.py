@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Iterable, Iterator, Literal, Protocol, Sequence
+from typing import Iterable, Iterator, Literal, Mapping, Protocol, Sequence
 
 import structlog
 
@@ -45,6 +45,7 @@ from twinledger.formats.batch import (
     reading_encoded_size,
 )
 from ..errors import TwinLedgerError
+from . import checkpoints as checkpoints_sql
 
 __all__ = ["BatchRecord", "BatchState", "Outbox", "OutboxError", "ReadingIn", "ReconcileReport"]
 
@@ -173,9 +174,10 @@ CREATE TABLE IF NOT EXISTS calls (
     updated_ms INTEGER NOT NULL
 )
 """
-# Version 2 added the swaps and calls tables (agent/operations.py); a version 1 file gains them on open.
-_SCHEMA_VERSION = "2"
-_MIGRATABLE = {"1"}
+# Version 2 added the swaps and calls tables (agent/operations.py); version 3 the source checkpoints
+# (agent/checkpoints.py). An older file gains them on open.
+_SCHEMA_VERSION = "3"
+_MIGRATABLE = {"1", "2"}
 _BATCH_COLUMNS = "feed, seq, state, count, first_rid, last_rid, t_first, t_last, size, cid, txhash, nonce, block"
 
 
@@ -212,6 +214,7 @@ class Outbox:
                 except sqlite3.IntegrityError:   # only the unique index: a file written before it
                     log.warning("outbox already holds duplicate readings; copies are not refused in this "
                                 "file", path=str(self.path), hint="start a new outbox to refuse copies")
+            checkpoints_sql.migrate_v3(db)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
@@ -265,12 +268,15 @@ class Outbox:
         """Commit one reading; returns it with its rid. It counts as received only after this."""
         return self.append_many([(feed, reading)])[0]
 
-    def append_many(self, items: Iterable[tuple[int, ReadingIn]]) -> list[Reading]:
+    def append_many(self, items: Iterable[tuple[int, ReadingIn]], *,
+                    checkpoints: Mapping[str, int] | None = None) -> list[Reading]:
         """Group commit: every new reading of ``items`` in one transaction (all or none). A reading
         the outbox already holds (same sensor, time and value) is skipped: the result lists only the
-        readings stored now, in the order given."""
+        readings stored now, in the order given. ``checkpoints`` (source -> position) commit with them."""
         rows = [(feed, r.sensor, int(r.t_ms), float(r.value), int(r.quality)) for feed, r in items]
         if not rows:
+            if checkpoints:
+                self.save_checkpoints(checkpoints)
             return []
         out: list[Reading] = []
         with self._tx() as db:
@@ -286,7 +292,19 @@ class Outbox:
                 if inserted:
                     out.append(Reading(rid=next_rid, sensor=sensor, t_ms=t_ms, value=value, quality=quality))
                     next_rid += 1
+            if checkpoints:
+                checkpoints_sql.save_checkpoints(db, checkpoints)
         return out
+
+    def save_checkpoints(self, positions: Mapping[str, int]) -> None:
+        """Commit source positions alone (lines that held no new reading: rejects, comments, copies)."""
+        with self._tx() as db:
+            checkpoints_sql.save_checkpoints(db, positions)
+
+    def checkpoint(self, source: str) -> int:
+        """The committed position of a line source (0: start from the beginning)."""
+        with self._lock:
+            return checkpoints_sql.load_checkpoint(self._db, source)
 
     def last_source_time(self, sensor: str) -> int | None:
         """The latest source time held for ``sensor`` (a plant source backfills from just after it)."""

@@ -19,6 +19,7 @@ Checks and the quality flag each sets (docs/formats.md section 1):
 from __future__ import annotations
 
 import math
+import time
 import statistics
 from collections import Counter, deque
 from dataclasses import dataclass, field, replace
@@ -90,6 +91,7 @@ class ValidationRules:
     stuck_overrides: Mapping[str, int] = field(default_factory=dict)   # per sensor; 0 disables
     spikes: Mapping[str, SpikeRule] = field(default_factory=dict)
     known_sensors: frozenset[str] | None = None   # None accepts any sensor name
+    max_future_ms: int | None = None              # a source time further ahead of the clock is rejected
 
 
 @dataclass
@@ -107,6 +109,9 @@ class _Reject(Exception):
 def _outside(value: float, bounds: Bounds) -> bool:
     lo, hi = bounds
     return (lo is not None and value < lo) or (hi is not None and value > hi)
+
+
+LONG_LINE = "line longer than"   # how the line sources describe a line over max_line_bytes
 
 
 def _reason_key(reason: str) -> str:
@@ -134,6 +139,10 @@ class Validator:
     def set_safety_rules(self, safety: Mapping[str, Bounds]) -> None:
         """Replace the S&S limits (the daemon calls this when the twin's specification changes)."""
         self.rules = replace(self.rules, safety=dict(safety))
+
+    def set_ranges(self, ranges: Mapping[str, Bounds]) -> None:
+        """Replace the measurement ranges (from the on-chain AML, tightened by the config)."""
+        self.rules = replace(self.rules, ranges=dict(ranges))
 
     def rename_sensor(self, old: str, new: str) -> None:
         """After a sensor swap, the new sensor inherits the old one's rules and group membership."""
@@ -166,6 +175,8 @@ class Validator:
     # -- parsing ---------------------------------------------------------------------------------
 
     def _parse(self, sample: Sample) -> tuple[str, int, float]:
+        if sample.error and sample.error.startswith(LONG_LINE):
+            raise _Reject(f"line too long: {sample.error}")
         if sample.error:
             raise _Reject(f"unparseable: {sample.error}")
         sensor = sample.sensor
@@ -180,7 +191,14 @@ class Validator:
         known = self.rules.known_sensors
         if known is not None and sensor not in known:
             raise _Reject(f"unknown sensor: {_short(sensor)}")
-        return sensor, _parse_time(sample.t_ms), _parse_value(sample.value)
+        t_ms = _parse_time(sample.t_ms)
+        if self.rules.max_future_ms is not None:
+            ahead = t_ms - time.time_ns() // 1_000_000
+            if ahead > self.rules.max_future_ms:
+                raise _Reject(f"time in the future: {t_ms} is {ahead / 1000:.0f} s ahead of the agent's clock "
+                              f"(more than validation.max_clock_skew_s = {self.rules.max_future_ms / 1000:g}); "
+                              "fix the source's clock")
+        return sensor, t_ms, _parse_value(sample.value)
 
     # -- flags ---------------------------------------------------------------------------------
 

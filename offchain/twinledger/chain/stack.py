@@ -23,12 +23,14 @@ class DevStack:
     workdir: Path
     block_time: float | None = None
     port: int = 0
+    state_file: Path | None = None   # anvil's --state: the chain survives a stop() and start() of anvil
     anvil: Anvil = field(init=False)
     deployment: Deployment | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
-        self.anvil = Anvil(port=self.port, block_time=self.block_time, log_file=self.workdir / "anvil.log")
+        self.anvil = Anvil(port=self.port, block_time=self.block_time, log_file=self.workdir / "anvil.log",
+                           state_file=self.state_file)
 
     @property
     def rpc_url(self) -> str:

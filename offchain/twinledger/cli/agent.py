@@ -1,4 +1,4 @@
-"""`twinledger agent run --config FILE`: the device agent daemon's command line."""
+"""`twinledger agent run --config FILE` (the device agent daemon) and `twinledger agent archive-outbox`."""
 from __future__ import annotations
 
 import logging
@@ -46,8 +46,35 @@ def run(config_path: str, log_format: str, log_level: str, status_every: float) 
     from ..agent.config import load_config
     from ..agent.daemon import AgentDaemon
 
+    from ..agent.config import ConfigError
+    from ..agent.guards import AgentRefused
+
     configure_logging(log_format, log_level)
-    daemon = AgentDaemon(load_config(config_path), stop_event=stop)
+    try:  # every problem of these, one line each (the group's error path keeps only the first line)
+        daemon = AgentDaemon(load_config(config_path), stop_event=stop)
+    except (ConfigError, AgentRefused) as exc:
+        raise click.ClickException(str(exc)) from None
     structlog.get_logger(__name__).info("agent ready", startup_s=round(time.monotonic() - started, 2))
     summary = daemon.run(status_every_s=status_every, install_signals=False)
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
+    refused = daemon.refusals()
+    if refused:
+        raise click.ClickException(refused)
+
+
+@agent_group.command("archive-outbox")
+@click.option("--outbox", "outbox_path", type=click.Path(dir_okay=False), help="The outbox file to move aside.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="Or the agent configuration whose outbox_path to move aside.")
+def archive_outbox_cmd(outbox_path: str | None, config_path: str | None) -> None:
+    """Move an outbox aside (e.g. one written for another chain), so the next run starts a new one."""
+    from pathlib import Path
+
+    from ..agent.config import load_config
+    from ..agent.guards import archive_outbox
+
+    if (outbox_path is None) == (config_path is None):
+        raise click.UsageError("give exactly one of --outbox and --config")
+    path = Path(outbox_path) if outbox_path else load_config(config_path).outbox_path
+    target = archive_outbox(path)
+    click.echo(f"Archived {path} as {target}; the next `twinledger agent run` starts a new outbox.")

@@ -5,7 +5,9 @@ so they survive the shell), deploys the contracts with test account 0 and writes
 in the working directory. Every other command run from that directory then finds the chain, the
 deployment and the IPFS store on its own. The CLI itself opens the embedded store directly (it is
 safe for several processes); the RPC server is there for Kubo clients such as the agent.
-`dev down` stops exactly the processes recorded there and removes the state.
+`dev down` stops exactly the processes recorded there; anvil writes its chain to
+`.twinledger/anvil-state.json` as it stops, and the next `dev up` loads it and reuses the deployment,
+so the same chain (same genesis, same contracts, same twins) continues. `dev down --reset` forgets it.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import click
@@ -24,6 +26,7 @@ from rich.table import Table
 
 from ..chain.connection import connect
 from ..chain.deploy import deploy_system
+from ..chain.deployment import Deployment
 from ..chain.devnet import Anvil, test_account
 from ..errors import TwinLedgerError
 from .context import STATE_DIR, STATE_FILE, load_dev_state
@@ -32,6 +35,7 @@ DEFAULT_RPC_PORT = 8545
 DEFAULT_IPFS_PORT = 5001
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
+CHAIN_STATE = "anvil-state.json"   # in .twinledger/: the dev chain, kept across `dev down` / `dev up`
 ACCOUNT_USES = ("deployer (contract admin)", "twin owner", "manufacturer", "maintainer", "distributor", "auditor",
                 "device agent", "outsider")
 
@@ -166,12 +170,17 @@ def dev_up(port: int, ipfs_port: int) -> None:
 def _start(port: int, ipfs_port: int) -> DevState:
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     root = STATE_DIR.resolve()
-    anvil = Anvil(port=port, log_file=root / "anvil.log")
-    click.echo(f"Starting anvil on 127.0.0.1:{port}…", err=True)
+    # The chain lives in anvil's state file: written when `dev down` stops anvil, loaded by the next `dev up`.
+    anvil = Anvil(port=port, log_file=root / "anvil.log", state_file=root / CHAIN_STATE)
+    kept = (root / CHAIN_STATE).exists()
+    click.echo(f"Starting anvil on 127.0.0.1:{port}{' with the chain kept by the last dev down' if kept else ''}…",
+               err=True)
     anvil.start()
     try:
-        click.echo("Deploying Authorization, Specification and SensorFeed…", err=True)
-        deployment = deploy_system(connect(anvil.url), test_account(0), rpc_url=anvil.url)
+        deployment = _kept_deployment(root / "deployment.json", anvil.url) if kept else None
+        if deployment is None:
+            click.echo("Deploying Authorization, Specification and SensorFeed…", err=True)
+            deployment = deploy_system(connect(anvil.url), test_account(0), rpc_url=anvil.url)
         deployment.save(root / "deployment.json")
         click.echo(f"Starting the IPFS RPC server on 127.0.0.1:{ipfs_port}…", err=True)
         ipfs = start_ipfs(root / "ipfs", ipfs_port, root / "ipfs.log")
@@ -182,6 +191,19 @@ def _start(port: int, ipfs_port: int) -> DevState:
     return DevState(rpc_url=anvil.url, deployment=str(root / "deployment.json"), ipfs=f"embedded:{root / 'ipfs'}",
                     ipfs_api=f"http://127.0.0.1:{ipfs_port}", anvil_pid=anvil.proc.pid, ipfs_pid=ipfs.pid,
                     started_at=int(time.time()))
+
+
+def _kept_deployment(path: Path, rpc_url: str) -> Deployment | None:
+    """The deployment of a kept chain, if its contracts are still there (else None: deploy afresh)."""
+    try:
+        deployment = Deployment.load(path)
+    except TwinLedgerError:
+        return None
+    w3 = connect(rpc_url)
+    if any(not w3.eth.get_code(w3.to_checksum_address(c.address)) for c in deployment.contracts.values()):
+        return None
+    click.echo("Reusing the contracts deployed on the kept chain.", err=True)
+    return replace(deployment, rpc_url=rpc_url)
 
 
 def _all_running(state: dict) -> bool:
@@ -215,16 +237,23 @@ def _print_summary(state: dict) -> None:
 
 
 @dev_group.command("down")
-def dev_down() -> None:
-    """Stop the processes `dev up` started and remove the dev state (IPFS data and logs stay)."""
+@click.option("--reset", is_flag=True, help="Also forget the chain: the next `dev up` starts a new one.")
+def dev_down(reset: bool) -> None:
+    """Stop the processes `dev up` started. The chain (anvil's state), its deployment, IPFS data and logs
+    stay, so the next `dev up` continues the same chain; `--reset` forgets the chain and its deployment."""
     state = load_dev_state()
-    if not state:
+    if not state and not reset:
         click.echo(f"No dev stack recorded in {STATE_FILE}: nothing to stop.")
         return
-    stopped = _stop_all(state)
+    stopped = _stop_all(state) if state else []
     STATE_FILE.unlink(missing_ok=True)
-    Path(state.get("deployment", STATE_DIR / "deployment.json")).unlink(missing_ok=True)
-    click.echo(f"Stopped {' and '.join(stopped) if stopped else 'nothing (already gone)'}; removed {STATE_FILE}.")
+    kept = "the chain is kept for the next `dev up` (`dev down --reset` forgets it)"
+    if reset:
+        (STATE_DIR / CHAIN_STATE).unlink(missing_ok=True)
+        Path((state or {}).get("deployment", STATE_DIR / "deployment.json")).unlink(missing_ok=True)
+        kept = "the chain and its deployment are forgotten"
+    click.echo(f"Stopped {' and '.join(stopped) if stopped else 'nothing (already gone)'}; removed {STATE_FILE}; "
+               f"{kept}.")
 
 
 @dev_group.command("status")

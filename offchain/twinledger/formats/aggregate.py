@@ -1,4 +1,4 @@
-"""Gateway-aggregated windows (docs/formats.md, section 8, version 1).
+"""Gateway-aggregated windows (docs/formats.md, section 9, version 1).
 
 A gateway anchors one root per window over the batches of many feeds. Each batch is one leaf::
 

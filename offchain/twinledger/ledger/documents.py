@@ -22,9 +22,14 @@ from .writes import events_in, send
 class Session(Protocol):
     """Who acts where: the CLI's context and the web client's both are one."""
 
-    chain: TwinLedgerChain
-    store: Any
-    account: LocalAccount | None
+    @property
+    def chain(self) -> TwinLedgerChain: ...
+
+    @property
+    def store(self) -> Any: ...
+
+    @property
+    def account(self) -> LocalAccount | None: ...
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Gateway-aggregated anchors on `GatewayAnchors`: the typed views, the transactions (anchoring a window,
 the three challenges, granting the gateway role) and the `WindowAnchored`/`WindowChallenged` events.
 
-This is the only module that calls `GatewayAnchors` functions; docs/formats.md section 8 defines windows.
+This is the only module that calls `GatewayAnchors` functions; docs/formats.md section 9 defines windows.
 """
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ MAX_TWIN_ID = 2**48 - 1
 
 
 class Phase(IntEnum):
-    """`SpecificationBase.Phase`: a twin's lifecycle."""
+    """`ISpecification.Phase`: a twin's lifecycle."""
 
     Design = 0
     Production = 1
@@ -48,7 +48,7 @@ class Phase(IntEnum):
 
 
 class CallStatus(IntEnum):
-    """`SpecificationBase.CallStatus`: where a program call is."""
+    """`ISpecification.CallStatus`: where a program call is."""
 
     None_ = 0
     Queued = 1
@@ -59,7 +59,7 @@ class CallStatus(IntEnum):
 
 
 class FeedStatus(IntEnum):
-    """`SensorFeed.FeedStatus`."""
+    """`ISensorFeed.FeedStatus`."""
 
     None_ = 0
     Active = 1

@@ -8,6 +8,12 @@ Address space (namespace ``urn:twinledger:bottling-plant``, index 2 on a fresh s
         SetValvePosition(position)     ns=2;s=Plant.SetValvePosition
         CloseValve(), SetFillRate(rate), EmergencyStop()
         ValveSetpoint                  ns=2;s=Plant.ValveSetpoint  Double, writable: valve position %
+        SensorSwaps                    ns=2;s=Plant.SensorSwaps    String: JSON list of the sensor swaps so far
+
+A sensor swap (the simulator's ``SensorSwapped``) adds a variable for the new sensor (a new transmitter
+gets a new tag, ``Plant.BottleLevel2``), stops writing the old one, and appends
+``{"old", "new", "t_ms", "old_serial", "new_serial", "node"}`` to ``SensorSwaps``, which an OPC UA
+source configured with ``swaps:`` follows. Every method call is logged and kept in ``calls``.
 
 Every value written is also stored in the server's history right away (not through asyncua's own
 historizing subscription, which coalesces changes faster than its 10 ms interval and skips repeated
@@ -18,7 +24,9 @@ could not measure (a broken transmitter's NaN or garbage) is written as NaN with
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Mapping, Protocol
@@ -26,11 +34,11 @@ from typing import Any, Callable, Iterator, Mapping, Protocol
 import structlog
 from asyncua import Server, ua
 
-from ..formats.samples import Sample
+from ..formats.samples import Sample, SensorSwapped
 from .plant import DEFAULT_SENSORS, CommandError, FillingPlantSimulator
 
-__all__ = ["NAMESPACE_URI", "PROGRAM_ARGS", "Device", "MqttPlantPublisher", "PlantOpcuaServer", "node_id",
-           "program_node_id", "serve"]
+__all__ = ["NAMESPACE_URI", "PROGRAM_ARGS", "SWAPS_NODE", "Device", "MqttPlantPublisher", "PlantOpcuaServer",
+           "PlantServerThread", "node_id", "program_node_id", "serve"]
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +73,9 @@ def program_node_id(program: str, ns: int = 2) -> str:
     return f"ns={ns};s=Plant.{program}"
 
 
+SWAPS_NODE = "ns=2;s=Plant.SensorSwaps"
+
+
 class PlantOpcuaServer:
     """An asyncua server for the plant. ``start()``/``stop()`` run inside an asyncio loop; values come
     from ``write`` (tests drive it) or from ``run_simulator`` (``twinledger sim serve``)."""
@@ -78,9 +89,12 @@ class PlantOpcuaServer:
         self.certificate, self.private_key = certificate, private_key
         self.history_count = history_count
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.answers: list[str] = []                                  # the answer to each call, in order
+        self.swaps: list[dict[str, Any]] = []
         self.listeners: list[Callable[[str, int, Any], None]] = []   # also told of every value written
         self.server = Server()
         self.ns = 2
+        self.started_ms = 0        # the source time of every sensor's first value, written at start
         self._vars: dict[str, Any] = {}
 
     async def start(self) -> None:
@@ -95,15 +109,9 @@ class PlantOpcuaServer:
             await s.load_private_key(self.private_key)
         self.ns = await s.register_namespace(NAMESPACE_URI)
         plant = await s.nodes.objects.add_object(ua.NodeId("Plant", self.ns), ua.QualifiedName("Plant", self.ns))
-        storage = s.iserver.history_manager.storage
+        self._plant = plant
         for sensor in self.sensors:
-            var = await plant.add_variable(ua.NodeId(f"Plant.{_camel(sensor)}", self.ns),
-                                           ua.QualifiedName(_camel(sensor), self.ns), 0.0, ua.VariantType.Double)
-            await var.write_attribute(ua.AttributeIds.Historizing, ua.DataValue(ua.Variant(True)))
-            await var.set_attr_bit(ua.AttributeIds.AccessLevel, ua.AccessLevel.HistoryRead)
-            await var.set_attr_bit(ua.AttributeIds.UserAccessLevel, ua.AccessLevel.HistoryRead)
-            await storage.new_historized_node(var.nodeid, None, self.history_count)
-            self._vars[sensor] = var
+            await self._add_sensor(sensor)
         for program, params in PROGRAM_ARGS.items():
             inputs = [_argument(name) for name in params]
             outputs = [ua.Argument(Name="result", DataType=ua.NodeId(ua.ObjectIds.String), ValueRank=-1)]
@@ -112,14 +120,35 @@ class PlantOpcuaServer:
         self.setpoint = await plant.add_variable(ua.NodeId("Plant.ValveSetpoint", self.ns),
                                                  ua.QualifiedName("ValveSetpoint", self.ns), 0.0, ua.VariantType.Double)
         await self.setpoint.set_writable()
+        self.swaps_var = await plant.add_variable(ua.NodeId("Plant.SensorSwaps", self.ns),
+                                                  ua.QualifiedName("SensorSwaps", self.ns), "[]", ua.VariantType.String)
         await s.start()
-        started_ms = int(time.time() * 1000)
+        started_ms = self.started_ms = int(time.time() * 1000)
         for sensor in self.sensors:   # every sensor has a first, timestamped value (in the history too)
             await self.write(sensor, started_ms, 0.0)
         if self.driver is not None:
             subscription = await s.create_subscription(20, _SetpointHandler(self))
             await subscription.subscribe_data_change(self.setpoint)
         log.info("opcua plant server started", endpoint=self.endpoint, sensors=len(self.sensors))
+
+    async def _add_sensor(self, sensor: str) -> None:
+        var = await self._plant.add_variable(ua.NodeId(f"Plant.{_camel(sensor)}", self.ns),
+                                             ua.QualifiedName(_camel(sensor), self.ns), 0.0, ua.VariantType.Double)
+        await var.write_attribute(ua.AttributeIds.Historizing, ua.DataValue(ua.Variant(True)))
+        await var.set_attr_bit(ua.AttributeIds.AccessLevel, ua.AccessLevel.HistoryRead)
+        await var.set_attr_bit(ua.AttributeIds.UserAccessLevel, ua.AccessLevel.HistoryRead)
+        await self.server.iserver.history_manager.storage.new_historized_node(var.nodeid, None, self.history_count)
+        self._vars[sensor] = var
+
+    async def swap(self, event: SensorSwapped) -> None:
+        """A new transmitter replaces ``event.old``: a new variable for it, and the swap published."""
+        if event.new not in self._vars:
+            await self._add_sensor(event.new)
+        self._vars.pop(event.old, None)
+        self.swaps.append({"old": event.old, "new": event.new, "t_ms": event.t_ms, "old_serial": event.old_serial,
+                           "new_serial": event.new_serial, "node": node_id(event.new, self.ns)})
+        await self.swaps_var.write_value(ua.Variant(json.dumps(self.swaps), ua.VariantType.String))
+        log.info("opcua plant: sensor swapped", old=event.old, new=event.new, node=node_id(event.new, self.ns))
 
     async def stop(self) -> None:
         await self.server.stop()
@@ -128,14 +157,18 @@ class PlantOpcuaServer:
         def handler(parent: Any, *variants: ua.Variant) -> list[ua.Variant] | ua.StatusCode:
             args = tuple(v.Value for v in variants)
             self.calls.append((program, args))
+            log.info("opcua plant: method called", program=program, args=list(args))
             if self.driver is None:
-                return [ua.Variant(f"{program} accepted", ua.VariantType.String)]
+                self.answers.append(f"{program} accepted")
+                return [ua.Variant(self.answers[-1], ua.VariantType.String)]
             try:
                 result = self.driver.act(program, dict(zip(params, args)))
             except (CommandError, TypeError, ValueError, KeyError) as exc:
                 log.warning("opcua plant: program refused", program=program, error=str(exc))
+                self.answers.append(f"refused: {exc}")
                 return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)   # the device's own refusal
-            return [ua.Variant(getattr(result, "detail", "") or f"{program} done", ua.VariantType.String)]
+            self.answers.append(getattr(result, "detail", "") or f"{program} done")
+            return [ua.Variant(self.answers[-1], ua.VariantType.String)]
 
         return handler
 
@@ -160,6 +193,9 @@ class PlantOpcuaServer:
         for item in samples:
             if stop is not None and stop.is_set():
                 break
+            if isinstance(item, SensorSwapped):
+                await self.swap(item)
+                continue
             if not isinstance(item, Sample) or item.sensor not in self._vars:
                 continue
             delay = item.t_ms / 1000 - time.time()
@@ -168,6 +204,48 @@ class PlantOpcuaServer:
             await self.write(item.sensor, item.t_ms, item.value)
             written += 1
         return written
+
+
+class PlantServerThread:
+    """The plant's OPC UA server in its own thread and asyncio loop, for a process that does something
+    else meanwhile (the demo runs the agent next to it). ``simulate`` starts publishing a simulator's
+    samples at wall-clock pace; ``finished`` is set once the simulation ended."""
+
+    def __init__(self, endpoint: str, *, device: Device | None = None, sensors: Mapping[str, str] | None = None,
+                 history_count: int = 0) -> None:
+        self.server = PlantOpcuaServer(endpoint, sensors=sensors, device=device, history_count=history_count)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="plant-opcua", daemon=True)
+        self.finished = threading.Event()
+        self.written = 0
+        self._stop: asyncio.Event | None = None
+
+    def run(self, coro: Any, timeout: float = 30.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self) -> PlantServerThread:
+        self.thread.start()
+        self.run(self.server.start())
+        return self
+
+    def simulate(self, simulator: FillingPlantSimulator) -> None:
+        async def go() -> None:
+            self._stop = asyncio.Event()
+            try:
+                self.written = await self.server.run_simulator(simulator, stop=self._stop)
+            finally:
+                self.finished.set()
+
+        asyncio.run_coroutine_threadsafe(go(), self.loop)
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        try:
+            self.run(self.server.stop(), 10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
 
 
 class _SetpointHandler:

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
@@ -54,11 +55,11 @@ async def presented_token(request: web.Request) -> str | None:
     return None
 
 
-def write_guard(identity: Identity):
+def write_guard(identity: Identity) -> Middleware:
     """Middleware: every non-GET request passes the CSRF checks; writes need a writing account."""
 
     @web.middleware
-    async def guard(request: web.Request, handler):
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method in SAFE_METHODS:
             return await handler(request)
         if not same_origin(request) or not identity.token_matches(await presented_token(request)):

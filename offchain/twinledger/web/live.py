@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass(eq=False)
 class Subscription:
     feeds: frozenset[int]
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
 
 
 class LiveHub:
@@ -80,11 +80,13 @@ class LiveHub:
             if twin is None or not readable.allows(twin):
                 continue
             self._publish(event_message(self.ctx, twin, e), None)
-            feed = e.args.get("feedId")
-            if e.name == "Anchored" and any(int(feed) in s.feeds for s in list(self.subscriptions)):
+            if e.name != "Anchored":
+                continue
+            feed = int(e.args["feedId"])
+            if any(feed in s.feeds for s in list(self.subscriptions)):
                 verifier = Verifier(Ledger(self.ctx.chain), self.ctx.store)
-                result = verifier.verify_batch(int(feed), int(e.args["seq"]))
-                self._publish(readings_message(int(feed), result), int(feed))
+                result = verifier.verify_batch(feed, int(e.args["seq"]))
+                self._publish(readings_message(feed, result), feed)
 
     def _publish(self, message: dict[str, Any], feed: int | None) -> None:
         for sub in list(self.subscriptions):
@@ -92,6 +94,6 @@ class LiveHub:
                 self.loop.call_soon_threadsafe(_offer, sub.queue, message)
 
 
-def _offer(queue: asyncio.Queue, message: dict[str, Any]) -> None:
+def _offer(queue: asyncio.Queue[dict[str, Any]], message: dict[str, Any]) -> None:
     if not queue.full():  # a page too slow to read loses pushes, never the server's memory
         queue.put_nowait(message)

@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ..errors import TwinLedgerError
 from .context import CONTEXT_KEY, WebContext, context_of
@@ -60,7 +61,7 @@ def one_line(exc: BaseException) -> str:
 
 
 @web.middleware
-async def errors(request: web.Request, handler):
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """An expected failure (unknown twin, refused action, unreachable node) as one readable line."""
     try:
         return await handler(request)

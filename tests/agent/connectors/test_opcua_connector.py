@@ -164,3 +164,46 @@ def test_basic256sha256_with_certificates(tmp_path):
     finally:
         connector.stop()
         plant.close()
+
+
+def test_a_sensor_swap_the_plant_publishes_is_followed_in_order_and_backfilled(plant):
+    """The plant announces a new transmitter on Plant.SensorSwaps: the connector yields the swap after
+    the old sensor's readings, then the new node's readings, those written before it subscribed read
+    back from history; a restarted connector whose outbox has the new sensor does not announce it again."""
+    from twinledger.formats.samples import SensorSwapped
+    from twinledger.sim.server import SWAPS_NODE
+
+    t0 = int(time.time() * 1000) + 60_000   # after the nodes' initial values
+    connector = connect(plant, swaps=SWAPS_NODE, publishing_interval_ms=50)
+    try:
+        wait_until(connector.connected.is_set, what="connection")
+        drain(connector, 2)
+        plant.write("tank_level_a", t0, 40.0)
+        plant.write("tank_level_a", t0 + 10, 41.0)
+        swap = SensorSwapped("tank_level_a", "tank_level_a_2", t0 + 20, "LT101-0001", "LT101-0002")
+        plant.loop.run(plant.server.swap(swap))
+        plant.write("tank_level_a_2", t0 + 20, 42.0)    # before the connector can have subscribed
+        got = drain(connector, 3)
+        plant.write("tank_level_a_2", t0 + 30, 43.0)
+        got += drain(connector, 2)
+        time.sleep(0.3)
+        assert connector.queue.empty()   # the new node's current value is not delivered twice
+    finally:
+        connector.stop()
+    kinds = [(g.old, g.new) if isinstance(g, SensorSwapped) else (g.sensor, g.t_ms, g.value) for g in got]
+    assert kinds == [("tank_level_a", t0, 40.0), ("tank_level_a", t0 + 10, 41.0), ("tank_level_a", "tank_level_a_2"),
+                     ("tank_level_a_2", t0 + 20, 42.0), ("tank_level_a_2", t0 + 30, 43.0)]
+    assert got[3].source_quality & SourceQuality.HISTORICAL
+    again = connect(plant, swaps=SWAPS_NODE, nodes={"tank_level_a": SENSORS["tank_level_a"]},
+                    last_committed={"tank_level_a": t0 + 10, "tank_level_a_2": t0 + 30}.get)
+    try:
+        wait_until(again.connected.is_set, what="reconnection")
+        time.sleep(1.5)
+        plant.write("tank_level_a_2", t0 + 40, 44.0)
+        [live] = drain(again, 1)
+        time.sleep(0.3)
+        leftover = [again.queue.get_nowait() for _ in range(again.queue.qsize())]
+    finally:
+        again.stop()
+    assert (live.sensor, live.t_ms, live.value) == ("tank_level_a_2", t0 + 40, 44.0)
+    assert not any(isinstance(x, SensorSwapped) for x in leftover)

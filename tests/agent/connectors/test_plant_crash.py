@@ -1,8 +1,11 @@
 """Exactly once from a live plant through SIGKILLs: the agent (a real process) is killed with SIGKILL
-at random moments while an OPC UA server with history, or an MQTT broker at QoS 1, keeps producing
-readings. After the last, clean run the chain holds exactly the readings the source produced, each
-once: OPC UA's HistoryRead backfills what the agent missed, the broker redelivers what was not
-acknowledged, and the outbox refuses the copies."""
+at random moments while an OPC UA server with history, an MQTT broker at QoS 1 (plain JSON topics or
+a Sparkplug B edge node), or a Modbus device keeps producing readings. After the last, clean run the
+chain holds exactly the readings the source produced, each once: OPC UA's HistoryRead backfills what
+the agent missed, the broker redelivers what was not acknowledged, and the outbox refuses the copies.
+Modbus keeps no history and stamps a reading with the poll's time, so there the promise is that
+every reading the outbox committed (through every kill) is on-chain once, and each is a value the
+device held."""
 from __future__ import annotations
 
 import json
@@ -17,10 +20,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from plant_servers import MqttBroker, OpcuaPlant, chain_readings, wait_anchored, wait_until
+from plant_servers import ModbusDevice, MqttBroker, OpcuaPlant, chain_readings, wait_anchored, wait_until
 from plant_support import provision_plant
 
+from twinledger.agent.connectors import sparkplug as spb
 from twinledger.agent.connectors.mqtt import prime_session
+from twinledger.agent.outbox import Outbox
 from twinledger.agent.connectors.opcua import to_ms
 from twinledger.sim.server import node_id
 
@@ -144,3 +149,93 @@ def test_mqtt_qos1_through_sigkills(plant, tmp_path):
         publisher.loop_stop()
         broker.close()
     assert chain_readings(plant) == expected
+
+
+def test_sparkplug_qos1_through_sigkills(plant, tmp_path):
+    """An edge node publishes one DDATA per reading (seq 0..255 wrapping) after its NBIRTH; each
+    restarted agent starts without a birth certificate, logs it, asks for a rebirth (this edge node
+    does not answer: its queued DDATA are still readings) and keeps every reading."""
+    seed = int(os.environ.get("TWINLEDGER_CRASH_SEED", time.time_ns() % 2**32))
+    print(f"crash seed {seed}")
+    broker = MqttBroker(tmp_path / "broker").start()
+    group, node, device = "Bottling", "edge-1", "filler"
+    config = plant.config("sparkplug-crash", source={
+        "kind": "mqtt", "url": broker.url, "client_id": "agent-spb-crash",
+        "sparkplug": {"group": group, "edge_node": node, "device": device}}, window_s=0.3)
+    log = config.parent / "agent.log"
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    prime_session("127.0.0.1", broker.port, "agent-spb-crash", [f"{spb.NAMESPACE}/{group}/+/{node}/#"])
+    edge = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="edge-crash")
+    edge.connect("127.0.0.1", broker.port)
+    edge.loop_start()
+    seq = 0
+
+    def publish(kind: str, metrics: list, dev: str | None) -> None:
+        nonlocal seq
+        body = spb.encode_payload(metrics, seq=seq, timestamp=int(time.time() * 1000))
+        seq = (seq + 1) % 256
+        edge.publish(str(spb.Topic(group, kind, node, dev)), body, qos=1)
+
+    publish("NBIRTH", [spb.Metric("bdSeq", 0, datatype=spb.DataType.Int64)], None)
+    try:
+        # The first run takes the NBIRTH and some DDATA, so every later run starts unborn, mid-session.
+        first = start_agent(config, log)
+        wait_until(lambda: "mqtt: connected" in log.read_text(), timeout=60, what="the first connection")
+        producer = Producer(lambda s, t, v: publish("DDATA", [spb.Metric(s, v, t, spb.DataType.Double)],
+                                                    device)).start()
+        time.sleep(1.0)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        kill_loop(config, log, seed)
+        expected = producer.finish()
+        time.sleep(0.5)
+        final_clean_run(plant, config, log, expected)
+    finally:
+        edge.loop_stop()
+        broker.close()
+    assert chain_readings(plant) == expected
+    assert "data from an edge node that is not born" in log.read_text()   # a restart noticed it
+
+
+def test_modbus_through_sigkills(plant):
+    seed = int(os.environ.get("TWINLEDGER_CRASH_SEED", time.time_ns() % 2**32))
+    print(f"crash seed {seed}")
+    device = ModbusDevice().start()
+    config = plant.config("modbus-crash", source={
+        "kind": "modbus", "host": "127.0.0.1", "port": device.port, "poll_interval_s": 0.05,
+        "registers": {"tank_level_a": {"address": 0, "scale": 0.1}, "pipe_flow": {"address": 1, "scale": 0.1}}},
+        window_s=0.3)
+    log = config.parent / "agent.log"
+    held: set = set()
+    stop = threading.Event()
+
+    def change_registers() -> None:   # the plant's values move every 20 ms
+        n = 0
+        while not stop.is_set():
+            device.set("holding", 0, [n % 1000, (n * 7) % 1000])
+            held.update({("tank_level_a", round(n % 1000 * 0.1, 6)), ("pipe_flow", round((n * 7) % 1000 * 0.1, 6))})
+            n += 1
+            time.sleep(0.02)
+
+    changer = threading.Thread(target=change_registers, daemon=True)
+    changer.start()
+    try:
+        kill_loop(config, log, seed)
+        final_start_ms = int(time.time() * 1000)
+        proc = start_agent(config, log)
+        time.sleep(4.0)
+        os.killpg(proc.pid, signal.SIGTERM)   # a clean stop: the open batches are anchored first
+        assert proc.wait(timeout=90) == 0, log.read_text()[-3000:]
+    finally:
+        stop.set()
+        changer.join(5)
+        device.close()
+    with Outbox(config.parent / "outbox.sqlite") as outbox:
+        committed = Counter((r.sensor, r.t_ms, r.value) for _, r, _ in outbox.iter_readings())
+    on_chain = chain_readings(plant)
+    assert on_chain == committed and set(on_chain.values()) == {1}
+    assert {(s, round(v, 6)) for s, _, v in on_chain} <= held
+    # The killed runs committed readings too, and the last run anchored them with its own.
+    assert any(t < final_start_ms for _, t, _ in on_chain) and any(t > final_start_ms for _, t, _ in on_chain)

@@ -182,10 +182,12 @@ class QueueConnector:
             thread.join(timeout=join_timeout_s)
 
     def acknowledge(self, samples: list[PlantSample]) -> None:
-        """The agent committed (or rejected for good) these samples: settle their deliveries."""
+        """The agent committed (or rejected for good) these samples: settle their deliveries. A
+        connector's ``SensorSwapped`` events pass through here too; they carry no delivery."""
         for sample in samples:
-            if sample.delivery is not None:
-                sample.delivery.committed()
+            delivery = getattr(sample, "delivery", None)
+            if delivery is not None:
+                delivery.committed()
 
     def call(self, program: str, args: Mapping[str, Any]) -> CallAnswer:
         raise ConnectorError(f"{self.name}: no program calls are mapped")

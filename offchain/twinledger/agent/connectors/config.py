@@ -94,6 +94,7 @@ class OpcuaSourceConfig(_Model):
     history: bool = True                            # backfill with HistoryRead after a restart
     publishing_interval_ms: float = Field(100.0, gt=0)
     security: OpcuaSecurityConfig | None = None
+    swaps: str | None = None                        # node id of the plant's sensor-swap list (JSON), if it keeps one
     programs: dict[str, OpcuaProgramConfig] = {}
 
     def build(self, last_committed: LastCommitted | None = None) -> OpcuaConnector:
@@ -105,7 +106,7 @@ class OpcuaSourceConfig(_Model):
             s.mode, s.application_uri)
         return OpcuaConnector(self.endpoint, self.nodes, programs={p: c.build() for p, c in self.programs.items()},
                               last_committed=last_committed, security=security, history=self.history,
-                              publishing_interval_ms=self.publishing_interval_ms)
+                              publishing_interval_ms=self.publishing_interval_ms, swaps=self.swaps)
 
 
 # -- MQTT --------------------------------------------------------------------------------------

@@ -12,10 +12,18 @@ A dead connection (the keep-alive read fails) is dropped and rebuilt with expone
 readings made meanwhile are read back from the server's history in step 2.
 
 Status codes map to quality: severity bits ``00`` good, ``01`` uncertain, ``1x`` bad.
+
+Sensor swaps (``swaps:``, a String node holding the plant's JSON list of ``{"old", "new", "t_ms",
+"old_serial", "new_serial", "node"}``, as ``twinledger sim serve`` keeps it): for a swap not seen yet
+the connector waits a few publishing intervals (so the old sensor's last readings, which may come in
+the same notification, go first), yields ``SensorSwapped``, then subscribes to the new sensor's node
+and backfills it from the swap's time. After a restart, a swap whose new sensor already has
+readings in the outbox is followed without being announced again.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +33,7 @@ import structlog
 from asyncua import Client, Node, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
+from ...formats.samples import SensorSwapped
 from .base import CallAnswer, ConnectorError, DeviceUnavailable, PlantSample, QueueConnector, SourceQuality
 
 __all__ = ["OpcuaConnector", "OpcuaMethod", "OpcuaSecurity", "OpcuaWrite", "status_quality"]
@@ -103,7 +112,7 @@ class OpcuaConnector(QueueConnector):
                  last_committed: Callable[[str], int | None] | None = None,
                  security: OpcuaSecurity | None = None, history: bool = True,
                  publishing_interval_ms: float = 100.0, max_backoff_s: float = 5.0,
-                 timeout_s: float = 4.0) -> None:
+                 timeout_s: float = 4.0, swaps: str | None = None) -> None:
         super().__init__()
         if not nodes:
             raise ConnectorError("opcua: no nodes configured (nodes: {sensor: node id})")
@@ -115,6 +124,11 @@ class OpcuaConnector(QueueConnector):
         self.publishing_interval_ms = publishing_interval_ms
         self.max_backoff_s = max_backoff_s
         self.timeout_s = timeout_s
+        self.swaps_node = swaps
+        self._last_committed = last_committed
+        self._swaps_key: str | None = None
+        self._swap_lock: asyncio.Lock | None = None
+        self._subscription: Any = None
         self._last_t: dict[str, int] = {}
         if last_committed is not None:
             for sensor in self.nodes:
@@ -200,8 +214,23 @@ class OpcuaConnector(QueueConnector):
             node = await self._resolve(client, sensor, node_id)
             if node is not None:
                 nodes.append((sensor, node))
-        self._sensor_of = {node.nodeid.to_string(): sensor for sensor, node in nodes}
-        subscription = await client.create_subscription(self.publishing_interval_ms, _Handler(self))
+        self._sensor_of = {}
+        self._first_live = set()
+        self._swap_lock = asyncio.Lock()
+        subscription = self._subscription = await client.create_subscription(self.publishing_interval_ms,
+                                                                              _Handler(self))
+        if self.swaps_node is not None:
+            swaps = await self._resolve(client, "swaps", self.swaps_node)
+            if swaps is not None:
+                self._swaps_key = swaps.nodeid.to_string()
+                await subscription.subscribe_data_change(swaps)
+        await self._attach(subscription, nodes)
+        return subscription
+
+    async def _attach(self, subscription: Any, nodes: list[tuple[str, Node]]) -> None:
+        """Subscribe to ``nodes``, backfill them from history, then release what came meanwhile."""
+        self._held = []
+        self._sensor_of.update({node.nodeid.to_string(): sensor for sensor, node in nodes})
         trigger = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
         for _, node in nodes:
             await subscription._subscribe(node, ua.AttributeIds.Value, trigger, queuesize=10_000)
@@ -211,8 +240,45 @@ class OpcuaConnector(QueueConnector):
         held, self._held = self._held, None
         for sensor, value in held:
             self._deliver(sensor, value, SourceQuality.GOOD, overlap=True)
-        self._first_live = {sensor for sensor, _ in nodes} - {sensor for sensor, _ in held}
-        return subscription
+        self._first_live |= {sensor for sensor, _ in nodes} - {sensor for sensor, _ in held}
+
+    # -- sensor swaps ----------------------------------------------------------------------------
+
+    def _on_swaps(self, value: ua.DataValue) -> None:
+        try:
+            entries = json.loads(value.Value.Value if value.Value is not None else "[]")
+            swaps = [(str(e["old"]), str(e["new"]), int(e["t_ms"]), str(e.get("old_serial", "")),
+                      str(e.get("new_serial", "")), str(e["node"])) for e in entries]
+        except (ValueError, TypeError, KeyError) as exc:
+            self.rejects.reject("unreadable sensor-swap list", "the swaps: node must hold a JSON list of "
+                                "{old, new, t_ms, node}", node=self.swaps_node, error=_describe(exc))
+            return
+        for old, new, t_ms, old_serial, new_serial, node_id in swaps:
+            if new in self.nodes:
+                continue
+            self.nodes[new] = node_id
+            asyncio.get_running_loop().create_task(
+                self._follow_swap(SensorSwapped(old, new, t_ms, old_serial, new_serial), node_id))
+
+    async def _follow_swap(self, event: SensorSwapped, node_id: str) -> None:
+        assert self._swap_lock is not None
+        async with self._swap_lock:
+            while self._held is not None:   # a (re)connection's backfill is still running
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(max(0.5, 3 * self.publishing_interval_ms / 1000))
+            committed = self._last_committed(event.new) if self._last_committed is not None else None
+            if committed is None:
+                self.queue.put(event)
+                log.info("opcua: sensor swapped", old=event.old, new=event.new, node=node_id)
+                self._last_t.setdefault(event.new, event.t_ms - 1)
+            else:
+                self._last_t.setdefault(event.new, committed)
+            client, subscription = self._client, self._subscription
+            if client is None or subscription is None:
+                return   # the next connection subscribes to every node, this one included
+            node = await self._resolve(client, event.new, node_id)
+            if node is not None:
+                await self._attach(subscription, [(event.new, node)])
 
     async def _resolve(self, client: Client, sensor: str, node_id: str) -> Node | None:
         try:
@@ -246,7 +312,11 @@ class OpcuaConnector(QueueConnector):
     # -- readings ------------------------------------------------------------------------------
 
     def _on_change(self, node: Node, value: ua.DataValue) -> None:
-        sensor = self._sensor_of.get(node.nodeid.to_string())
+        key = node.nodeid.to_string()
+        if key == self._swaps_key:
+            self._on_swaps(value)
+            return
+        sensor = self._sensor_of.get(key)
         if sensor is None:
             return
         if self._held is not None:

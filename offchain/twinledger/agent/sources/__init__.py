@@ -6,7 +6,7 @@ in one place. The file and stream sources are in `files`; the filling-plant simu
 the device program calls drive) is the `twinledger.sim` package.
 """
 from ...formats.samples import Sample, SensorSwapped, Source, SourceItem
-from .files import CsvReplay, JsonLinesReplay, StdinSource, parse_line
+from .files import DEFAULT_MAX_LINE_BYTES, Acknowledger, CsvReplay, JsonLinesReplay, StdinSource, parse_line
 
-__all__ = ["CsvReplay", "JsonLinesReplay", "Sample", "SensorSwapped", "Source", "SourceItem", "StdinSource",
-           "parse_line"]
+__all__ = ["DEFAULT_MAX_LINE_BYTES", "Acknowledger", "CsvReplay", "JsonLinesReplay", "Sample", "SensorSwapped",
+           "Source", "SourceItem", "StdinSource", "parse_line"]

@@ -4,6 +4,7 @@ moving live (Queued, Delivered, Done or Failed) as the agent acknowledges it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from decimal import Decimal
 
 from aiohttp import web
@@ -60,7 +61,7 @@ async def calls_page(request: web.Request) -> web.Response:
                   step_of=step_of)
 
 
-def _queue_call(ctx: WebContext, view: TwinView, form: MultiDictProxy) -> int:
+def _queue_call(ctx: WebContext, view: TwinView, form: MultiDictProxy[Any]) -> int:
     comp = parse_bytes32(str(form.get("component", "")))
     target = view.component_by_id(comp) if comp else None
     if target is None or not target.active:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ...ledger.documents import add_document, decrypt_version, document_version, fetch_verified
 from ...ledger.reader import DOC_READ
-from ...ledger.sharing import sealed_header
+from ...crypto.payload import sealed_header
 from ...ledger.twinview import ZERO32, DocumentInfo, LookupFailed, TwinView, VersionInfo
 from ..context import WebContext
 from ..present import component, party, when

@@ -2,9 +2,12 @@
 verified, suspect (its validation flags) or unverified; coverage and gaps; a reading's proof."""
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from ...ledger.reader import SENSOR_READ, Ledger
+from ...ledger.twinview import FeedInfo, TwinView
 from ...ledger.names import FEED_STATUSES, enum_name
 from ...verify import ReadingResult, Verifier, coverage
 from ..context import WebContext
@@ -20,7 +23,7 @@ def _verifier(ctx: WebContext) -> Verifier:
     return Verifier(Ledger(ctx.chain), ctx.store)
 
 
-def _feed_or_404(ctx: WebContext, view, feed: int):
+def _feed_or_404(ctx: WebContext, view: TwinView, feed: int) -> FeedInfo:
     info = next((f for f in view.feeds if f.feed_id == feed), None)
     if info is None or not ctx.may_read(view.twin_id, SENSOR_READ, info.component):
         raise web.HTTPNotFound(text=f"twin {view.twin_id} has no feed {feed} readable by {ctx.identity.address}")
@@ -35,7 +38,7 @@ async def feeds_page(request: web.Request) -> web.Response:
                   component=lambda c: component(view, c), feed_status=lambda s: enum_name(FEED_STATUSES, s))
 
 
-def _feed_data(ctx: WebContext, feed: int) -> dict:
+def _feed_data(ctx: WebContext, feed: int) -> dict[str, Any]:
     verifier = _verifier(ctx)
     anchors = sorted(verifier.ledger.anchors(feed), key=lambda a: a.seq)
     covered, gaps, gap_ms = coverage(anchors)

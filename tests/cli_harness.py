@@ -1,13 +1,14 @@
 """Running the `twinledger` CLI in-process against a real DevStack (anvil + embedded IPFS).
 
-Imported by the tests/cli/test_*.py files (pytest puts this folder on sys.path); the `tl` fixture that
-starts one stack per test module is in tests/cli/conftest.py.
+Imported by the CLI tests of every folder (tests/ is on sys.path, as for contract_constants); the `tl`
+fixture that starts one stack per test module is in tests/conftest.py.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from click.testing import CliRunner, Result
 
@@ -15,7 +16,7 @@ from twinledger.chain.devnet import test_account
 from twinledger.chain.stack import DevStack
 from twinledger.cli.main import cli
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 AML_V1 = ROOT / "examples" / "bottling-plant.aml"
 AML_V2 = ROOT / "examples" / "bottling-plant-v2.aml"
 
@@ -35,23 +36,27 @@ def _runner() -> CliRunner:
 
 @dataclass
 class Twinledger:
-    """`tl("twin", "show", "1")` runs the command as TEST::1 and asserts success unless `ok=False`."""
+    """`tl("twin", "show", "1")` runs the command as TEST::1 (or the module's `default_account`) and
+    asserts success unless `ok=False`."""
 
     stack: DevStack
+    default_account: int | None = OWNER
 
     def env(self, account: int | None) -> dict[str, str | None]:
         return {"TWINLEDGER_RPC": self.stack.rpc_url, "TWINLEDGER_DEPLOYMENT": str(self.stack.deployment_path),
                 "TWINLEDGER_IPFS": self.stack.ipfs_spec,
                 "TWINLEDGER_ACCOUNT": None if account is None else f"TEST::{account}"}
 
-    def __call__(self, *args: str, account: int | None = OWNER, ok: bool = True, input: str | None = None) -> Result:
-        result = _runner().invoke(cli, [str(a) for a in args], env=self.env(account), input=input,
+    def __call__(self, *args: object, account: int | None | Literal["default"] = "default", ok: bool = True,
+                 input: str | None = None) -> Result:
+        who = self.default_account if account == "default" else account
+        result = _runner().invoke(cli, [str(a) for a in args], env=self.env(who), input=input,
                                   catch_exceptions=False)
         if ok:
             assert result.exit_code == 0, f"{args}: exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
         return result
 
-    def fails(self, *args: str, account: int | None = OWNER) -> str:
+    def fails(self, *args: object, account: int | None | Literal["default"] = "default") -> str:
         """Run a command that must fail with one clear line and exit 1; returns that line."""
         result = self(*args, account=account, ok=False)
         assert result.exit_code == 1, f"{args}: exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
