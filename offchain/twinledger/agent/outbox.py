@@ -42,7 +42,9 @@ from twinledger.formats.batch import (
     batch_overhead,
     decode_batch,
     encode_batch,
+    fields_ok,
     reading_encoded_size,
+    trusted_reading,
 )
 from ..errors import TwinLedgerError
 
@@ -176,6 +178,8 @@ CREATE TABLE IF NOT EXISTS calls (
 # Version 2 added the swaps and calls tables (agent/operations.py); a version 1 file gains them on open.
 _SCHEMA_VERSION = "2"
 _MIGRATABLE = {"1"}
+_INSERT_READING = ("INSERT OR IGNORE INTO readings (rid, feed, sensor, t_ms, value, quality, size)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?)")
 _BATCH_COLUMNS = "feed, seq, state, count, first_rid, last_rid, t_first, t_last, size, cid, txhash, nonce, block"
 
 
@@ -268,24 +272,43 @@ class Outbox:
     def append_many(self, items: Iterable[tuple[int, ReadingIn]]) -> list[Reading]:
         """Group commit: every new reading of ``items`` in one transaction (all or none). A reading
         the outbox already holds (same sensor, time and value) is skipped: the result lists only the
-        readings stored now, in the order given."""
+        readings stored now, in the order given.
+
+        Hot path: the rows go in with one ``executemany`` under a savepoint; only if some were copies
+        (fewer rows changed than given) is the savepoint rolled back and the rows inserted one by one,
+        so rids stay consecutive either way."""
         rows = [(feed, r.sensor, int(r.t_ms), float(r.value), int(r.quality)) for feed, r in items]
         if not rows:
             return []
-        out: list[Reading] = []
         with self._tx() as db:
             seq_row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'readings'").fetchone()
-            next_rid = (seq_row[0] if seq_row else 0) + 1
-            for feed, sensor, t_ms, value, quality in rows:
-                size = reading_encoded_size(sensor, next_rid, t_ms, quality)
-                inserted = db.execute(
-                    "INSERT OR IGNORE INTO readings (rid, feed, sensor, t_ms, value, quality, size)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (next_rid, feed, sensor, t_ms, value, quality, size),
-                ).rowcount
-                if inserted:
-                    out.append(Reading(rid=next_rid, sensor=sensor, t_ms=t_ms, value=value, quality=quality))
-                    next_rid += 1
+            first_rid = (seq_row[0] if seq_row else 0) + 1
+            out = [trusted_reading(first_rid + i, sensor, t_ms, value, quality)
+                   if fields_ok(sensor, t_ms, value, quality) else Reading(first_rid + i, sensor, t_ms, value, quality)
+                   for i, (_feed, sensor, t_ms, value, quality) in enumerate(rows)]
+            params = [(r.rid, feed, r.sensor, r.t_ms, r.value, r.quality,
+                       reading_encoded_size(r.sensor, r.rid, r.t_ms, r.quality))
+                      for (feed, *_), r in zip(rows, out)]
+            db.execute("SAVEPOINT append_many")
+            before = db.total_changes
+            db.executemany(_INSERT_READING, params)
+            if db.total_changes - before == len(rows):
+                db.execute("RELEASE append_many")
+                return out
+            db.execute("ROLLBACK TO append_many")  # some were copies: one by one, so rids stay consecutive
+            db.execute("RELEASE append_many")
+            return self._append_each(db, rows, first_rid)
+
+    @staticmethod
+    def _append_each(db: sqlite3.Connection, rows: list[tuple[int, str, int, float, int]],
+                     next_rid: int) -> list[Reading]:
+        out: list[Reading] = []
+        for feed, sensor, t_ms, value, quality in rows:
+            size = reading_encoded_size(sensor, next_rid, t_ms, quality)
+            inserted = db.execute(_INSERT_READING, (next_rid, feed, sensor, t_ms, value, quality, size)).rowcount
+            if inserted:
+                out.append(Reading(rid=next_rid, sensor=sensor, t_ms=t_ms, value=value, quality=quality))
+                next_rid += 1
         return out
 
     def last_source_time(self, sensor: str) -> int | None:
@@ -366,12 +389,16 @@ class Outbox:
                 (feed, max_readings),
             )
             readings: list[Reading] = []
+            append = readings.append
             total = 0
+            # The array head grows with the count, so the exact check uses count+1; it only matters once
+            # the readings come within the largest possible overhead of the limit.
+            near = max_bytes - batch_overhead(feed, seq, 2**64 - 1)
             for rid, sensor, t_ms, value, quality, size in cursor:
-                # The array head grows with the count, so check with count+1 every time.
-                if readings and batch_overhead(feed, seq, len(readings) + 1) + total + size > max_bytes:
+                if readings and total + size > near and (
+                        batch_overhead(feed, seq, len(readings) + 1) + total + size > max_bytes):
                     break
-                readings.append(Reading(rid, sensor, t_ms, value, quality))
+                append(trusted_reading(rid, sensor, t_ms, value, quality))  # checked when appended
                 total += size
             cursor.close()
             if not readings:
