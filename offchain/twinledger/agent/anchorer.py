@@ -20,7 +20,8 @@ eighth of a block; `suggested_window` sizes the batcher's window to what the cha
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
@@ -86,6 +87,7 @@ class _InFlight:
 
 
 DEFAULT_GAS_PER_ITEM = 60_000  # until a receipt says better (device-signed anchorMany is ~49k)
+STORE_THREADS = 8
 TX_GAS_SHARE = 0.25  # one transaction takes at most this share of a block
 WINDOW_GAS_SHARE = 0.8  # suggested_window leaves this much of each block to the agent
 
@@ -114,6 +116,7 @@ class Anchorer:
         self._last_send = 0.0
         self._gas_per_item = DEFAULT_GAS_PER_ITEM
         self._gas_limit: int | None = None
+        self._pool: ThreadPoolExecutor | None = None  # stores batches on IPFS in parallel
 
     # -- the round ---------------------------------------------------------------------------
 
@@ -261,8 +264,8 @@ class Anchorer:
                     old=flight.sent.tx_hash, new=sent.tx_hash, nonce=nonce)
         flight.sent, flight.sent_at = sent, time.monotonic()
         flight.hashes.append(sent.tx_hash)
-        for _, anchor in flight.prepared:
-            self.outbox.mark_submitted(anchor.feed, anchor.seq, sent.tx_hash, sent.nonce)
+        self.outbox.move_many([(a.feed, a.seq, {"txhash": sent.tx_hash, "nonce": sent.nonce})
+                               for _, a in flight.prepared], BatchState.SUBMITTED)
 
     def _give_up(self, flight: _InFlight, why: str) -> None:
         """Its batches go back to stored; their feeds are re-read from the chain once nothing is in flight."""
@@ -299,10 +302,29 @@ class Anchorer:
                 self.outbox.mark_confirmed(record.feed, record.seq)
 
     def _prepare(self, records: list[BatchRecord]) -> list[tuple[BatchRecord, PreparedAnchor]]:
+        data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in records}
+        records = self._store_all(records, data)
         prepared: list[tuple[BatchRecord, PreparedAnchor]] = []
         for feed, group in groupby(records, key=lambda r: r.feed):
-            prepared.extend(self._prepare_feed(feed, list(group)))
+            prepared.extend(self._prepare_feed(feed, list(group), data))
         return prepared
+
+    def _store_all(self, records: list[BatchRecord], data: dict[tuple[int, int], bytes]) -> list[BatchRecord]:
+        """Store every batch that has no CID yet, several at once (each store waits on its own fsyncs), and
+        record the CIDs in one commit; a crash before it only stores the same blocks again."""
+        new = [r for r in records if r.cid is None]
+        if not new:
+            return records
+        if len(new) == 1 or self.sealer is not None:  # a sealer may publish a key epoch: one at a time
+            cids = [self._store(r, data[(r.feed, r.seq)]) for r in new]
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="anchor-store")
+            cids = list(self._pool.map(lambda r: self._store(r, data[(r.feed, r.seq)]), new))
+        by_key = {(r.feed, r.seq): cid for r, cid in zip(new, cids)}
+        self.outbox.move_many([(f, q, {"cid": cid}) for (f, q), cid in by_key.items()], BatchState.STORED)
+        return [replace(r, cid=by_key[(r.feed, r.seq)], state=BatchState.STORED) if r.cid is None else r
+                for r in records]
 
     def _chain_tip(self, feed: int) -> tuple[int, bytes]:
         if feed not in self._tip:
@@ -310,7 +332,8 @@ class Anchorer:
             self._tip[feed] = (functions.nextSeqOf(feed).call(), bytes(functions.headOf(feed).call()))
         return self._tip[feed]
 
-    def _prepare_feed(self, feed: int, records: list[BatchRecord]) -> list[tuple[BatchRecord, PreparedAnchor]]:
+    def _prepare_feed(self, feed: int, records: list[BatchRecord],
+                      data: dict[tuple[int, int], bytes]) -> list[tuple[BatchRecord, PreparedAnchor]]:
         chained = feed in self._busy_feeds()  # the tip is what our in-flight transactions will leave
         next_seq, head = self._chain_tip(feed)
         if any(r.seq < next_seq for r in records):
@@ -328,10 +351,9 @@ class Anchorer:
         for record in records:
             if record.seq != next_seq:
                 break
-            data = self.outbox.batch_data(feed, record.seq)
-            cid = record.cid or self._store(record, data)
-            anchor = prepare_stored(data, cid, head, self.device_keys.get(feed), self.chain.sender.chain_id,
-                                    self.chain.feeds.address)
+            assert record.cid is not None  # _store_all gave every record one
+            anchor = prepare_stored(data[(feed, record.seq)], record.cid, head, self.device_keys.get(feed),
+                                    self.chain.sender.chain_id, self.chain.feeds.address)
             out.append((record, anchor))
             head, next_seq = anchor.head, next_seq + 1
         return out
@@ -339,9 +361,7 @@ class Anchorer:
     def _store(self, record: BatchRecord, data: bytes) -> str:
         if self.sealer is not None:  # the CID is of what is stored; the root stays over the plaintext
             data = self.sealer.seal(record.feed, record.seq, data)
-        cid = store_batch(self.store, data)
-        self.outbox.mark_stored(record.feed, record.seq, cid)
-        return cid
+        return store_batch(self.store, data)
 
     def _submit(self, prepared: list[tuple[BatchRecord, PreparedAnchor]]) -> bool:
         feeds = self.chain.feeds.functions
@@ -360,8 +380,9 @@ class Anchorer:
         self._last_send = time.monotonic()
         self._inflight[sent.nonce] = _InFlight(sent, prepared, self._last_send, [sent.tx_hash])
         self.stats.max_in_flight = max(self.stats.max_in_flight, len(self._inflight))
-        for record, anchor in prepared:
-            self.outbox.mark_submitted(anchor.feed, anchor.seq, sent.tx_hash, sent.nonce)
+        self.outbox.move_many([(a.feed, a.seq, {"txhash": sent.tx_hash, "nonce": sent.nonce}) for _, a in prepared],
+                              BatchState.SUBMITTED)
+        for _, anchor in prepared:
             self._tip[anchor.feed] = (anchor.seq + 1, anchor.head)
         return True
 
@@ -371,10 +392,11 @@ class Anchorer:
         self._gas_per_item = max(gas_share + 2_000, self._gas_per_item * 3 // 4)  # follows the receipts
         self.stats.transactions += 1
         self.stats.gas += receipt["gasUsed"]
+        self.outbox.move_many([(a.feed, a.seq, {"block": receipt["blockNumber"]}) for _, a in prepared],
+                              BatchState.ANCHORED)
+        if self.chain.confirmations <= 0:
+            self.outbox.move_many([(a.feed, a.seq, {}) for _, a in prepared], BatchState.CONFIRMED)
         for record, anchor in prepared:
-            self.outbox.mark_anchored(anchor.feed, anchor.seq, receipt["blockNumber"])
-            if self.chain.confirmations <= 0:
-                self.outbox.mark_confirmed(anchor.feed, anchor.seq)
             self.stats.batches += 1
             self.stats.readings += anchor.count
             if self.on_anchored:

@@ -491,6 +491,25 @@ class Outbox:
             )
         log.info("batch state", feed=feed, seq=seq, state=to.value, **{k: v for k, v in fields.items() if v is not None})
 
+    def move_many(self, moves: Sequence[tuple[int, int, dict[str, object]]], to: BatchState) -> None:
+        """``_move`` for several batches in one transaction (one commit instead of one per batch): the
+        anchorer's moves for all the batches of one anchoring transaction. All or none."""
+        if not moves:
+            return
+        now = _now_ms()
+        with self._tx() as db:
+            for feed, seq, fields in moves:
+                row = db.execute("SELECT state FROM batches WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
+                if row is None:
+                    raise KeyError((feed, seq))
+                current = BatchState(row[0])
+                if to not in _TRANSITIONS[current]:
+                    raise OutboxError(f"feed {feed} seq {seq}: cannot go from {current.value} to {to.value}")
+                sets = "".join(f", {k} = ?" for k in fields)
+                db.execute(f"UPDATE batches SET state = ?, updated_ms = ?{sets} WHERE feed = ? AND seq = ?",
+                           (to.value, now, *fields.values(), feed, seq))
+        log.info("batch states", state=to.value, batches=len(moves), first=moves[0][:2], last=moves[-1][:2])
+
     def mark_stored(self, feed: int, seq: int, cid: str) -> None:
         self._move(feed, seq, BatchState.STORED, cid=cid)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..formats import cids
 from ..formats.batch import Batch, decode_batch, reading_slices
-from ..formats.eip712 import AnchorMessage, sign_anchor
+from ..formats.eip712 import AnchorMessage, AnchorSigner, sign_anchor
 from ..formats.headchain import next_head
 from ..formats.merkle import MerkleTree, leaf_hash
 from ..formats.batch import encode_reading
@@ -63,10 +63,21 @@ def prepare_anchor(batch: Batch, cid: str, prev_head: bytes, device_key: bytes |
                           head=head, signature=signature)
 
 
+_SIGNERS: dict[tuple[bytes | str, int, str], AnchorSigner] = {}
+
+
+def _signer(device_key: bytes | str, chain_id: int, feed_contract: str) -> AnchorSigner:
+    key = (device_key, chain_id, feed_contract)
+    if key not in _SIGNERS:
+        _SIGNERS[key] = AnchorSigner(device_key, chain_id, feed_contract)
+    return _SIGNERS[key]
+
+
 def prepare_stored(data: bytes, cid: str, prev_head: bytes, device_key: bytes | str | None,
                    chain_id: int, feed_contract: str) -> PreparedAnchor:
     """`prepare_anchor` for a batch's encoded bytes (the outbox's): the leaves hash the readings' own
-    byte slices, so nothing is decoded into objects and re-encoded; the same root and head either way."""
+    byte slices, so nothing is decoded into objects and re-encoded, and the signature skips eth-account's
+    typed-data path (`AnchorSigner`); the same root, head and signature either way."""
     found = reading_slices(data)
     batch = decode_batch(data) if found is None else None
     if batch is not None:
@@ -77,7 +88,7 @@ def prepare_stored(data: bytes, cid: str, prev_head: bytes, device_key: bytes | 
     digest, _codec = cids.pack(cid)
     message = AnchorMessage(feed_id=feed, seq=seq, prev_head=prev_head, root=root, cid=digest, count=len(slices),
                             t_first=t_first, t_last=t_last)
-    signature = sign_anchor(device_key, message, chain_id, feed_contract) if device_key is not None else b""
+    signature = _signer(device_key, chain_id, feed_contract).sign(message) if device_key is not None else b""
     head = next_head(prev_head, feed, seq, root, digest, len(slices), t_first, t_last)
     return PreparedAnchor(feed=feed, seq=seq, root=root, cid=cid, cid_digest=digest, count=len(slices),
                           t_first=t_first, t_last=t_last, prev_head=prev_head, head=head, signature=signature)
