@@ -26,6 +26,18 @@ GAS_OPS = (("create_twin", "create a twin"), ("grant_role", "grant a role"), ("a
 Figures = dict[str, Any]
 
 
+def realtime_section(r: Figures) -> str:
+    from .report_scale import realtime_section as section  # issue #16's sections live there
+
+    return section(r)
+
+
+def profile_section(r: Figures) -> str:
+    from .report_scale import profile_section as section
+
+    return section(r)
+
+
 def num(x: float | None, digits: int = 0) -> str:
     """A number with thousands separators, or n/a."""
     if x is None:
@@ -340,8 +352,8 @@ def render(r: Figures, docs: Path = ROOT / "docs") -> Path:
     docs = Path(docs)
     _plots(r, docs / "img")
     sections: list[Callable[[Figures], str]] = [header, gas_section, anchor_section, per_reading_section,
-                                                capacity_section, throughput_section, sources_section, verify_section,
-                                                ipfs_section]
+                                                capacity_section, throughput_section, realtime_section,
+                                                profile_section, sources_section, verify_section, ipfs_section]
     path = docs / "benchmarks.md"
     path.write_text("\n\n".join(s(r) for s in sections) + "\n", encoding="utf-8")
     (docs / "gas.md").write_text(gas_page(r), encoding="utf-8")

@@ -87,7 +87,7 @@ class _InFlight:
 
 
 DEFAULT_GAS_PER_ITEM = 60_000  # until a receipt says better (device-signed anchorMany is ~49k)
-STORE_THREADS = 8
+STORE_THREADS = 16
 TX_GAS_SHARE = 0.25  # one transaction takes at most this share of a block
 WINDOW_GAS_SHARE = 0.8  # suggested_window leaves this much of each block to the agent
 
