@@ -272,11 +272,8 @@ class Outbox:
     def append_many(self, items: Iterable[tuple[int, ReadingIn]]) -> list[Reading]:
         """Group commit: every new reading of ``items`` in one transaction (all or none). A reading
         the outbox already holds (same sensor, time and value) is skipped: the result lists only the
-        readings stored now, in the order given.
-
-        Hot path: the rows go in with one ``executemany`` under a savepoint; only if some were copies
-        (fewer rows changed than given) is the savepoint rolled back and the rows inserted one by one,
-        so rids stay consecutive either way."""
+        readings stored now, in the order given. Hot path: one ``executemany`` under a savepoint; only if
+        some were copies is it rolled back and the rows inserted one by one, so rids stay consecutive."""
         rows = [(feed, r.sensor, int(r.t_ms), float(r.value), int(r.quality)) for feed, r in items]
         if not rows:
             return []
@@ -295,21 +292,16 @@ class Outbox:
             if db.total_changes - before == len(rows):
                 db.execute("RELEASE append_many")
                 return out
-            db.execute("ROLLBACK TO append_many")  # some were copies: one by one, so rids stay consecutive
+            db.execute("ROLLBACK TO append_many")
             db.execute("RELEASE append_many")
-            return self._append_each(db, rows, first_rid)
-
-    @staticmethod
-    def _append_each(db: sqlite3.Connection, rows: list[tuple[int, str, int, float, int]],
-                     next_rid: int) -> list[Reading]:
-        out: list[Reading] = []
-        for feed, sensor, t_ms, value, quality in rows:
-            size = reading_encoded_size(sensor, next_rid, t_ms, quality)
-            inserted = db.execute(_INSERT_READING, (next_rid, feed, sensor, t_ms, value, quality, size)).rowcount
-            if inserted:
-                out.append(Reading(rid=next_rid, sensor=sensor, t_ms=t_ms, value=value, quality=quality))
-                next_rid += 1
-        return out
+            out, next_rid = [], first_rid
+            for feed, sensor, t_ms, value, quality in rows:
+                size = reading_encoded_size(sensor, next_rid, t_ms, quality)
+                inserted = db.execute(_INSERT_READING, (next_rid, feed, sensor, t_ms, value, quality, size)).rowcount
+                if inserted:
+                    out.append(Reading(rid=next_rid, sensor=sensor, t_ms=t_ms, value=value, quality=quality))
+                    next_rid += 1
+            return out
 
     def last_source_time(self, sensor: str) -> int | None:
         """The latest source time held for ``sensor`` (a plant source backfills from just after it)."""
@@ -477,38 +469,25 @@ class Outbox:
         return self.batches(states=[s for s in BatchState if s is not BatchState.CONFIRMED])
 
     def _move(self, feed: int, seq: int, to: BatchState, **fields: object) -> None:
-        with self._tx() as db:
-            row = db.execute("SELECT state FROM batches WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
-            if row is None:
-                raise KeyError((feed, seq))
-            current = BatchState(row[0])
-            if to not in _TRANSITIONS[current]:
-                raise OutboxError(f"feed {feed} seq {seq}: cannot go from {current.value} to {to.value}")
-            sets = ", ".join(f"{k} = ?" for k in fields)
-            db.execute(
-                f"UPDATE batches SET state = ?, updated_ms = ?{', ' if sets else ''}{sets} WHERE feed = ? AND seq = ?",
-                (to.value, _now_ms(), *fields.values(), feed, seq),
-            )
-        log.info("batch state", feed=feed, seq=seq, state=to.value, **{k: v for k, v in fields.items() if v is not None})
+        self.move_many([(feed, seq, fields)], to)
 
     def move_many(self, moves: Sequence[tuple[int, int, dict[str, object]]], to: BatchState) -> None:
-        """``_move`` for several batches in one transaction (one commit instead of one per batch): the
-        anchorer's moves for all the batches of one anchoring transaction. All or none."""
-        if not moves:
-            return
+        """Move batches to state ``to`` (setting each one's ``fields``) in one transaction, all or none: one
+        commit for all the batches of an anchoring transaction instead of one per batch."""
         now = _now_ms()
         with self._tx() as db:
             for feed, seq, fields in moves:
                 row = db.execute("SELECT state FROM batches WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
                 if row is None:
                     raise KeyError((feed, seq))
-                current = BatchState(row[0])
-                if to not in _TRANSITIONS[current]:
-                    raise OutboxError(f"feed {feed} seq {seq}: cannot go from {current.value} to {to.value}")
+                if to not in _TRANSITIONS[BatchState(row[0])]:
+                    raise OutboxError(f"feed {feed} seq {seq}: cannot go from {row[0]} to {to.value}")
                 sets = "".join(f", {k} = ?" for k in fields)
                 db.execute(f"UPDATE batches SET state = ?, updated_ms = ?{sets} WHERE feed = ? AND seq = ?",
                            (to.value, now, *fields.values(), feed, seq))
-        log.info("batch states", state=to.value, batches=len(moves), first=moves[0][:2], last=moves[-1][:2])
+        if moves:
+            log.info("batch state", state=to.value, batches=len(moves), first=moves[0][:2], last=moves[-1][:2],
+                     **{k: v for k, v in moves[-1][2].items() if v is not None})
 
     def mark_stored(self, feed: int, seq: int, cid: str) -> None:
         self._move(feed, seq, BatchState.STORED, cid=cid)
