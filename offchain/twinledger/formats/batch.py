@@ -426,7 +426,8 @@ def _fast_decode_batch(data: bytes) -> Batch | None:
                 return None
             (v,) = _unpack_double(data, pos + 3)
             pos += 11
-            append(Reading(r, s, t, v, q))
+            # the same checks as Reading.__post_init__ (rid is a uint64 by construction), without its cost
+            append(trusted_reading(r, s, t, v, q) if fields_ok(s, t, v, q) else Reading(r, s, t, v, q))
         if pos != len(data):
             return None
         return Batch(feed, seq, tuple(readings))
