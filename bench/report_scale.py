@@ -34,8 +34,24 @@ def realtime_section(r: dict[str, Any]) -> str:
         for window in (1, block):
             feeds = 30_000_000 / block * window / gas if gas else None
             carry.append([f"{block} s", f"{window} s", num(feeds), num(feeds * 100 if feeds else None)])
+    figures = [["agent, readings/s end to end", cell(r, "agent_readings_per_s"), "30,400", "≥ 100,000"],
+               ["100 × 100 Hz, 2 s blocks: kept", cell(r, "realtime_100x100_block2_kept_ratio", 3), "7.2k of 10k/s",
+                "1.000"],
+               ["… p99 arrival → inclusion (ms)", cell(r, "realtime_100x100_block2_p99_ms"), "not measured", "≤ 4,000"],
+               ["100 × 100 Hz, 12 s blocks: kept", cell(r, "realtime_100x100_block12_kept_ratio", 3), "not measured",
+                "1.000"],
+               ["… p99 (ms)", cell(r, "realtime_100x100_block12_p99_ms"), "not measured", "≤ 14,000"],
+               ["1,000 × 10 Hz, 2 s blocks: kept", cell(r, "realtime_1000x10_block2_kept_ratio", 3), "not measured",
+                "1.000"],
+               ["verification, share of the raw keccak limit", cell(r, "verify_share_of_limit", 2), "0.30", "≥ 0.50"],
+               ["agent resident memory at 100 × 100 Hz (MB, peak)", cell(r, "agent_rss_mb_100x100", 1),
+                "not measured", "≤ 300, flat"]]
     return "\n".join([
         "## Real time at real block times",
+        "",
+        "Issue #16's agent figures from this run (per-feed mode), next to the issue's starting point:",
+        "",
+        table(["figure", "this run", "issue #16 (before)", "target"], figures),
         "",
         "What one 30M-gas chain carries in the per-feed mode (one device-signed `anchorMany` entry per feed per "
         f"window, {num(gas)} gas each, from this run's receipts; the whole block given to anchors). The "
@@ -58,7 +74,9 @@ def realtime_section(r: dict[str, Any]) -> str:
         "",
         f"Memory of the bench process (all the agent's stages run in it; anvil is separate), sampled every second "
         f"over the 100 × 100 Hz, 2 s block runs: {num(x.get('realtime_rss_seconds'))} s in all. The issue asks for "
-        "10 minutes: `BENCH_REALTIME_S=600 python -m bench.run --only realtime` runs that.",
+        "10 minutes: `BENCH_REALTIME_S=600 python -m bench.run --only realtime` runs that. The real-time group "
+        f"took {num(x.get('group_seconds_realtime'))} s of `make bench` in this run (most of it registering the "
+        "1,000 feeds and draining what the agent had not anchored in time).",
         "",
         table(["", "value"], rss),
     ])

@@ -78,7 +78,8 @@ def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str
                     res.merge(realtime.measure(env, workdir / "realtime", **p["realtime"]))
                 else:
                     res.merge(agent.measure(env, workdir / "agent", **p["agent"]))
-                say(f"{group}: {time.perf_counter() - t0:.1f} s")
+                res.extra[f"group_seconds_{group}"] = time.perf_counter() - t0
+                say(f"{group}: {res.extra[f'group_seconds_{group}']:.1f} s")
     if "ipfs" in groups:
         t0 = time.perf_counter()
         res.merge(ipfs.measure(workdir, **p["ipfs"]))
