@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,9 +99,10 @@ class AgentRig:
     """One agent over fresh feeds: the pipeline in the caller's thread, the anchorer in a background thread."""
 
     def __init__(self, env: BenchEnv, twin: int, workdir: Path, feeds: int, *, window_s: float = WINDOW_S,
-                 max_readings: int = 10_000, max_items: int = 32, sealer: Sealer | None = None) -> None:
+                 max_readings: int = 10_000, max_items: int = 32, sealer: Sealer | None = None,
+                 feed_ids: list[int] | None = None, anchorer_kwargs: dict[str, Any] | None = None) -> None:
         m = _agent_modules()
-        self.feed_ids = env.new_feeds(twin, feeds, DEVICE_ADDRESS)
+        self.feed_ids = feed_ids or env.new_feeds(twin, feeds, DEVICE_ADDRESS)
         self.sensors = {f"S{feed}": feed for feed in self.feed_ids}
         workdir.mkdir(parents=True, exist_ok=True)
         self.outbox = m["Outbox"](workdir / "outbox.sqlite")
@@ -113,10 +115,13 @@ class AgentRig:
         self.anchorer = m["Anchorer"](self.outbox, self.store, env.chain(AGENT_INDEX),
                                       {f: bytes.fromhex(DEVICE_KEY[2:]) for f in self.feed_ids},
                                       max_items=max_items, on_anchored=self._on_anchored,
-                                      sealer=sealer.bind(self.store) if sealer is not None else None)
+                                      sealer=sealer.bind(self.store) if sealer is not None else None,
+                                      **(anchorer_kwargs or {}))
         self.lock = threading.Lock()
         self.arrivals: dict[int, deque[tuple[int, float]]] = {f: deque() for f in self.feed_ids}
-        self.latencies_ms: list[float] = []
+        self.latencies_ms = array("d")
+        self.arrived_at = array("d")  # per tracked reading: wall time in, and of its anchor's receipt
+        self.anchored_at = array("d")
         self.anchored = 0
         self.done = threading.Event()
         self.errors: list[BaseException] = []
@@ -128,6 +133,8 @@ class AgentRig:
         while queue and queue[0][0] <= batch.t_last:
             _, arrived = queue.popleft()
             self.latencies_ms.append((batch.anchored_at - arrived) * 1000)
+            self.arrived_at.append(arrived)
+            self.anchored_at.append(batch.anchored_at)
 
     def _anchor_loop(self) -> None:
         try:

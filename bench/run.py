@@ -3,7 +3,8 @@ bench/results.json and regenerate docs/benchmarks.md with its plots.
 
     python -m bench.run                 # everything (< 15 min on 2 cores)
     python -m bench.run --quick         # tiny sizes, to prove the harness works end to end
-    python -m bench.run --only gas      # one group (gas, verify, agent, ipfs, sources); merged into the existing results
+    python -m bench.run --only gas      # one group (gas, verify, agent, realtime, ipfs, sources); merged into the existing results
+    BENCH_REALTIME_S=600 python -m bench.run --only realtime   # the real-time cases (and the RSS) for 10 minutes each
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -19,12 +21,12 @@ from typing import Any, Callable
 
 import structlog
 
-from . import aggregate, agent, gas, ipfs, limits, report, sources, verify
+from . import aggregate, agent, gas, ipfs, limits, realtime, report, sources, verify
 from .chainenv import BenchEnv
 from .common import Results, machine
 
 ROOT = Path(__file__).resolve().parents[1]
-GROUPS = ("gas", "verify", "agent", "ipfs", "sources")
+GROUPS = ("gas", "verify", "agent", "realtime", "ipfs", "sources")
 SCHEMA = 1
 
 
@@ -38,6 +40,9 @@ def plans(quick: bool) -> dict[str, dict[str, Any]]:
             "agent": dict(plan=agent.AgentPlan(runs=1, total=400, feeds=4, naive_total=20, latency_sensors=2,
                                                latency_hz=50.0, latency_s=1.6, batch_sizes=(1, 10),
                                                batch_size_batches=4, feed_counts=(1, 2), feed_scaling_s=1.3)),
+            "realtime": dict(plan=realtime.RealtimePlan(runs=1, seconds=3.0, cases=(
+                realtime.Case("100x100_block2", 10, 20.0, 1), realtime.Case("100x100_block12", 10, 20.0, 2),
+                realtime.Case("1000x10_block2", 20, 5.0, 1)))),
             "ipfs": dict(runs=1, file_mb=2, small_count=50),
             "sources": dict(runs=1, total=200, modbus_total=50),
         }
@@ -46,6 +51,7 @@ def plans(quick: bool) -> dict[str, dict[str, Any]]:
         "aggregate": dict(runs=5),
         "verify": dict(runs=3, batches=100, batch_size=1000),
         "agent": dict(plan=agent.AgentPlan()),
+        "realtime": dict(plan=realtime.RealtimePlan(seconds=float(os.environ.get("BENCH_REALTIME_S", "30")))),
         "ipfs": dict(runs=3, file_mb=100, small_count=2000),
         "sources": dict(runs=3, total=20_000, modbus_total=5_000),
     }
@@ -61,7 +67,7 @@ def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str
     """Run `groups` in order on one chain; returns every figure they measured."""
     res = Results()
     p = plans(quick)
-    chain_groups = [g for g in groups if g in ("gas", "verify", "agent")]
+    chain_groups = [g for g in groups if g in ("gas", "verify", "agent", "realtime")]
     if chain_groups:
         with BenchEnv(workdir / "chain") as env:
             for group in chain_groups:
@@ -71,9 +77,12 @@ def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str
                     res.merge(aggregate.measure(env, **p["aggregate"]))  # next to the per-feed figures
                 elif group == "verify":
                     res.merge(verify.measure(env, **p["verify"]))
+                elif group == "realtime":
+                    res.merge(realtime.measure(env, workdir / "realtime", **p["realtime"]))
                 else:
                     res.merge(agent.measure(env, workdir / "agent", **p["agent"]))
-                say(f"{group}: {time.perf_counter() - t0:.1f} s")
+                res.extra[f"group_seconds_{group}"] = time.perf_counter() - t0
+                say(f"{group}: {res.extra[f'group_seconds_{group}']:.1f} s")
     if "ipfs" in groups:
         t0 = time.perf_counter()
         res.merge(ipfs.measure(workdir, **p["ipfs"]))

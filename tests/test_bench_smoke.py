@@ -22,7 +22,11 @@ REQUIRED = [
     "agent_readings_per_s", "agent_latency_p50_ms", "agent_latency_p99_ms", "naive_readings_per_s",
     "verify_readings_per_s", "keccak_leaves_per_s", "ipfs_add_mb_per_s", "ipfs_small_adds_per_s",
     "sha256_mb_per_s", "agent_readings_per_s_encrypted", "source_jsonl_per_s", "source_opcua_per_s",
-    "source_mqtt_per_s", "source_modbus_per_s", "feeds_per_chain_aggregated", "gas_anchor_window_per_feed",
+    "source_mqtt_per_s", "source_modbus_per_s", "verify_share_of_limit",
+    "realtime_100x100_block2_kept_ratio", "realtime_100x100_block2_p99_ms", "realtime_100x100_block12_kept_ratio",
+    "realtime_100x100_block12_p99_ms", "realtime_1000x10_block2_kept_ratio", "agent_rss_mb_100x100",
+    "feeds_per_chain_aggregated",
+    "gas_anchor_window_per_feed",
 ]
 
 
@@ -56,6 +60,7 @@ def test_bench_quick_end_to_end(tmp_path: Path) -> None:
     md = (docs / "benchmarks.md").read_text()
     for heading in ("## Gas of the twin operations", "## Gas per reading", "## What one block can carry",
                     "## Agent throughput and latency", "## Verification", "## Embedded IPFS node",
+                    "## Real time at real block times", "## Where the agent's time goes",
                     "## Gateway-aggregated anchoring"):
         assert heading in md
     assert "3,639,536" in md  # EtherTwin's reference figure, side by side

@@ -2,6 +2,8 @@
 the same batch anchored again, byte for byte, and nothing anchored twice."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from plant_support import AGENT, SENSORS, anchored_feed, provision_plant
@@ -44,9 +46,8 @@ def test_anchor_removed_by_a_reorganisation_is_resubmitted(plant, tmp_path):
     assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True  # the block is gone
     assert anchorer.chain.feeds.functions.nextSeqOf(feed).call() == 0
     anchorer.chain.sender.resync_nonce()
-    anchorer.run_once()  # notices the anchor is gone
-    assert outbox.get_batch(feed, 0).state is BatchState.STORED
-    assert anchorer.run_once() == 1  # and anchors the same bytes again
+    assert anchorer.run_once() == 1  # notices the anchor is gone and, in the same round, anchors the same bytes again
+    assert outbox.get_batch(feed, 0).state is BatchState.ANCHORED
     again = anchored_feed(plant, feed)
     assert again.seqs == [0] and again.head == first_head
 
@@ -56,25 +57,56 @@ def test_anchor_removed_by_a_reorganisation_is_resubmitted(plant, tmp_path):
 
 
 def test_dropped_transaction_is_resubmitted(plant, tmp_path):
+    """The pool forgets the anchor transaction: once `receipt_timeout` passes without a receipt, the
+    anchorer sends the same anchors again at the same nonce with higher fees, and they land once."""
     feed = plant.feeds[SENSORS[1]]
     outbox = Outbox(tmp_path / "outbox.sqlite")
     one_batch(outbox, feed)
-    anchorer = anchorer_for(plant, outbox, confirmations=0, receipt_timeout=2)
+    anchorer = anchorer_for(plant, outbox, confirmations=0, receipt_timeout=1)
     w3 = anchorer.chain.w3
     w3.provider.make_request("evm_setAutomine", [False])
-    dropped = []
-    original_wait = anchorer.chain.sender.wait
-
-    def drop_then_wait(sent, **kwargs):
-        w3.provider.make_request("anvil_dropTransaction", [sent.tx_hash])
-        dropped.append(sent.tx_hash)
-        return original_wait(sent, **kwargs)
-
-    anchorer.chain.sender.wait = drop_then_wait
-    assert anchorer.run_once() == 0  # not mined within the timeout: marked dropped
-    assert dropped and outbox.get_batch(feed, 0).state is BatchState.STORED
-    anchorer.chain.sender.wait = original_wait
-    w3.provider.make_request("evm_setAutomine", [True])
-    assert anchorer.run_once() == 1
+    try:
+        assert anchorer.run_once() == 0  # sent, not mined
+        first = outbox.get_batch(feed, 0)
+        assert first.state is BatchState.SUBMITTED and anchorer.in_flight == 1
+        assert w3.provider.make_request("anvil_dropTransaction", [first.txhash])["result"] == first.txhash
+        assert not anchorer.chain.sender.is_pending(first.txhash)
+        time.sleep(1.2)
+        assert anchorer.run_once() == 0  # overdue and gone from the pool: resubmitted, same nonce
+        again = outbox.get_batch(feed, 0)
+        assert again.state is BatchState.SUBMITTED and again.txhash != first.txhash and again.nonce == first.nonce
+        assert anchorer.stats.bumps == 1 and anchorer.chain.sender.is_pending(again.txhash)
+        w3.provider.make_request("anvil_mine", [1])
+        assert anchorer.run_once() == 1
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])
     assert anchored_feed(plant, feed).seqs == [0]
     assert outbox.get_batch(feed, 0).state is BatchState.CONFIRMED
+    assert anchorer.in_flight == 0
+
+
+def test_stuck_transaction_is_replaced_with_higher_fees(plant, tmp_path):
+    """A transaction still in the pool past the timeout is replaced at its nonce with higher fees; only the
+    replacement is mined, and the batch is anchored once."""
+    feed = plant.feeds[SENSORS[2]]
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    one_batch(outbox, feed)
+    anchorer = anchorer_for(plant, outbox, confirmations=0, receipt_timeout=1)
+    w3 = anchorer.chain.w3
+    w3.provider.make_request("evm_setAutomine", [False])
+    try:
+        assert anchorer.run_once() == 0
+        first = outbox.get_batch(feed, 0)
+        old_fee = w3.eth.get_transaction(first.txhash)["maxPriorityFeePerGas"]
+        time.sleep(1.2)
+        assert anchorer.run_once() == 0  # still in the pool but overdue: replaced
+        bumped = outbox.get_batch(feed, 0)
+        assert bumped.txhash != first.txhash and bumped.nonce == first.nonce
+        assert w3.eth.get_transaction(bumped.txhash)["maxPriorityFeePerGas"] > old_fee
+        w3.provider.make_request("anvil_mine", [1])
+        assert anchorer.run_once() == 1
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])
+    assert anchored_feed(plant, feed).seqs == [0]
+    assert w3.eth.get_transaction_receipt(bumped.txhash)["status"] == 1
+    assert anchorer.chain.sender.receipt(first.txhash) is None  # replaced: never mined

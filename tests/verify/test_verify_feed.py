@@ -178,11 +178,13 @@ def test_reading_and_batch_verification(world: World) -> None:
     assert not broken.ok and {f.kind for f in broken.findings} == {Kind.TAMPERED}
 
 
-def test_verify_speed_on_a_large_feed(world: World) -> None:
-    """Sanity bound only (CI machines vary); bench/ measures the real rate."""
+def test_verify_a_large_feed(world: World) -> None:
+    """40,000 readings in 20 batches verify clean; how fast is measured by `make bench` (bench/verify.py,
+    `verify_readings_per_s` and `verify_share_of_limit`), never asserted here."""
     feed = world.new_feed()
     for seq in range(20):
         feed.anchor(synthetic_batch(feed.feed, seq, 2_000, step_ms=1))
     result = world.verifier().verify_feed(feed.feed)
     assert result.ok and result.readings_checked == 40_000
-    assert result.rate > 20_000, f"{result.rate:.0f} readings/s"
+    assert len(result.batches) == 20 and all(b.verified for b in result.batches)
+    assert not result.findings and result.gaps == []

@@ -6,21 +6,32 @@ next round re-reads the chain. A crash, a dropped transaction and a reorganisati
 repaired the same way: whatever is not on-chain yet is (re)submitted, byte for byte as claimed, and
 whatever already is on-chain is marked as such. The contract refuses a seq it has already seen, so
 no batch can be anchored twice.
+
+Several transactions are in flight at once (up to `max_in_flight`): a round polls the receipts of
+those sent before, then sends the next batches at the next local nonce, chaining each feed's head
+on the one its in-flight transaction will produce; it never waits for a receipt. A transaction not
+mined `receipt_timeout` after it was (re)broadcast is replaced at the same nonce with higher fees,
+which also resubmits one the pool dropped. One that reverted, or whose nonce another transaction
+took, sends its batches back to `stored`; its feeds wait until nothing of theirs is in flight and
+are then re-read from the chain. Transaction sizes follow the chain: at most a quarter of the block
+gas limit each, and on a chain with a block time a partly filled transaction is sent at most every
+eighth of a block; `suggested_window` sizes the batcher's window to what the chain can carry.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from itertools import groupby
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import structlog
 
 from ..chain.connection import TwinLedgerChain
-from ..chain.errors import ChainError, ContractRevert
-from ..formats.batch import decode_batch
+from ..chain.errors import ContractRevert
+from ..chain.tx import SentTx
 from .outbox import BatchRecord, BatchState, Outbox
-from .publish import PreparedAnchor, prepare_anchor, store_batch
+from .publish import PreparedAnchor, prepare_stored, store_batch
 from ..ledger import contracts
 
 log = structlog.get_logger(__name__)
@@ -56,15 +67,38 @@ class AnchorStats:
     transactions: int = 0
     gas: int = 0
     last_error: str | None = None
+    bumps: int = 0  # replacements of a stuck or dropped transaction
+    max_in_flight: int = 0  # most transactions seen in flight at once
     refused: dict[int, str] = field(default_factory=dict)  # feed -> the custom error that refuses it
 
 
+@dataclass
+class _InFlight:
+    """One anchoring transaction sent and not yet settled, under every hash its nonce was sent as."""
+
+    sent: SentTx
+    prepared: list[tuple[BatchRecord, PreparedAnchor]]
+    sent_at: float  # monotonic time of the latest (re)broadcast
+    hashes: list[str] = field(default_factory=list)
+
+    @property
+    def feeds(self) -> set[int]:
+        return {a.feed for _, a in self.prepared}
+
+
+DEFAULT_GAS_PER_ITEM = 60_000  # until a receipt says better (device-signed anchorMany is ~49k)
+STORE_THREADS = 16
+TX_GAS_SHARE = 0.25  # one transaction takes at most this share of a block
+WINDOW_GAS_SHARE = 0.8  # suggested_window leaves this much of each block to the agent
+
+
 class Anchorer:
-    """Moves batches pending → stored → submitted → anchored → confirmed, one transaction per round."""
+    """Moves batches pending → stored → submitted → anchored → confirmed, several transactions in flight."""
 
     def __init__(self, outbox: Outbox, store, chain: TwinLedgerChain, device_keys: dict[int, bytes | None], *,
                  max_items: int = 64, receipt_timeout: float = 30.0,
-                 on_anchored: Callable[[AnchoredBatch], None] | None = None, sealer: Sealer | None = None) -> None:
+                 on_anchored: Callable[[AnchoredBatch], None] | None = None, sealer: Sealer | None = None,
+                 max_in_flight: int = 8, block_time: float | None = None) -> None:
         self.outbox = outbox
         self.store = store
         self.chain = chain
@@ -73,29 +107,53 @@ class Anchorer:
         self.receipt_timeout = receipt_timeout
         self.on_anchored = on_anchored
         self.sealer = sealer  # None: batches are stored as they are
+        self.max_in_flight = max(1, max_in_flight)
+        self._block_time = block_time  # None: measured from the chain when first needed
         self.stats = AnchorStats()
-        self._tip: dict[int, tuple[int, bytes]] = {}  # feed -> (next seq, head) known to be on-chain
+        self._tip: dict[int, tuple[int, bytes]] = {}  # feed -> (next seq, head) after our last tx for it
+        self._inflight: dict[int, _InFlight] = {}  # nonce -> transaction
+        self._polled_block = -1
+        self._last_send = 0.0
+        self._gas_per_item = DEFAULT_GAS_PER_ITEM
+        self._gas_limit: int | None = None
+        self._pool: ThreadPoolExecutor | None = None  # stores batches on IPFS in parallel
 
     # -- the round ---------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Do one round; returns how many batches it anchored. Raises on IPFS or chain trouble."""
+        """Do one round; returns how many batches it saw anchored. Raises on IPFS or chain trouble."""
         try:
             return self._round()
         except Exception:
-            self._tip.clear()  # whatever happened, trust only the chain next round
+            # whatever happened, trust only the chain next round, except for the heads our in-flight
+            # transactions will produce (their batches are excluded until those settle)
+            busy = self._busy_feeds()
+            self._tip = {f: t for f, t in self._tip.items() if f in busy}
             raise
 
     def _round(self) -> int:
-        records = self._due(self.max_items)
-        if not records:
-            return 0
-        self._settle(r for r in records if r.state is BatchState.ANCHORED)
-        todo = [r for r in records if r.state is not BatchState.ANCHORED and r.feed not in self.stats.refused]
-        prepared = self._prepare(todo)
+        done = self._poll()
+        if self.chain.confirmations > 0:
+            self._settle(list(self._records([BatchState.ANCHORED], self.max_items)))
+        if len(self._inflight) >= self.max_in_flight:
+            return done
+        cap = self.items_per_tx()
+        busy = self._busy_feeds()
+        records = [r for r in self._records([BatchState.PENDING, BatchState.STORED, BatchState.SUBMITTED], cap)
+                   if r.feed not in self.stats.refused and (r.feed in self._tip or r.feed not in busy)]
+        if not records or not self._time_to_send(len(records), cap):
+            return done
+        prepared = self._prepare(records)
         if not prepared:
-            return 0
-        return self._submit(prepared)
+            return done
+        if self._submit(prepared):
+            done += self._poll(force=True)  # on an automining chain the receipt is there already
+        return done
+
+    @property
+    def in_flight(self) -> int:
+        """Anchoring transactions sent and not yet mined (or given up)."""
+        return len(self._inflight)
 
     def pending(self) -> int:
         """Batches not yet confirmed (the outbox depth)."""
@@ -106,24 +164,136 @@ class Anchorer:
         states = [BatchState.PENDING, BatchState.STORED, BatchState.SUBMITTED]
         return sum(1 for _ in self.outbox.batches(states=states))
 
-    def _due(self, limit: int) -> list[BatchRecord]:
-        out = []
-        for record in self.outbox.batches(states=list(OPEN_STATES)):
+    def _records(self, states: list[BatchState], limit: int) -> Iterator[BatchRecord]:
+        """Up to `limit` of this agent's records in `states`, leaving out batches of transactions in flight."""
+        taken = {(a.feed, a.seq) for f in self._inflight.values() for _, a in f.prepared}
+        n = 0
+        for record in self.outbox.batches(states=states):
             if record.feed not in self.device_keys:  # another config's batch in a shared outbox: not ours
                 continue
-            out.append(record)
-            if len(out) >= limit:
-                break
-        return out
+            if (record.feed, record.seq) in taken:
+                continue
+            yield record
+            n += 1
+            if n >= limit:
+                return
+
+    def _busy_feeds(self) -> set[int]:
+        return {feed for f in self._inflight.values() for feed in f.feeds}
+
+    # -- sizing to the chain ---------------------------------------------------------------------
+
+    def block_time(self) -> float:
+        """Seconds between blocks (0: a block per transaction), given or measured over recent blocks."""
+        if self._block_time is None:
+            eth = self.chain.w3.eth
+            latest = eth.get_block("latest")
+            back = max(0, latest["number"] - 10)
+            span = latest["number"] - back
+            old = eth.get_block(back)
+            measured = (latest["timestamp"] - old["timestamp"]) / span if span else 0.0
+            self._block_time = measured if measured >= 1.0 else 0.0
+        return self._block_time
+
+    def gas_limit(self) -> int:
+        if self._gas_limit is None:
+            self._gas_limit = int(self.chain.w3.eth.get_block("latest")["gasLimit"])
+        return self._gas_limit
+
+    def items_per_tx(self) -> int:
+        """Batches one transaction carries: `max_items`, and no more than a quarter of a block's gas."""
+        return max(1, min(self.max_items, int(self.gas_limit() * TX_GAS_SHARE / self._gas_per_item)))
+
+    def suggested_window(self, feeds: int, window_s: float = 1.0) -> float:
+        """The batch window (s) at which `feeds` feeds fit the chain: one batch per feed per window may use
+        at most `WINDOW_GAS_SHARE` of each block's gas; never below `window_s`."""
+        per_s = self.gas_limit() * WINDOW_GAS_SHARE / max(self.block_time(), 1.0)
+        return max(window_s, feeds * self._gas_per_item / per_s)
+
+    def _time_to_send(self, n: int, cap: int) -> bool:
+        """A full transaction goes now; a partial one at most every eighth of a block (at once on automine)."""
+        return n >= cap or time.monotonic() - self._last_send >= self.block_time() / 8
+
+    # -- receipts ------------------------------------------------------------------------------
+
+    def _poll(self, force: bool = False) -> int:
+        """Settle in-flight transactions in nonce order: receipts, reverts, stuck or dropped ones."""
+        if not self._inflight:
+            return 0
+        now = time.monotonic()
+        block = self.chain.w3.eth.block_number
+        overdue = any(now - f.sent_at >= self.receipt_timeout for f in self._inflight.values())
+        if block == self._polled_block and not force and not overdue:
+            return 0
+        self._polled_block = block
+        done = 0
+        for nonce in sorted(self._inflight):
+            flight = self._inflight[nonce]
+            receipt = self._receipt_of(flight)
+            if receipt is not None:
+                del self._inflight[nonce]
+                if receipt["status"] == 1:
+                    done += self._record_success(flight.prepared, receipt)
+                else:
+                    self._give_up(flight, "reverted on-chain")
+            elif now - flight.sent_at >= self.receipt_timeout:
+                self._unstick(nonce, flight)
+        return done
+
+    def _receipt_of(self, flight: _InFlight) -> Any:
+        for tx_hash in flight.hashes:
+            receipt = self.chain.sender.receipt(tx_hash)
+            if receipt is not None:
+                return receipt
+        return None
+
+    def _unstick(self, nonce: int, flight: _InFlight) -> None:
+        """Not mined in time: stuck behind a fee spike or dropped from the pool. Same nonce, higher fees."""
+        dropped = not self.chain.sender.is_pending(flight.sent.tx_hash)
+        try:
+            sent = self.chain.sender.bump(flight.sent)
+        except ValueError as exc:  # the node refused the replacement
+            if "nonce too low" in str(exc) and self._receipt_of(flight) is None:
+                del self._inflight[nonce]  # something else took the nonce: our batches are not on-chain
+                self._give_up(flight, "nonce taken by another transaction")
+                self.chain.sender.resync_nonce()
+                return
+            log.warning("fee bump refused, will retry", tx=flight.sent.tx_hash, error=str(exc))
+            flight.sent_at = time.monotonic()
+            return
+        self.stats.bumps += 1
+        log.warning("anchor transaction " + ("dropped, resubmitted" if dropped else "stuck, fee bumped"),
+                    old=flight.sent.tx_hash, new=sent.tx_hash, nonce=nonce)
+        flight.sent, flight.sent_at = sent, time.monotonic()
+        flight.hashes.append(sent.tx_hash)
+        self.outbox.move_many([(a.feed, a.seq, {"txhash": sent.tx_hash, "nonce": sent.nonce})
+                               for _, a in flight.prepared], BatchState.SUBMITTED)
+
+    def _give_up(self, flight: _InFlight, why: str) -> None:
+        """Its batches go back to stored; their feeds are re-read from the chain once nothing is in flight."""
+        log.warning("anchor transaction failed, will resubmit", tx=flight.sent.tx_hash, why=why)
+        self.stats.last_error = why
+        for _, anchor in flight.prepared:
+            self._tip.pop(anchor.feed, None)
+            record = self.outbox.get_batch(anchor.feed, anchor.seq)
+            if record.state is BatchState.SUBMITTED:
+                self.outbox.mark_dropped(anchor.feed, anchor.seq)
+        if not self._inflight:
+            self.chain.sender.resync_nonce()
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def _settle(self, anchored: Sequence[BatchRecord] | object) -> None:
+    def _settle(self, anchored: Sequence[BatchRecord]) -> None:
         """Confirm anchored batches once deep enough; a reorg that removed one sends it back."""
         tip = None
-        for record in anchored:  # type: ignore[union-attr]
-            on_chain_next = contracts.next_seq_of(self.chain, record.feed)
+        next_of: dict[int, int] = {}
+        for record in anchored:
+            if record.feed not in next_of:
+                next_of[record.feed] = contracts.next_seq_of(self.chain, record.feed)
+            on_chain_next = next_of[record.feed]
             if on_chain_next <= record.seq:
+                if record.feed in self._busy_feeds():
+                    continue  # settled once its in-flight successors are
                 log.warning("anchor gone after reorganisation, resubmitting", feed=record.feed, seq=record.seq)
                 self._tip.pop(record.feed, None)
                 self.outbox.reconcile(record.feed, on_chain_next)
@@ -134,10 +304,29 @@ class Anchorer:
                 self.outbox.mark_confirmed(record.feed, record.seq)
 
     def _prepare(self, records: list[BatchRecord]) -> list[tuple[BatchRecord, PreparedAnchor]]:
+        data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in records}
+        records = self._store_all(records, data)
         prepared: list[tuple[BatchRecord, PreparedAnchor]] = []
         for feed, group in groupby(records, key=lambda r: r.feed):
-            prepared.extend(self._prepare_feed(feed, list(group)))
+            prepared.extend(self._prepare_feed(feed, list(group), data))
         return prepared
+
+    def _store_all(self, records: list[BatchRecord], data: dict[tuple[int, int], bytes]) -> list[BatchRecord]:
+        """Store every batch that has no CID yet, several at once (each store waits on its own fsyncs), and
+        record the CIDs in one commit; a crash before it only stores the same blocks again."""
+        new = [r for r in records if r.cid is None]
+        if not new:
+            return records
+        if len(new) == 1 or self.sealer is not None:  # a sealer may publish a key epoch: one at a time
+            cids = [self._store(r, data[(r.feed, r.seq)]) for r in new]
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="anchor-store")
+            cids = list(self._pool.map(lambda r: self._store(r, data[(r.feed, r.seq)]), new))
+        by_key = {(r.feed, r.seq): cid for r, cid in zip(new, cids)}
+        self.outbox.move_many([(f, q, {"cid": cid}) for (f, q), cid in by_key.items()], BatchState.STORED)
+        return [replace(r, cid=by_key[(r.feed, r.seq)], state=BatchState.STORED) if r.cid is None else r
+                for r in records]
 
     def _chain_tip(self, feed: int) -> tuple[int, bytes]:
         if feed not in self._tip:
@@ -145,75 +334,78 @@ class Anchorer:
             self._tip[feed] = (functions.nextSeqOf(feed).call(), bytes(functions.headOf(feed).call()))
         return self._tip[feed]
 
-    def _prepare_feed(self, feed: int, records: list[BatchRecord]) -> list[tuple[BatchRecord, PreparedAnchor]]:
+    def _prepare_feed(self, feed: int, records: list[BatchRecord],
+                      data: dict[tuple[int, int], bytes]) -> list[tuple[BatchRecord, PreparedAnchor]]:
+        chained = feed in self._busy_feeds()  # the tip is what our in-flight transactions will leave
         next_seq, head = self._chain_tip(feed)
         if any(r.seq < next_seq for r in records):
-            self.outbox.reconcile(feed, next_seq)  # they made it (e.g. before a crash)
+            if not chained:
+                self.outbox.reconcile(feed, next_seq)  # they made it (e.g. before a crash)
             records = [r for r in records if r.seq >= next_seq]
         if not records:
             return []
         if records[0].seq != next_seq:
-            log.error("outbox is ahead of the chain with a gap", feed=feed, chain_next=next_seq, first=records[0].seq)
+            if not chained:
+                log.error("outbox is ahead of the chain with a gap", feed=feed, chain_next=next_seq,
+                          first=records[0].seq)
             return []
         out = []
         for record in records:
-            data = self.outbox.batch_data(feed, record.seq)
-            cid = record.cid or self._store(record, data)
-            anchor = prepare_anchor(decode_batch(data), cid, head, self.device_keys.get(feed),
+            if record.seq != next_seq:
+                break
+            assert record.cid is not None  # _store_all gave every record one
+            anchor = prepare_stored(data[(feed, record.seq)], record.cid, head, self.device_keys.get(feed),
                                     self.chain.sender.chain_id, self.chain.feeds.address)
             out.append((record, anchor))
-            head = anchor.head
+            head, next_seq = anchor.head, next_seq + 1
         return out
 
     def _store(self, record: BatchRecord, data: bytes) -> str:
         if self.sealer is not None:  # the CID is of what is stored; the root stays over the plaintext
             data = self.sealer.seal(record.feed, record.seq, data)
-        cid = store_batch(self.store, data)
-        self.outbox.mark_stored(record.feed, record.seq, cid)
-        return cid
+        return store_batch(self.store, data)
 
-    def _submit(self, prepared: list[tuple[BatchRecord, PreparedAnchor]]) -> int:
+    def _submit(self, prepared: list[tuple[BatchRecord, PreparedAnchor]]) -> bool:
         feeds = self.chain.feeds.functions
         if len(prepared) == 1:
             call = feeds.anchor(*prepared[0][1].anchor_args())
         else:
             call = feeds.anchorMany([p.as_input() for _, p in prepared])
+        chained = bool(self._inflight)
         try:
-            sent = self.chain.sender.submit(call)
+            sent = self.chain.sender.submit(call, estimate_on="pending" if chained else None)
         except ContractRevert as exc:
-            self._tip.clear()
+            for _, anchor in prepared:
+                self._tip.pop(anchor.feed, None)
             self._handle_revert(exc, prepared)
-            return 0
-        for record, anchor in prepared:
-            self.outbox.mark_submitted(anchor.feed, anchor.seq, sent.tx_hash, sent.nonce)
-        try:
-            receipt = self.chain.sender.wait(sent, timeout=self.receipt_timeout, confirmations=0)
-        except ChainError as exc:  # not mined in time: dropped, or stuck behind a fee spike
-            log.warning("anchor transaction not mined, will resubmit", tx=sent.tx_hash, error=str(exc))
-            self.chain.sender.resync_nonce()
-            self._tip.clear()
-            for record, anchor in prepared:
-                self.outbox.mark_dropped(anchor.feed, anchor.seq)
-            return 0
-        return self._record_success(prepared, receipt)
+            return False
+        self._last_send = time.monotonic()
+        self._inflight[sent.nonce] = _InFlight(sent, prepared, self._last_send, [sent.tx_hash])
+        self.stats.max_in_flight = max(self.stats.max_in_flight, len(self._inflight))
+        self.outbox.move_many([(a.feed, a.seq, {"txhash": sent.tx_hash, "nonce": sent.nonce}) for _, a in prepared],
+                              BatchState.SUBMITTED)
+        for _, anchor in prepared:
+            self._tip[anchor.feed] = (anchor.seq + 1, anchor.head)
+        return True
 
     def _record_success(self, prepared: list[tuple[BatchRecord, PreparedAnchor]], receipt) -> int:
         now = time.time()
         gas_share = receipt["gasUsed"] // len(prepared)
+        self._gas_per_item = max(gas_share + 2_000, self._gas_per_item * 3 // 4)  # follows the receipts
         self.stats.transactions += 1
         self.stats.gas += receipt["gasUsed"]
+        self.outbox.move_many([(a.feed, a.seq, {"block": receipt["blockNumber"]}) for _, a in prepared],
+                              BatchState.ANCHORED)
+        if self.chain.confirmations <= 0:
+            self.outbox.move_many([(a.feed, a.seq, {}) for _, a in prepared], BatchState.CONFIRMED)
         for record, anchor in prepared:
-            self._tip[anchor.feed] = (anchor.seq + 1, anchor.head)
-            self.outbox.mark_anchored(anchor.feed, anchor.seq, receipt["blockNumber"])
-            if self.chain.confirmations <= 0:
-                self.outbox.mark_confirmed(anchor.feed, anchor.seq)
             self.stats.batches += 1
             self.stats.readings += anchor.count
             if self.on_anchored:
                 self.on_anchored(AnchoredBatch(anchor.feed, anchor.seq, anchor.count, anchor.t_first, anchor.t_last,
                                                receipt["blockNumber"], gas_share, now))
         log.info("anchored", batches=len(prepared), readings=sum(p.count for _, p in prepared),
-                 block=receipt["blockNumber"], gas=receipt["gasUsed"])
+                 block=receipt["blockNumber"], gas=receipt["gasUsed"], in_flight=len(self._inflight))
         return len(prepared)
 
     def _handle_revert(self, exc: ContractRevert, prepared: list[tuple[BatchRecord, PreparedAnchor]]) -> None:

@@ -167,7 +167,7 @@ class Pipeline:
         *,
         on_event: Callable[[SensorSwapped], None] | None = None,
         on_batch: Callable[[Batch], None] | None = None,
-        group_size: int = 256,
+        group_size: int = 4096,
         group_delay_s: float = 0.05,
     ) -> None:
         self.validator = validator

@@ -48,7 +48,7 @@ class BatchingConfig(_Model):
     window_s: float = Field(1.0, gt=0, le=3600)
     max_readings: int = Field(10_000, ge=1)
     max_bytes: int = Field(BATCH_SIZE_LIMIT - 1, ge=256, lt=BATCH_SIZE_LIMIT)
-    group_commit: int = Field(256, ge=1, le=100_000)
+    group_commit: int = Field(4096, ge=1, le=100_000)  # at most group_delay_s apart, so latency stays bounded
     group_delay_s: float = Field(0.05, ge=0)
 
 

@@ -137,6 +137,8 @@ class AgentDaemon:
         anchorer_class = WindowAnchorer if c.anchoring.mode == "aggregated" else Anchorer
         self.anchorer = anchorer_class(self.outbox, self.store, self.chain, keys, on_anchored=self._on_anchored,
                                        sealer=self.sealer)
+        # the window the chain carries: one batch per feed per window must fit its block time and gas limit
+        self.batcher.window_s = self.anchorer.suggested_window(len(c.feeds), c.batching.window_s)
         self.replacer = SensorReplacer(self.chain, c.twin_id, self.outbox, c.outbox_path.parent,
                                        passphrase_env=c.keystore_passphrase_env)
         self.replacer.resume()  # a swap a crash interrupted is finished before anything is ingested

@@ -106,6 +106,11 @@ class WindowAnchorer:
         states = [BatchState.PENDING, BatchState.STORED, BatchState.SUBMITTED]
         return sum(1 for _ in self.outbox.batches(states=states))
 
+    def suggested_window(self, feeds: int, window_s: float = 1.0) -> float:
+        """One window transaction per round whatever the number of feeds (about 78k gas): the configured
+        window always fits the chain."""
+        return window_s
+
     def reconcile_all(self, feeds: Sequence[int]) -> None:
         """At start: align the outbox with this gateway's windows for every configured feed."""
         tips = self._chain_tips()

@@ -42,10 +42,13 @@ from twinledger.formats.batch import (
     batch_overhead,
     decode_batch,
     encode_batch,
+    fields_ok,
     reading_encoded_size,
+    trusted_reading,
 )
 from ..errors import TwinLedgerError
 from . import checkpoints as checkpoints_sql
+from .outbox_schema import BATCH_COLUMNS, INSERT_READING, MIGRATABLE, SCHEMA, SCHEMA_VERSION
 
 __all__ = ["BatchRecord", "BatchState", "Outbox", "OutboxError", "ReadingIn", "ReconcileReport"]
 
@@ -116,70 +119,6 @@ class ReconcileReport:
     next_seq: int
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS readings (
-    rid       INTEGER PRIMARY KEY AUTOINCREMENT,
-    feed      INTEGER NOT NULL,
-    sensor    TEXT    NOT NULL,
-    t_ms      INTEGER NOT NULL,
-    value     REAL    NOT NULL,
-    quality   INTEGER NOT NULL,
-    size      INTEGER NOT NULL,
-    batch_seq INTEGER
-);
-CREATE INDEX IF NOT EXISTS readings_unbatched ON readings (feed, rid) WHERE batch_seq IS NULL;
-CREATE INDEX IF NOT EXISTS readings_batch ON readings (feed, batch_seq, rid) WHERE batch_seq IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS readings_once ON readings (sensor, t_ms, value);
-CREATE TABLE IF NOT EXISTS feeds (feed INTEGER PRIMARY KEY, next_seq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS batches (
-    feed       INTEGER NOT NULL,
-    seq        INTEGER NOT NULL,
-    state      TEXT    NOT NULL,
-    count      INTEGER NOT NULL,
-    first_rid  INTEGER NOT NULL,
-    last_rid   INTEGER NOT NULL,
-    t_first    INTEGER NOT NULL,
-    t_last     INTEGER NOT NULL,
-    size       INTEGER NOT NULL,
-    data       BLOB,
-    cid        TEXT,
-    txhash     TEXT,
-    nonce      INTEGER,
-    block      INTEGER,
-    created_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL,
-    PRIMARY KEY (feed, seq)
-);
-CREATE INDEX IF NOT EXISTS batches_open ON batches (feed, seq) WHERE state != 'confirmed';
-CREATE TABLE IF NOT EXISTS swaps (
-    old_sensor    TEXT PRIMARY KEY,
-    new_sensor    TEXT    NOT NULL,
-    old_feed      INTEGER NOT NULL,
-    old_component TEXT    NOT NULL,
-    new_component TEXT    NOT NULL,
-    key_file      TEXT    NOT NULL,
-    device        TEXT    NOT NULL,
-    state         TEXT    NOT NULL,
-    new_feed      INTEGER,
-    updated_ms    INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS calls (
-    call_id    INTEGER PRIMARY KEY,
-    program    TEXT    NOT NULL,
-    state      TEXT    NOT NULL,
-    ok         INTEGER,
-    message    TEXT,
-    result_cid TEXT,
-    updated_ms INTEGER NOT NULL
-)
-"""
-# Version 2 added the swaps and calls tables (agent/operations.py); version 3 the source checkpoints
-# (agent/checkpoints.py). An older file gains them on open.
-_SCHEMA_VERSION = "3"
-_MIGRATABLE = {"1", "2"}
-_BATCH_COLUMNS = "feed, seq, state, count, first_rid, last_rid, t_first, t_last, size, cid, txhash, nonce, block"
-
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -208,7 +147,7 @@ class Outbox:
             raise OutboxError(f"cannot put {self.path} in WAL mode (got {mode})")
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
         with self._tx() as db:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
+            for statement in filter(str.strip, SCHEMA.split(";")):
                 try:
                     db.execute(statement)
                 except sqlite3.IntegrityError:   # only the unique index: a file written before it
@@ -217,11 +156,11 @@ class Outbox:
             checkpoints_sql.migrate_v3(db)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
-                db.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
-            elif row[0] in _MIGRATABLE:
-                db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (_SCHEMA_VERSION,))
-            elif row[0] != _SCHEMA_VERSION:
-                raise OutboxError(f"outbox schema {row[0]} is not supported (expected {_SCHEMA_VERSION})")
+                db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            elif row[0] in MIGRATABLE:
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
+            elif row[0] != SCHEMA_VERSION:
+                raise OutboxError(f"outbox schema {row[0]} is not supported (expected {SCHEMA_VERSION})")
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -272,26 +211,30 @@ class Outbox:
                     checkpoints: Mapping[str, int] | None = None) -> list[Reading]:
         """Group commit: every new reading of ``items`` in one transaction (all or none). A reading
         the outbox already holds (same sensor, time and value) is skipped: the result lists only the
-        readings stored now, in the order given. ``checkpoints`` (source -> position) commit with them."""
+        readings stored now, in the order given. ``checkpoints`` (source -> position) commit with them.
+        Hot path: one ``executemany`` under a savepoint; only if some were copies is it rolled back and
+        the rows inserted one by one, so rids stay consecutive."""
         rows = [(feed, r.sensor, int(r.t_ms), float(r.value), int(r.quality)) for feed, r in items]
         if not rows:
             if checkpoints:
                 self.save_checkpoints(checkpoints)
             return []
-        out: list[Reading] = []
         with self._tx() as db:
             seq_row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'readings'").fetchone()
-            next_rid = (seq_row[0] if seq_row else 0) + 1
-            for feed, sensor, t_ms, value, quality in rows:
-                size = reading_encoded_size(sensor, next_rid, t_ms, quality)
-                inserted = db.execute(
-                    "INSERT OR IGNORE INTO readings (rid, feed, sensor, t_ms, value, quality, size)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (next_rid, feed, sensor, t_ms, value, quality, size),
-                ).rowcount
-                if inserted:
-                    out.append(Reading(rid=next_rid, sensor=sensor, t_ms=t_ms, value=value, quality=quality))
-                    next_rid += 1
+            first_rid = (seq_row[0] if seq_row else 0) + 1
+            out = [trusted_reading(first_rid + i, sensor, t_ms, value, quality)
+                   if fields_ok(sensor, t_ms, value, quality) else Reading(first_rid + i, sensor, t_ms, value, quality)
+                   for i, (_feed, sensor, t_ms, value, quality) in enumerate(rows)]
+            params = [(r.rid, feed, r.sensor, r.t_ms, r.value, r.quality,
+                       reading_encoded_size(r.sensor, r.rid, r.t_ms, r.quality))
+                      for (feed, *_), r in zip(rows, out)]
+            db.execute("SAVEPOINT append_many")
+            before = db.total_changes
+            db.executemany(INSERT_READING, params)
+            if db.total_changes - before != len(rows):
+                db.execute("ROLLBACK TO append_many")
+                out = _insert_one_by_one(db, rows, first_rid)
+            db.execute("RELEASE append_many")
             if checkpoints:
                 checkpoints_sql.save_checkpoints(db, checkpoints)
         return out
@@ -384,12 +327,16 @@ class Outbox:
                 (feed, max_readings),
             )
             readings: list[Reading] = []
+            append = readings.append
             total = 0
+            # The array head grows with the count, so the exact check uses count+1; it only matters once
+            # the readings come within the largest possible overhead of the limit.
+            near = max_bytes - batch_overhead(feed, seq, 2**64 - 1)
             for rid, sensor, t_ms, value, quality, size in cursor:
-                # The array head grows with the count, so check with count+1 every time.
-                if readings and batch_overhead(feed, seq, len(readings) + 1) + total + size > max_bytes:
+                if readings and total + size > near and (
+                        batch_overhead(feed, seq, len(readings) + 1) + total + size > max_bytes):
                     break
-                readings.append(Reading(rid, sensor, t_ms, value, quality))
+                append(trusted_reading(rid, sensor, t_ms, value, quality))  # checked when appended
                 total += size
             cursor.close()
             if not readings:
@@ -433,7 +380,7 @@ class Outbox:
     def get_batch(self, feed: int, seq: int) -> BatchRecord:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE feed = ? AND seq = ?", (feed, seq)
+                f"SELECT {BATCH_COLUMNS} FROM batches WHERE feed = ? AND seq = ?", (feed, seq)
             ).fetchone()
         if row is None:
             raise KeyError((feed, seq))
@@ -453,7 +400,7 @@ class Outbox:
         while True:
             with self._lock:
                 rows = self._db.execute(
-                    f"SELECT {_BATCH_COLUMNS} FROM batches WHERE (feed, seq) > (?, ?){feed_sql}{state_sql}"
+                    f"SELECT {BATCH_COLUMNS} FROM batches WHERE (feed, seq) > (?, ?){feed_sql}{state_sql}"
                     " ORDER BY feed, seq LIMIT ?",
                     (*last, *feed_args, *state_args, page),
                 ).fetchall()
@@ -468,19 +415,25 @@ class Outbox:
         return self.batches(states=[s for s in BatchState if s is not BatchState.CONFIRMED])
 
     def _move(self, feed: int, seq: int, to: BatchState, **fields: object) -> None:
+        self.move_many([(feed, seq, fields)], to)
+
+    def move_many(self, moves: Sequence[tuple[int, int, dict[str, object]]], to: BatchState) -> None:
+        """Move batches to state ``to`` (setting each one's ``fields``) in one transaction, all or none: one
+        commit for all the batches of an anchoring transaction instead of one per batch."""
+        now = _now_ms()
         with self._tx() as db:
-            row = db.execute("SELECT state FROM batches WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
-            if row is None:
-                raise KeyError((feed, seq))
-            current = BatchState(row[0])
-            if to not in _TRANSITIONS[current]:
-                raise OutboxError(f"feed {feed} seq {seq}: cannot go from {current.value} to {to.value}")
-            sets = ", ".join(f"{k} = ?" for k in fields)
-            db.execute(
-                f"UPDATE batches SET state = ?, updated_ms = ?{', ' if sets else ''}{sets} WHERE feed = ? AND seq = ?",
-                (to.value, _now_ms(), *fields.values(), feed, seq),
-            )
-        log.info("batch state", feed=feed, seq=seq, state=to.value, **{k: v for k, v in fields.items() if v is not None})
+            for feed, seq, fields in moves:
+                row = db.execute("SELECT state FROM batches WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
+                if row is None:
+                    raise KeyError((feed, seq))
+                if to not in _TRANSITIONS[BatchState(row[0])]:
+                    raise OutboxError(f"feed {feed} seq {seq}: cannot go from {row[0]} to {to.value}")
+                sets = "".join(f", {k} = ?" for k in fields)
+                db.execute(f"UPDATE batches SET state = ?, updated_ms = ?{sets} WHERE feed = ? AND seq = ?",
+                           (to.value, now, *fields.values(), feed, seq))
+        if moves:
+            log.info("batch state", state=to.value, batches=len(moves), first=moves[0][:2], last=moves[-1][:2],
+                     **{k: v for k, v in moves[-1][2].items() if v is not None})
 
     def mark_stored(self, feed: int, seq: int, cid: str) -> None:
         self._move(feed, seq, BatchState.STORED, cid=cid)
@@ -590,3 +543,15 @@ def _record(row: tuple) -> BatchRecord:
     feed, seq, state, count, first_rid, last_rid, t_first, t_last, size, cid, txhash, nonce, block = row
     return BatchRecord(feed, seq, BatchState(state), count, first_rid, last_rid, t_first, t_last, size,
                        cid, txhash, nonce, block)
+
+
+def _insert_one_by_one(db: sqlite3.Connection, rows: list[tuple[int, str, int, float, int]],
+                       first_rid: int) -> list[Reading]:
+    """The slow path of a group holding copies: each row alone, copies skipped, rids consecutive."""
+    out, next_rid = [], first_rid
+    for feed, sensor, t_ms, value, quality in rows:
+        size = reading_encoded_size(sensor, next_rid, t_ms, quality)
+        if db.execute(INSERT_READING, (next_rid, feed, sensor, t_ms, value, quality, size)).rowcount:
+            out.append(Reading(rid=next_rid, sensor=sensor, t_ms=t_ms, value=value, quality=quality))
+            next_rid += 1
+    return out

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..formats import cids
-from ..formats.batch import Batch
-from ..formats.eip712 import AnchorMessage, sign_anchor
+from ..formats.batch import Batch, decode_batch, reading_slices
+from ..formats.eip712 import AnchorMessage, AnchorSigner, sign_anchor
 from ..formats.headchain import next_head
 from ..formats.merkle import MerkleTree, leaf_hash
 from ..formats.batch import encode_reading
@@ -61,3 +61,35 @@ def prepare_anchor(batch: Batch, cid: str, prev_head: bytes, device_key: bytes |
     return PreparedAnchor(feed=batch.feed, seq=batch.seq, root=root, cid=cid, cid_digest=digest,
                           count=len(batch.readings), t_first=t_first, t_last=t_last, prev_head=prev_head,
                           head=head, signature=signature)
+
+
+_SIGNERS: dict[tuple[bytes | str, int, str], AnchorSigner] = {}
+
+
+def _signer(device_key: bytes | str, chain_id: int, feed_contract: str) -> AnchorSigner:
+    key = (device_key, chain_id, feed_contract)
+    if key not in _SIGNERS:
+        _SIGNERS[key] = AnchorSigner(device_key, chain_id, feed_contract)
+    return _SIGNERS[key]
+
+
+def prepare_stored(data: bytes, cid: str, prev_head: bytes, device_key: bytes | str | None,
+                   chain_id: int, feed_contract: str) -> PreparedAnchor:
+    """`prepare_anchor` for a batch's encoded bytes (the outbox's): the leaves hash the readings' own
+    byte slices, so nothing is decoded into objects and re-encoded, and the signature skips eth-account's
+    typed-data path (`AnchorSigner`); the same root, head and signature either way."""
+    found = reading_slices(data)
+    batch = decode_batch(data) if found is None else None
+    if batch is not None:
+        return prepare_anchor(batch, cid, prev_head, device_key, chain_id, feed_contract)
+    assert found is not None
+    feed, seq, slices, t_first, t_last = found
+    root = MerkleTree([leaf_hash(s) for s in slices]).root
+    digest, _codec = cids.pack(cid)
+    message = AnchorMessage(feed_id=feed, seq=seq, prev_head=prev_head, root=root, cid=digest, count=len(slices),
+                            t_first=t_first, t_last=t_last)
+    signature = _signer(device_key, chain_id, feed_contract).sign(message) if device_key is not None else b""
+    head = next_head(prev_head, feed, seq, root, digest, len(slices), t_first, t_last)
+    return PreparedAnchor(feed=feed, seq=seq, root=root, cid=cid, cid_digest=digest, count=len(slices),
+                          t_first=t_first, t_last=t_last, prev_head=prev_head, head=head, signature=signature)
+

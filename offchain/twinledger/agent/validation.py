@@ -44,6 +44,11 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 Bounds = tuple[float | None, float | None]
+_OUT_OF_RANGE, _SAFETY_RULE, _REDUNDANCY_MISMATCH = int(Quality.OUT_OF_RANGE), int(Quality.SAFETY_RULE), \
+    int(Quality.REDUNDANCY_MISMATCH)
+_STUCK, _SPIKE = int(Quality.STUCK), int(Quality.SPIKE)
+_SOURCE_UNCERTAIN, _SOURCE_BAD = int(Quality.SOURCE_UNCERTAIN), int(Quality.SOURCE_BAD)
+_QUALITY_OF = [Quality(q) for q in range(2 * int(max(Quality)))]  # every combination of the flags
 MAX_SENSOR_NAME_BYTES = 128
 
 
@@ -161,13 +166,14 @@ class Validator:
             sensor, t_ms, value = self._parse(sample)
         except _Reject as exc:
             return self._reject(str(exc), sample)
+        # Plain ints on the hot path: IntFlag arithmetic costs more than all the checks together.
         quality = self._flags(sensor, t_ms, value) | _source_flags(sample)
         self.stats.accepted += 1
         if quality:
             for flag in Quality:
-                if flag and flag in quality:
+                if flag and flag & quality:
                     self.stats.flagged[flag.name or str(int(flag))] += 1
-        return Accepted(sensor, t_ms, value, quality)
+        return Accepted(sensor, t_ms, value, _QUALITY_OF[quality])
 
     def validate_many(self, samples: Iterable[Sample]) -> Iterable[Accepted | Rejected]:
         return (self.validate(s) for s in samples)
@@ -202,21 +208,21 @@ class Validator:
 
     # -- flags ---------------------------------------------------------------------------------
 
-    def _flags(self, sensor: str, t_ms: int, value: float) -> Quality:
+    def _flags(self, sensor: str, t_ms: int, value: float) -> int:
         rules = self.rules
-        quality = Quality.GOOD
+        quality = 0
         bounds = rules.ranges.get(sensor)
         if bounds is not None and _outside(value, bounds):
-            quality |= Quality.OUT_OF_RANGE
+            quality |= _OUT_OF_RANGE
         limits = rules.safety.get(sensor)
         if limits is not None and _outside(value, limits):
-            quality |= Quality.SAFETY_RULE
-        if self._disagrees(sensor, t_ms, value):
-            quality |= Quality.REDUNDANCY_MISMATCH
+            quality |= _SAFETY_RULE
+        if self._group_of and self._disagrees(sensor, t_ms, value):
+            quality |= _REDUNDANCY_MISMATCH
         if self._stuck(sensor, value):
-            quality |= Quality.STUCK
-        if self._spike(sensor, value):
-            quality |= Quality.SPIKE
+            quality |= _STUCK
+        if rules.spikes and self._spike(sensor, value):
+            quality |= _SPIKE
         return quality
 
     def _disagrees(self, sensor: str, t_ms: int, value: float) -> bool:
@@ -284,15 +290,12 @@ def _parse_time(raw: Any) -> int:
     return t
 
 
-def _source_flags(sample: Any) -> Quality:
+def _source_flags(sample: Any) -> int:
     """``connectors.base.SourceQuality``: 1 uncertain, 2 bad (4, historical, is not a quality)."""
     flags = int(getattr(sample, "source_quality", 0))
-    quality = Quality.GOOD
-    if flags & 1:
-        quality |= Quality.SOURCE_UNCERTAIN
-    if flags & 2:
-        quality |= Quality.SOURCE_BAD
-    return quality
+    if not flags & 3:
+        return 0
+    return (_SOURCE_UNCERTAIN if flags & 1 else 0) | (_SOURCE_BAD if flags & 2 else 0)
 
 
 def _parse_value(raw: Any) -> float:

@@ -8,6 +8,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import RPCEndpoint
 
 from .deployment import Deployment
 from .errors import ChainUnavailable, ErrorDecoder
@@ -18,7 +19,10 @@ RPC_TIMEOUT_S = 30
 
 def connect(rpc_url: str) -> Web3:
     """A Web3 for `rpc_url`; raises ChainUnavailable with one clear line if nothing answers there."""
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
+    # The chain id is asked once, not before every call (web3's validation middleware fetches it for each
+    # eth_call and transaction). Nothing else is cached: blocks, receipts and transactions change in a reorg.
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_S}, cache_allowed_requests=True,
+                                cacheable_requests={RPCEndpoint("eth_chainId")}))
     try:
         w3.eth.chain_id  # noqa: B018 - the probe: any answer means a node is there
     except Exception:  # noqa: BLE001 - whatever the transport raises, nothing answers

@@ -9,7 +9,7 @@ from ..crypto.context import Context, Subject
 from ..crypto.errors import CryptoError
 from ..crypto.payload import looks_sealed as _looks_sealed
 from ..crypto.payload import open_sealed, read_header
-from ..formats.batch import Batch, BatchFormatError, Reading, decode_batch, encode_reading
+from ..formats.batch import Batch, BatchFormatError, Reading, decode_batch, encode_reading, reading_slices
 from ..formats.merkle import MerkleTree, keccak256
 from ..formats.merkle import fast_root as merkle_root
 from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
@@ -67,7 +67,11 @@ def check_batch_bytes(data: bytes, anchor: AnchorRecord, *, twin: int | None = N
         return BatchContent([Finding.of(Kind.UNDECODABLE, loc, f"not a valid batch: {exc}")], encrypted=encrypted)
     findings = _batch_header_findings(batch, anchor, loc)
     h = keccak256
-    leaves = [h(h(e)) for e in map(encode_reading, batch.readings)]
+    # Canonical bytes (decode_batch accepts no other) hold each reading's encoding as a slice: hash those
+    # rather than encoding every reading again.
+    found = reading_slices(data)
+    encoded = found[2] if found is not None and len(found[2]) == batch.count else map(encode_reading, batch.readings)
+    leaves = [h(h(e)) for e in encoded]
     tree = MerkleTree(leaves) if keep_tree else None
     root = tree.root if tree is not None else merkle_root(leaves)
     root_ok = root == anchor.root

@@ -1,0 +1,182 @@
+"""Real time at real block times: S sensors at H Hz each, offered for a fixed wall time, against the bench's anvil
+switched to interval mining (`evm_setIntervalMining`, as `anvil --block-time`) for the run. The agent's stages as
+in bench/agent.py, with the anchorer keeping several transactions in flight, told the block time, and the batch
+window sized to what the chain carries (`Anchorer.suggested_window`).
+
+Figures per case: the kept ratio (readings whose anchor was mined within the offered time plus a grace of one
+window and two blocks, over the readings offered) and p99 of arrival → the receipt of the block that anchors it.
+The process's resident memory is sampled every second during the 100 × 100 Hz runs."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .agent import TICK_S, AgentRig
+from .batches import DEVICE_ADDRESS
+from .chainenv import AGENT_INDEX, DEVICE_AGENT, T0_MS, BenchEnv, events, h
+from .common import Results, percentile
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str  # realtime_<key>_kept_ratio / _p99_ms
+    sensors: int
+    hz: float
+    block_s: int
+
+
+CASES = (Case("100x100_block2", 100, 100.0, 2), Case("100x100_block12", 100, 100.0, 12),
+         Case("1000x10_block2", 1000, 10.0, 2))
+RSS_CASE = "100x100_block2"
+
+
+@dataclass
+class RealtimePlan:
+    runs: int = 2
+    seconds: float = 30.0
+    cases: Sequence[Case] = CASES
+    max_in_flight: int = 16
+
+
+@dataclass
+class RealtimeRun:
+    pushed: int
+    kept: int
+    p50_ms: float
+    p99_ms: float
+    window_s: float
+    transactions: int
+    max_in_flight: int
+    rss_mb: list[float] = field(default_factory=list)
+
+
+def rss_mb() -> float:
+    """This process's resident set (the agent's stages all run in it; anvil is a separate process)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def many_feeds(env: BenchEnv, twin: int, n: int) -> list[int]:
+    """`env.new_feeds`, pipelined: every transaction sent before the first receipt is awaited."""
+    owner = env.owner
+    spec, feeds = owner.spec.functions, owner.feeds.functions
+    names = [env.unique("Sensor") for _ in range(n)]
+    comps = [h(f"{twin}/{name}") for name in names]
+    gas = int(owner.sender.estimate(spec.addComponent(twin, comps[0], b"\x00" * 32, names[0], h("Sensor"))) * 1.5)
+    sent = [owner.sender.submit(spec.addComponent(twin, c, b"\x00" * 32, name, h("Sensor")), gas=gas)
+            for c, name in zip(comps, names)]
+    for s in sent:
+        owner.sender.wait(s)
+    gas = int(owner.sender.estimate(feeds.registerFeed(twin, comps[0], DEVICE_ADDRESS, h("schema"))) * 1.5)
+    sent = [owner.sender.submit(feeds.registerFeed(twin, c, DEVICE_ADDRESS, h("schema")), gas=gas) for c in comps]
+    out = []
+    for s in sent:
+        out.append(int(events(owner.feeds.events.FeedRegistered(), owner.sender.wait(s))[0]["feedId"]))
+    return out
+
+
+class _Mining:
+    """Interval mining at `block_s` for the duration of a run, automine again after it."""
+
+    def __init__(self, env: BenchEnv, block_s: int) -> None:
+        self.w3, self.block_s = env.owner.w3, block_s
+
+    def __enter__(self) -> "_Mining":
+        self.w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+        self.w3.provider.make_request("evm_setIntervalMining", [self.block_s])  # type: ignore[arg-type]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.w3.provider.make_request("evm_setIntervalMining", [0])  # type: ignore[arg-type]
+        self.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+
+
+def run_case(env: BenchEnv, twin: int, workdir: Path, case: Case, seconds: float, max_in_flight: int,
+             sample_rss: bool) -> RealtimeRun:
+    feeds = many_feeds(env, twin, case.sensors)
+    with _Mining(env, case.block_s):
+        rig = AgentRig(env, twin, workdir, case.sensors, feed_ids=feeds, max_items=10_000,
+                       anchorer_kwargs=dict(block_time=case.block_s, max_in_flight=max_in_flight))
+        window = rig.anchorer.suggested_window(case.sensors)
+        rig.batcher.window_s = window
+        rss: list[float] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(1.0):
+                rss.append(rss_mb())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        if sample_rss:
+            rss.append(rss_mb())
+            sampler.start()
+        names = list(rig.sensors)
+        period = 1.0 / case.hz
+        rig.thread.start()
+        start = time.perf_counter()
+        pushed = 0
+        last_tick = start
+        for tick in range(int(seconds * case.hz)):
+            delay = start + tick * period - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            t_ms = T0_MS + int(tick * period * 1000)
+            for name in names:
+                rig.push(name, t_ms, 20.0 + (tick % 50) * 0.1, track=True)
+                pushed += 1
+            if time.perf_counter() - last_tick >= TICK_S:
+                rig.tick()
+                last_tick = time.perf_counter()
+        offered_until = time.time()
+        rig.finish(timeout=600.0)
+        stop.set()
+    grace = window + 2 * case.block_s
+    kept = sum(1 for anchored in rig.anchored_at if anchored <= offered_until + grace)
+    lat = [(anchored - arrived) * 1000 for arrived, anchored in zip(rig.arrived_at, rig.anchored_at)]
+    out = RealtimeRun(pushed, kept, percentile(lat, 50), percentile(lat, 99), window, rig.anchorer.stats.transactions,
+                      rig.anchorer.stats.max_in_flight, rss)
+    rig.close()
+    return out
+
+
+def measure(env: BenchEnv, workdir: Path, plan: RealtimePlan = RealtimePlan()) -> Results:
+    res = Results()
+    twin, _ = env.create_twin("Realtime bench")
+    env.grant(twin, DEVICE_AGENT, AGENT_INDEX)
+    runs = iter(range(10**6))
+    details: dict[str, Any] = {}
+    rss_all: list[float] = []
+    rss_peaks: list[float] = []
+    for case in plan.cases:
+        kept, p99, p50, info = [], [], [], []
+        for _ in range(plan.runs):
+            r = run_case(env, twin, Path(workdir) / f"rt-{next(runs)}", case, plan.seconds, plan.max_in_flight,
+                         sample_rss=case.key == RSS_CASE)
+            kept.append(r.kept / r.pushed)
+            p99.append(r.p99_ms)
+            p50.append(r.p50_ms)
+            rss_all.extend(r.rss_mb)
+            if r.rss_mb:
+                rss_peaks.append(max(r.rss_mb))
+            info.append(dict(pushed=r.pushed, kept=r.kept, window_s=r.window_s, transactions=r.transactions,
+                             max_in_flight=r.max_in_flight))
+        res.put(f"realtime_{case.key}_kept_ratio", kept)
+        res.put(f"realtime_{case.key}_p99_ms", p99)
+        res.extra[f"realtime_{case.key}_p50_ms"] = sorted(p50)[len(p50) // 2]
+        details[case.key] = dict(sensors=case.sensors, hz=case.hz, block_s=case.block_s, runs=info)
+    if rss_all:
+        res.put("agent_rss_mb_100x100", rss_peaks)
+        third = max(1, len(rss_all) // 3)
+        res.extra["agent_rss_mb_100x100_first_third"] = sum(rss_all[:third]) / third
+        res.extra["agent_rss_mb_100x100_last_third"] = sum(rss_all[-third:]) / third
+    res.extra["realtime"] = details
+    res.extra["realtime_seconds"] = plan.seconds
+    res.extra["realtime_runs"] = plan.runs
+    res.extra["realtime_rss_seconds"] = plan.seconds * plan.runs
+    return res
