@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from . import aggregate
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # EtherTwin's contracts (solc 0.5.13, optimizer 200) on anvil, one run: /work/shared/design.md "Reference figures".
@@ -412,7 +414,7 @@ def render(r: Figures, docs: Path = ROOT / "docs") -> Path:
     docs = Path(docs)
     _plots(r, docs / "img")
     sections: list[Callable[[Figures], str]] = [header, gas_section, anchor_section, per_reading_section,
-                                                capacity_section, throughput_section, realtime_section,
+                                                capacity_section, aggregate.section, throughput_section, realtime_section,
                                                 profile_section, sources_section, verify_section, ipfs_section]
     path = docs / "benchmarks.md"
     path.write_text("\n\n".join(s(r) for s in sections) + "\n", encoding="utf-8")

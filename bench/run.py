@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import structlog
 
-from . import agent, gas, ipfs, limits, realtime, report, sources, verify
+from . import aggregate, agent, gas, ipfs, limits, realtime, report, sources, verify
 from .chainenv import BenchEnv
 from .common import Results, machine
 
@@ -35,6 +35,7 @@ def plans(quick: bool) -> dict[str, dict[str, Any]]:
     if quick:
         return {
             "gas": dict(runs=2, batch_sizes=(1, 10), feed_counts=(1, 2)),
+            "aggregate": dict(runs=2, feeds_per_window=100),
             "verify": dict(runs=1, batches=4, batch_size=100),
             "agent": dict(plan=agent.AgentPlan(runs=1, total=400, feeds=4, naive_total=20, latency_sensors=2,
                                                latency_hz=50.0, latency_s=1.6, batch_sizes=(1, 10),
@@ -47,6 +48,7 @@ def plans(quick: bool) -> dict[str, dict[str, Any]]:
         }
     return {
         "gas": dict(runs=5),
+        "aggregate": dict(runs=5),
         "verify": dict(runs=3, batches=100, batch_size=1000),
         "agent": dict(plan=agent.AgentPlan()),
         "realtime": dict(plan=realtime.RealtimePlan(seconds=float(os.environ.get("BENCH_REALTIME_S", "30")))),
@@ -72,6 +74,7 @@ def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str
                 t0 = time.perf_counter()
                 if group == "gas":
                     res.merge(gas.measure(env, **p["gas"]))
+                    res.merge(aggregate.measure(env, **p["aggregate"]))  # next to the per-feed figures
                 elif group == "verify":
                     res.merge(verify.measure(env, **p["verify"]))
                 elif group == "realtime":

@@ -25,6 +25,8 @@ REQUIRED = [
     "source_mqtt_per_s", "source_modbus_per_s", "verify_share_of_limit",
     "realtime_100x100_block2_kept_ratio", "realtime_100x100_block2_p99_ms", "realtime_100x100_block12_kept_ratio",
     "realtime_100x100_block12_p99_ms", "realtime_1000x10_block2_kept_ratio", "agent_rss_mb_100x100",
+    "feeds_per_chain_aggregated",
+    "gas_anchor_window_per_feed",
 ]
 
 
@@ -50,13 +52,16 @@ def test_bench_quick_end_to_end(tmp_path: Path) -> None:
     assert r["gas_per_reading_10"] < r["gas_per_reading_1"]
     assert r["gas_anchor_event_only_floor"] < r["gas_anchor_single"]
     assert r["ethertwin_style_gas_create_twin"] > r["gas_create_twin"]
+    # one window's gas does not grow with its feeds: per feed-window it is far below a per-feed anchor
+    assert r["gas_anchor_window_per_feed"] * 10 < r["gas_anchor_many_signed_per_feed_10"]
     cap = r["block_capacity"]
     assert cap and all(c["anchors_per_block"] > 0 and c["feeds_at_1s_window"] > 0 for c in cap.values())
 
     md = (docs / "benchmarks.md").read_text()
     for heading in ("## Gas of the twin operations", "## Gas per reading", "## What one block can carry",
                     "## Agent throughput and latency", "## Verification", "## Embedded IPFS node",
-                    "## Real time at real block times", "## Where the agent's time goes"):
+                    "## Real time at real block times", "## Where the agent's time goes",
+                    "## Gateway-aggregated anchoring"):
         assert heading in md
     assert "3,639,536" in md  # EtherTwin's reference figure, side by side
     for png in ("bench_gas_ops.png", "bench_scaling_batch.png", "bench_scaling_feeds.png"):

@@ -4,7 +4,7 @@ Each layer's errors derive from it, most also from the built-in class their call
 (`ValueError` for bad input, `RuntimeError` for a failed operation, `KeyError` for a missing block):
 
     TwinLedgerError
-    ├── AmlError, BatchFormatError                    formats/   (ValueError)
+    ├── AmlError, BatchFormatError, WindowFormatError formats/   (ValueError)
     ├── IpfsError                                     ipfs/
     │   ├── IpfsUnavailable, IntegrityError, NotPinned, UnsupportedContent
     │   ├── BlockNotFound                                        (KeyError)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from eth_utils import keccak
 
-from twinledger.ledger.names import CallStatus, FeedStatus, Permission, Phase, Role, label
+from twinledger.ledger.names import CallStatus, FeedStatus, GatewayFault, Permission, Phase, Role, label
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = ROOT / "contracts"
@@ -21,6 +21,7 @@ ENUMS: dict[type[Enum], tuple[str, str]] = {  # Python enum -> (Solidity file, e
     Phase: ("interfaces/ISpecification.sol", "Phase"),
     CallStatus: ("interfaces/ISpecification.sol", "CallStatus"),
     FeedStatus: ("interfaces/ISensorFeed.sol", "FeedStatus"),
+    GatewayFault: ("interfaces/IGatewayAnchors.sol", "Fault"),
 }
 
 

@@ -190,6 +190,12 @@ class EncryptionConfig(_Model):
     enabled: bool = False
 
 
+class AnchoringConfig(_Model):
+    # per_feed: SensorFeed.anchor/anchorMany; aggregated: one GatewayAnchors window per round over every feed
+    # (agent/gateway.py; the account needs GATEWAY_ROLE, and every feed a device key).
+    mode: Literal["per_feed", "aggregated"] = "per_feed"
+
+
 class AgentConfig(_Model):
     twin_id: int = Field(ge=0)
     # The device key signs the batches (EIP-712); the account sends the transactions (default: the
@@ -212,6 +218,7 @@ class AgentConfig(_Model):
     source: SourceConfig | None = None
     sources: list[SourceConfig] = []          # several sources at once; ``source`` is the one-source form
     encryption: EncryptionConfig = EncryptionConfig()
+    anchoring: AnchoringConfig = AnchoringConfig()
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
     @field_validator("ipfs")

@@ -26,6 +26,7 @@ from ..chain.keystore import load_key
 from ..ipfs import open_store
 from ..ipfs.errors import IpfsError
 from .anchorer import OPEN_STATES, AnchoredBatch, Anchorer
+from .gateway import WindowAnchorer
 from .batcher import Batcher, Pipeline
 from .commands import PlantDriver, ProgramCallWatcher
 from .config import AgentConfig, FeedConfig
@@ -133,8 +134,9 @@ class AgentDaemon:
                                  group_size=c.batching.group_commit, group_delay_s=c.batching.group_delay_s)
         keys: dict[int, bytes | None] = {feed.feed_id: device_key for feed in c.feeds.values()}
         self.sealer = BatchSealer(self.chain, self.store, c.twin_id) if c.encryption.enabled else None
-        self.anchorer = Anchorer(self.outbox, self.store, self.chain, keys, on_anchored=self._on_anchored,
-                                 sealer=self.sealer)
+        anchorer_class = WindowAnchorer if c.anchoring.mode == "aggregated" else Anchorer
+        self.anchorer = anchorer_class(self.outbox, self.store, self.chain, keys, on_anchored=self._on_anchored,
+                                       sealer=self.sealer)
         # the window the chain carries: one batch per feed per window must fit its block time and gas limit
         self.batcher.window_s = self.anchorer.suggested_window(len(c.feeds), c.batching.window_s)
         self.replacer = SensorReplacer(self.chain, c.twin_id, self.outbox, c.outbox_path.parent,

@@ -34,6 +34,8 @@ DEPLOY_PLAN: tuple[DeployStep, ...] = (
     DeployStep("SensorFeed", lambda a, deployer: [a["Authorization"], a["Specification"]]),
     DeployStep("AgreementRegistry", lambda a, deployer: [a["SensorFeed"], a["Specification"]]),
     DeployStep("DevToken", lambda a, deployer: []),  # the dev chain's ERC-20 for escrow; the deployer mints
+    # Gateway-aggregated anchors judged against SensorFeed (docs/formats.md section 9); the deployer grants gateways.
+    DeployStep("GatewayAnchors", lambda a, deployer: [a["SensorFeed"]]),
 )
 
 WIRE_PLAN: tuple[WireStep, ...] = (

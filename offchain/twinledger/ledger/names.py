@@ -67,6 +67,21 @@ class FeedStatus(IntEnum):
     Retired = 3
 
 
+class GatewayFault(IntEnum):
+    """`IGatewayAnchors.Fault`: what a successful challenge of a gateway window proved."""
+
+    None_ = 0
+    ForgedSignature = 1
+    UnknownFeed = 2
+    DuplicateSeq = 3
+    BrokenHeadChain = 4
+    ConflictsWithFeed = 5
+
+
+# `GatewayAnchors.GATEWAY_ROLE`: may anchor windows (granted by the GatewayAnchors admin, the deployer).
+GATEWAY_ROLE = keccak(text="GATEWAY_ROLE")
+
+
 class Role(Enum):
     """The built-in roles (`Authorization.OWNER` ...): `bytes32` ids, `keccak256` of the name."""
 

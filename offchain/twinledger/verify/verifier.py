@@ -23,9 +23,10 @@ from ..ledger.reader import (
     ANCHOR_PERMISSION, AnchorRecord, AnchorTx, FeedState, KeyChange, Ledger, StoredVersion, word,
 )
 from ..ledger.twinspec import SpecError, load_spec
+from .aggregated import WindowIndex, check_leaf_signature
 from .findings import Finding, Kind, Location
 from .keys import KeySource
-from .signatures import AnchorRecoverer, check_signature, key_at
+from .signatures import AnchorRecoverer, SignatureCheck, check_signature, key_at
 from .content import check_batch_bytes, fetch_block, store_unavailable
 from .feed import (
     ReadingIndex, _batch_time_order, _gc_paused, _head_fields, coverage, head_chain, key_findings,
@@ -71,20 +72,22 @@ class Verifier:
         self.gap_tolerance = gap_tolerance
         self.recoverer = AnchorRecoverer(ledger.chain_id, ledger.feeds.address)
         self._rates: dict[int, dict[bytes, tuple[float, str]]] = {}
+        self.windows = WindowIndex(ledger, store)  # the gateway-aggregated mode's anchors, checked alike
 
     # ---- one batch / one reading ---------------------------------------------------------
 
     def verify_batch(self, feed_id: int, seq: int, *, keep_tree: bool = False) -> BatchResult:
         """One batch: content, head (from the previous anchor), signature and the on-chain head (`verifyBatch`)."""
         self.ledger.require_feed(feed_id)
-        found = self.ledger.anchors(feed_id, seq)
+        found = self.ledger.anchors(feed_id, seq) or [a for a in self.windows.anchors(feed_id) if a.seq == seq]
         if not found:
             raise LookupError(f"no batch {seq} in feed {feed_id} (it has {self.ledger.feed_state(feed_id).next_seq}): "
                               f"see `twinledger verify feed {feed_id}`")
         anchor = found[0]
         prev_head = GENESIS_HEAD
         if seq > 0:
-            prev = self.ledger.anchors(feed_id, seq - 1, to_block=anchor.block)
+            prev = self.ledger.anchors(feed_id, seq - 1, to_block=anchor.block) or [
+                a for a in self.windows.anchors(feed_id) if a.seq == seq - 1 and a.block <= anchor.block]
             prev_head = prev[0].head if prev else GENESIS_HEAD
         state = self.ledger.feed_state(feed_id)
         history = self.ledger.key_history(feed_id)
@@ -93,10 +96,10 @@ class Verifier:
             result.findings.append(Finding.of(Kind.HEAD_MISMATCH, Location(feed=feed_id, seq=seq, cid=anchor.cid),
                                               "the head does not follow from the previous anchor"))
         result.prev_head = prev_head
-        if not self.ledger.verify_batch(anchor, prev_head):
+        if not self._batch_on_chain(anchor, prev_head):
             result.findings.append(Finding.of(Kind.CHAIN_MISMATCH, Location(feed=feed_id, seq=seq),
-                                              "SensorFeed.verifyBatch rejects the event's header: the head stored "
-                                              "for this seq does not commit to it"))
+                                              "SensorFeed.verifyBatch (GatewayAnchors.verifyLeaf for a window) "
+                                              "rejects the header: what is anchored does not commit to it"))
         return result
 
     def verify_reading(self, feed_id: int, seq: int, index: int) -> ReadingResult:
@@ -104,7 +107,7 @@ class Verifier:
         batch = self.verify_batch(feed_id, seq, keep_tree=True)
         findings = list(batch.findings)
         loc = Location(feed=feed_id, seq=seq, index=index, cid=batch.anchor.cid)
-        onchain_root = batch.anchor.root if self.ledger.verify_batch(batch.anchor, batch.prev_head) else bytes(32)
+        onchain_root = batch.anchor.root if self._batch_on_chain(batch.anchor, batch.prev_head) else bytes(32)
         if batch.readings is None or batch.tree is None:
             return ReadingResult(feed_id, seq, index, None, None, [], onchain_root, False, False, batch, findings)
         if not 0 <= index < len(batch.readings):
@@ -113,13 +116,14 @@ class Verifier:
         leaf = batch.tree.leaves[index]
         proof = batch.tree.proof(index)
         proof_ok = merkle_verify(proof, onchain_root, leaf) if onchain_root != bytes(32) else False
-        onchain_ok = self.ledger.verify_reading(batch.anchor, batch.prev_head, keccak256(encode_reading(reading)), proof)
+        onchain_ok = self._reading_on_chain(batch.anchor, batch.prev_head, keccak256(encode_reading(reading)), proof)
         loc = Location(feed=feed_id, seq=seq, index=index, rid=reading.rid, cid=batch.anchor.cid)
         if not proof_ok:
             findings.append(Finding.of(Kind.PROOF_INVALID, loc, "the reading's Merkle proof does not lead to the "
                                        "on-chain root"))
         if not onchain_ok:
-            findings.append(Finding.of(Kind.PROOF_INVALID, loc, "SensorFeed.verifyReading rejects the reading"))
+            findings.append(Finding.of(Kind.PROOF_INVALID, loc, "SensorFeed.verifyReading (GatewayAnchors."
+                                       "verifyReading for a window) rejects the reading"))
         return ReadingResult(feed_id, seq, index, reading, leaf, proof, onchain_root, proof_ok, onchain_ok, batch,
                              findings)
 
@@ -173,11 +177,14 @@ class Verifier:
         ledger = self.ledger
         ledger.require_feed(feed_id)
         state = ledger.feed_state(feed_id)
-        anchors = sorted(ledger.anchors(feed_id), key=lambda a: (a.seq, a.block, a.log_index))
+        windowed = self.windows.anchors(feed_id)
+        anchors = sorted(ledger.anchors(feed_id) + windowed, key=lambda a: (a.seq, a.block, a.log_index))
         history = ledger.key_history(feed_id)
         findings: list[Finding] = []
-        findings += sequence_findings(anchors, state.next_seq, feed_id)
-        prev_heads, head_findings = head_chain(anchors, state.head)
+        # a feed in windows has no per-feed nextSeq or head on SensorFeed: its windows' leaves are its chain
+        next_seq = max([state.next_seq] + [a.seq + 1 for a in windowed])
+        findings += sequence_findings(anchors, next_seq, feed_id)
+        prev_heads, head_findings = head_chain(anchors, None if windowed else state.head)
         findings += head_findings
         if history and history[-1].key != state.device_key:
             findings.append(Finding.of(Kind.CHAIN_MISMATCH, Location(feed=feed_id), f"the device key events end at "
@@ -185,6 +192,7 @@ class Verifier:
         rotation_senders = {c.tx_hash: ledger.anchor_tx(c.tx_hash).sender for c in history if c.previous}
         findings += key_findings(history, rotation_senders)
         findings += _batch_time_order(anchors)
+        findings += [f for f in self.windows.findings if f.location.feed == feed_id]  # its windows challenged
         rate = self.expected_rate(state)
         covered, gaps, threshold = coverage(anchors, self.gap_ms)
         if rate is None:  # no promise to measure against: only note long pauses between batches
@@ -259,7 +267,7 @@ class Verifier:
                     return False
                 loc = Location(feed=a.feed_id, seq=a.seq, cid=a.cid)
                 window.append((a, pool.submit(fetch_block, self.store, a.cid, loc),
-                               pool.submit(self.ledger.anchor_tx, a.tx_hash)))
+                               pool.submit(self.anchor_tx, a.tx_hash)))
                 return True
 
             for _ in range(PREFETCH_WINDOW):
@@ -288,16 +296,35 @@ class Verifier:
             result.root_checked = content.root_checked
             result.content_checked = True
             result.tree = content.tree
-        tx = tx if tx is not None else self.ledger.anchor_tx(anchor.tx_hash)
+        tx = tx if tx is not None else self.anchor_tx(anchor.tx_hash)
         expected = key_at(history, anchor.position)
 
         def permitted(sender: str) -> bool:
             return self.ledger.can(twin, sender, ANCHOR_PERMISSION, component, anchor.block)
 
-        result.signature = check_signature(anchor, prev_head, tx, expected, self.recoverer,
-                                           trusted_keys=self.trusted_keys, anchorer_permitted=permitted)
+        def check() -> SignatureCheck:
+            return check_signature(anchor, prev_head, tx, expected, self.recoverer, trusted_keys=self.trusted_keys,
+                                   anchorer_permitted=permitted)
+
+        result.signature = check_leaf_signature(anchor, tx, expected, check) if self.windows.is_window_tx(tx) \
+            else check()
         result.findings += result.signature.findings
         return result
+
+    def _batch_on_chain(self, anchor: AnchorRecord, prev_head: bytes) -> bool:
+        if self.windows.place(anchor) is not None:
+            return self.windows.verify_leaf(anchor, prev_head)
+        return self.ledger.verify_batch(anchor, prev_head)
+
+    def _reading_on_chain(self, anchor: AnchorRecord, prev_head: bytes, reading_hash: bytes,
+                          proof: list[bytes]) -> bool:
+        if self.windows.place(anchor) is not None:  # two levels: reading -> batch root -> window root
+            return self.windows.verify_reading(anchor, prev_head, reading_hash, proof)
+        return self.ledger.verify_reading(anchor, prev_head, reading_hash, proof)
+
+    def anchor_tx(self, tx_hash: str) -> AnchorTx:
+        """The transaction that anchored a batch: a gateway's window, or a SensorFeed anchor."""
+        return self.windows.tx(tx_hash) or self.ledger.anchor_tx(tx_hash)
 
     # ---- whole twin -----------------------------------------------------------------------
 
@@ -316,6 +343,7 @@ class Verifier:
             feeds.append(self.verify_feed(fid, keep_readings=keep_readings, progress=cb, index=index))
         findings: list[Finding] = []
         findings += succession_findings(twin, feeds, self.ledger.retirements(feed_ids))
+        findings += [f for f in self.windows.findings if f.location.feed is None]  # windows no feed can claim
         spec_versions = self.verify_spec_versions(twin)
         documents = [self.verify_document(twin, d) for d in self.ledger.documents_of_twin(twin)]
         for f in feeds:

@@ -1,0 +1,241 @@
+"""The agent in the gateway-aggregated mode (`anchoring: {mode: aggregated}`) on a real anvil chain and the
+embedded IPFS node: every round's batches of all feeds go into one GatewayAnchors window, every accepted reading
+is anchored exactly once (also through SIGKILLs at random points), and `verify` passes every feed."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from plant_support import AGENT, SENSORS, outbox_rids, provision_plant
+from test_agent_crash import start_agent
+from twinledger.agent.config import load_config
+from twinledger.agent.daemon import AgentDaemon
+from twinledger.agent.outbox import Outbox
+from twinledger.agent.publish import merkle_tree
+from twinledger.chain.devnet import test_account as account_of
+from twinledger.formats.aggregate import decode_window
+from twinledger.formats.batch import decode_batch
+from twinledger.formats.cids import raw_cid_from_digest, unpack
+from twinledger.formats.headchain import GENESIS_HEAD
+from twinledger.ledger import gateway
+from twinledger.ledger.reader import Ledger
+from twinledger.verify import Status, Verifier
+
+pytestmark = pytest.mark.timeout(600)
+AGGREGATED = {"mode": "aggregated"}
+
+
+@pytest.fixture
+def plant(tmp_path):
+    plant = provision_plant(tmp_path / "plant")
+    admin = plant.stack.chain(0)  # the deployer administers GatewayAnchors
+    admin.sender.transact(gateway.grant_gateway(admin, account_of(AGENT).address))
+    yield plant
+    plant.stack.stop()
+
+
+@dataclass
+class Windowed:
+    windows: int
+    seqs: dict[int, list[int]]
+    rids: dict[int, list[int]]
+
+
+def windowed_feeds(plant) -> Windowed:
+    """An independent oracle: every window from its event and IPFS, its root recomputed, each leaf's batch
+    fetched by CID with its Merkle root recomputed, and each feed's head chain followed leaf by leaf."""
+    chain, store = plant.stack.chain(), plant.stack.store()
+    contract = gateway.gateways(chain)
+    events = sorted(contract.events.WindowAnchored.get_logs(from_block=0),
+                    key=lambda e: (e["blockNumber"], e["logIndex"]))
+    heads: dict[int, bytes] = {}
+    seqs: dict[int, list[int]] = {}
+    rids: dict[int, list[int]] = {}
+    for e in events:
+        a = e["args"]
+        window = decode_window(store.cat(unpack(a["cid"], a["codec"])))
+        assert window.root == bytes(a["root"]) and len(window.leaves) == a["feedCount"]
+        assert window.reading_count == a["readingCount"]
+        for leaf in window.leaves:
+            assert leaf.prev_head == heads.get(leaf.feed_id, GENESIS_HEAD), f"feed {leaf.feed_id}: head chain broken"
+            heads[leaf.feed_id] = leaf.head()
+            batch = decode_batch(store.block_get(raw_cid_from_digest(leaf.cid)))
+            assert (batch.feed, batch.seq) == (leaf.feed_id, leaf.seq)
+            assert merkle_tree(batch).root == leaf.root
+            seqs.setdefault(leaf.feed_id, []).append(leaf.seq)
+            rids.setdefault(leaf.feed_id, []).extend(r.rid for r in batch.readings)
+    return Windowed(len(events), seqs, rids)
+
+
+def assert_exactly_once(plant, outbox, *, all_anchored: bool) -> int:
+    accepted = outbox_rids(outbox)
+    w = windowed_feeds(plant)
+    for feed, seqs in w.seqs.items():
+        assert seqs == list(range(len(seqs))), f"feed {feed}: seqs {seqs}"
+        assert len(w.rids[feed]) == len(set(w.rids[feed])), f"feed {feed}: a reading anchored twice"
+        assert set(w.rids[feed]) <= set(accepted.get(feed, [])), f"feed {feed}: anchored a reading never accepted"
+    if all_anchored:
+        for feed, rids in accepted.items():
+            assert set(rids) == set(w.rids.get(feed, [])), f"feed {feed}: accepted readings never anchored"
+    return sum(len(r) for r in w.rids.values())
+
+
+def test_aggregated_agent_end_to_end(plant):
+    source = {"kind": "simulator", "seed": 3, "realtime": False, "duration_s": 3,
+              "rates_hz": {s: 50 for s in SENSORS}}
+    config = plant.config("aggregated", source=source, anchoring=AGGREGATED)
+    daemon = AgentDaemon(load_config(config))
+    summary = daemon.run(status_every_s=60, install_signals=False)
+    assert summary["accepted"] == summary["readings_anchored"] > 0
+    outbox = load_config(config).outbox_path
+    assert assert_exactly_once(plant, outbox, all_anchored=True) == summary["accepted"]
+
+    chain = plant.stack.chain()
+    w = windowed_feeds(plant)
+    batches = sum(len(s) for s in w.seqs.values())
+    assert w.windows < batches, "windows carry the batches of several feeds"
+    assert daemon.anchorer.stats.transactions == w.windows
+    for feed in plant.feeds.values():  # nothing went through the per-feed anchors
+        assert chain.feeds.functions.nextSeqOf(feed).call() == 0
+
+    verifier = Verifier(Ledger(chain), plant.stack.store())
+    result = verifier.verify_twin(plant.twin)
+    bad = [str(f) for f in result.findings if f.severity.name == "ERROR"]
+    assert not bad, bad
+    for fr in result.feeds:
+        assert fr.status in (Status.PASS, Status.WARN) and fr.batches
+        assert all(b.signature.status == "signed" for b in fr.batches)
+    feed = plant.feeds["pipe_flow"]
+    r = verifier.verify_reading(feed, 0, 3)
+    assert r.proof_ok and r.onchain_ok  # GatewayAnchors.verifyReading: reading -> batch root -> window root
+
+
+def test_aggregated_agent_survives_sigkill(plant):
+    seed = int(os.environ.get("TWINLEDGER_CRASH_SEED", time.time_ns() % 2**32))
+    rng = random.Random(seed)
+    print(f"crash seed {seed}")
+    source = {"kind": "simulator", "seed": 7, "realtime": True, "rates_hz": {s: 100 for s in SENSORS}}
+    config = plant.config("aggregated-crash", source=source, window_s=0.3, anchoring=AGGREGATED)
+    outbox = load_config(config).outbox_path
+    log = config.parent / "agent.log"
+    for _ in range(3):
+        proc = start_agent(config, log)
+        time.sleep(rng.uniform(2.0, 6.0))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        if outbox.exists():
+            assert_exactly_once(plant, outbox, all_anchored=False)
+            with Outbox(outbox) as o:
+                o.check_integrity()
+    readies = log.read_text().count('"agent ready"')
+    proc = start_agent(config, log)  # a last run that ends cleanly and drains everything
+    deadline = time.monotonic() + 60
+    while log.read_text().count('"agent ready"') == readies and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)
+    os.killpg(proc.pid, signal.SIGTERM)
+    status = proc.wait(timeout=90)
+    assert status == 0, log.read_text()[-3000:]
+    assert assert_exactly_once(plant, outbox, all_anchored=True) > 0
+
+
+# -- reorganisations, dropped and stuck window transactions (the window anchorer alone) ---------------------------
+
+
+def one_batch_each(outbox: Outbox, feeds: list[int], n: int = 5) -> None:
+    from twinledger.formats.batch import Reading
+
+    for k, feed in enumerate(feeds):
+        outbox.append_many((feed, Reading(0, SENSORS[k], 1_700_000_000_000 + i, 1.5 + i, 0)) for i in range(n))
+        assert outbox.claim_batch(feed) is not None
+
+
+def window_anchorer(plant, outbox: Outbox, confirmations: int, **kwargs):
+    from twinledger.agent.gateway import WindowAnchorer
+
+    chain = plant.stack.chain(AGENT, confirmations=confirmations)
+    key = bytes.fromhex((plant.workdir / "device.key").read_text().removeprefix("0x"))
+    return WindowAnchorer(outbox, plant.stack.store(), chain, {f: key for f in plant.feeds.values()}, **kwargs)
+
+
+def states(outbox: Outbox, feeds: list[int]) -> set[str]:
+    return {outbox.get_batch(f, 0).state.name for f in feeds}
+
+
+def test_window_removed_by_a_reorganisation_is_resubmitted(plant, tmp_path):
+    feeds = [plant.feeds[s] for s in SENSORS[:2]]
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    one_batch_each(outbox, feeds)
+    anchorer = window_anchorer(plant, outbox, confirmations=3)
+    w3 = anchorer.chain.w3
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    assert anchorer.run_once() == 2  # one window, both feeds
+    assert states(outbox, feeds) == {"ANCHORED"}
+    first = windowed_feeds(plant)
+    assert first.windows == 1
+
+    assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True  # the window's block is gone
+    assert windowed_feeds(plant).windows == 0
+    anchorer.chain.sender.resync_nonce()
+    anchorer.run_once()  # notices the window is gone
+    assert states(outbox, feeds) == {"STORED"}
+    assert anchorer.run_once() == 2  # and anchors the same batches again
+    again = windowed_feeds(plant)
+    assert again.windows == 1 and again.seqs == first.seqs and again.rids == first.rids
+    w3.provider.make_request("anvil_mine", [3])
+    anchorer.run_once()
+    assert states(outbox, feeds) == {"CONFIRMED"}
+
+
+def test_stuck_window_mined_late_is_not_anchored_twice(plant, tmp_path):
+    feeds = [plant.feeds[s] for s in SENSORS[2:4]]
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    one_batch_each(outbox, feeds)
+    anchorer = window_anchorer(plant, outbox, confirmations=0, receipt_timeout=1)
+    w3 = anchorer.chain.w3
+    w3.provider.make_request("evm_setAutomine", [False])
+    try:
+        assert anchorer.run_once() == 0  # not mined in time: kept submitted, nonce remembered
+        assert states(outbox, feeds) == {"SUBMITTED"}
+        w3.provider.make_request("evm_mine", [])  # the stuck transaction is mined after all
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])
+    assert anchorer.run_once() == 0  # finds it mined: nothing is sent again
+    anchorer.run_once()
+    assert states(outbox, feeds) == {"CONFIRMED"}
+    w = windowed_feeds(plant)
+    assert w.windows == 1 and all(w.seqs[f] == [0] for f in feeds)
+
+
+def test_dropped_window_is_replaced_with_its_nonce(plant, tmp_path):
+    feeds = [plant.feeds[s] for s in SENSORS[3:5]]
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    one_batch_each(outbox, feeds)
+    anchorer = window_anchorer(plant, outbox, confirmations=0, receipt_timeout=1)
+    w3 = anchorer.chain.w3
+    w3.provider.make_request("evm_setAutomine", [False])
+    dropped = []
+    original_wait = anchorer.chain.sender.wait
+
+    def drop_then_wait(sent, **kwargs):
+        w3.provider.make_request("anvil_dropTransaction", [sent.tx_hash])
+        dropped.append(sent)
+        return original_wait(sent, **kwargs)
+
+    anchorer.chain.sender.wait = drop_then_wait
+    try:
+        assert anchorer.run_once() == 0
+    finally:
+        anchorer.chain.sender.wait = original_wait
+        w3.provider.make_request("evm_setAutomine", [True])
+    assert dropped and states(outbox, feeds) == {"SUBMITTED"}
+    assert anchorer.run_once() == 2  # a new window with the dropped one's nonce
+    receipt = w3.eth.get_transaction_receipt(outbox.get_batch(feeds[0], 0).txhash)
+    assert w3.eth.get_transaction(receipt["transactionHash"])["nonce"] == dropped[0].nonce
+    assert states(outbox, feeds) == {"CONFIRMED"}
+    assert windowed_feeds(plant).windows == 1

@@ -1,0 +1,128 @@
+"""The verifier on feeds anchored in gateway windows (GatewayAnchors) on real anvil + embedded IPFS: a clean feed
+passes exactly as in the per-feed mode, each reading is proven on-chain with its two-level proof, and a forged
+device signature, a broken head chain or an unsigned leaf is reported with the per-feed mode's finding kinds;
+a window challenged on-chain is reported too."""
+from __future__ import annotations
+
+import pytest
+
+from twinledger.agent.gateway import publish_window
+from twinledger.agent.publish import PreparedAnchor, prepare_anchor, store_batch
+from twinledger.chain.devnet import test_account as account_of
+from twinledger.formats.batch import encode_batch
+from twinledger.formats.headchain import GENESIS_HEAD
+from twinledger.ledger import gateway
+from twinledger.verify import Kind, Severity, Status
+
+from verify_support import GATEWAY, World, make_world, synthetic_batch
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    w = make_world(tmp_path_factory.mktemp("verify-aggregated"))
+    admin = w.stack.chain(0)  # the deployer administers GatewayAnchors
+    admin.sender.transact(gateway.grant_gateway(admin, account_of(GATEWAY).address))
+    yield w
+    w.stack.stop()
+
+
+class Feeds:
+    """Batches of several feeds, device-signed and stored, tracked per feed as a gateway tracks them."""
+
+    def __init__(self, world: World, n: int) -> None:
+        self.world = world
+        self.gw = world.chain(GATEWAY)
+        self.feeds = [world.new_feed(sensor).feed for sensor in ("tank_level_a", "pipe_flow", "bottle_level")[:n]]
+        self.heads = {f: GENESIS_HEAD for f in self.feeds}
+        self.seqs = {f: 0 for f in self.feeds}
+
+    def batch(self, feed: int, *, key: str | None = None, prev_head: bytes | None = None,
+              unsigned: bool = False) -> PreparedAnchor:
+        seq = self.seqs[feed]
+        b = synthetic_batch(feed, seq, 20)
+        cid = store_batch(self.world.store, encode_batch(b))
+        signer = None if unsigned else (key or self.world.device.key)
+        p = prepare_anchor(b, cid, self.heads[feed] if prev_head is None else prev_head, signer,
+                           self.gw.w3.eth.chain_id, self.gw.feeds.address)
+        self.heads[feed], self.seqs[feed] = p.head, seq + 1
+        return p
+
+    def window(self, *prepared: PreparedAnchor) -> tuple[int, object]:
+        return publish_window(self.gw, self.world.store, prepared)
+
+
+def errors_of(findings) -> set[tuple[Kind, int | None]]:
+    return {(f.kind, f.location.seq) for f in findings if f.severity >= Severity.ERROR}
+
+
+def test_feeds_in_windows_verify_like_per_feed_feeds(world: World) -> None:
+    fs = Feeds(world, 3)
+    for _ in range(3):
+        fs.window(*[fs.batch(f) for f in fs.feeds])
+    verifier = world.verifier()
+    for f in fs.feeds:
+        result = verifier.verify_feed(f)
+        assert result.status is Status.PASS, [str(x) for x in result.findings]
+        assert len(result.batches) == 3 and result.readings_checked == 60
+        assert all(b.verified and b.signature.status == "signed" for b in result.batches)
+        assert result.batches[0].signature.signer == world.device.address
+    # one reading, its proof checked here and by GatewayAnchors.verifyReading (batch root -> window root)
+    r = verifier.verify_reading(fs.feeds[1], 2, 7)
+    assert r.proof_ok and r.onchain_ok and not r.findings
+    assert world.chain().feeds.functions.nextSeqOf(fs.feeds[1]).call() == 0  # nothing went through SensorFeed
+
+
+def test_forged_signature_in_a_window_is_wrong_signer_and_provable(world: World) -> None:
+    fs = Feeds(world, 2)
+    good, victim = fs.feeds
+    fs.window(fs.batch(good), fs.batch(victim))
+    forged = fs.batch(victim, key=account_of(9).key)  # not the feed's device key
+    window_id, window = fs.window(fs.batch(good), forged)
+    result = world.verifier().verify_feed(victim)
+    assert result.status is Status.FAIL
+    assert errors_of(result.findings) == {(Kind.WRONG_SIGNER, 1)}
+    assert world.verifier().verify_feed(good).status is Status.PASS
+
+    # anyone proves it on-chain; the window is marked and the verifier reports the challenge as well
+    challenger = world.chain(GATEWAY + 1)
+    index = window.index_of(victim, 1)
+    challenger.sender.transact(gateway.challenge_signature(challenger, window_id, window, index))
+    assert gateway.window(challenger, window_id).challenged
+    assert gateway.gateway_faults(challenger, account_of(GATEWAY).address) == 1
+    after = world.verifier().verify_feed(victim)
+    assert (Kind.CHAIN_MISMATCH, 1) in errors_of(after.findings)
+    assert any("challenged on-chain" in f.message and "forged signature" in f.message for f in after.findings)
+
+
+def test_broken_head_chain_and_unsigned_leaf_are_found(world: World) -> None:
+    fs = Feeds(world, 2)
+    broken, unsigned = fs.feeds
+    fs.window(fs.batch(broken), fs.batch(unsigned))
+    fs.window(fs.batch(broken, prev_head=b"\x42" * 32), fs.batch(unsigned, unsigned=True))
+    b = world.verifier().verify_feed(broken)
+    assert (Kind.HEAD_MISMATCH, 1) in errors_of(b.findings)
+    u = world.verifier().verify_feed(unsigned)
+    assert errors_of(u.findings) == {(Kind.BAD_SIGNATURE, 1)}
+    assert not any(f.kind is Kind.UNSIGNED for f in u.findings)  # no ANCHOR holder stands in for a device here
+
+
+def test_tampered_window_content_is_reported(world: World) -> None:
+    fs = Feeds(world, 1)
+    fs.window(fs.batch(fs.feeds[0]))
+    twin_result = world.verifier().verify_twin(world.twin)
+    assert not [f for f in twin_result.findings if f.kind is Kind.TAMPERED]
+    # a window whose content is not what was anchored: its leaves cannot be trusted, and it is named
+    gw = fs.gw
+    p = fs.batch(fs.feeds[0])
+    from twinledger.agent.gateway import store_window
+    from twinledger.formats.aggregate import Window
+    from twinledger.agent.gateway import leaf_of
+
+    real = Window([leaf_of(p)])
+    _, digest, codec = store_window(world.store, Window([leaf_of(fs.batch(fs.feeds[0]))]))  # other content
+    gw.sender.transact(gateway.anchor_window(gw, real, digest, codec))
+    result = world.verifier().verify_twin(world.twin)
+    tampered = [f for f in result.findings if f.kind is Kind.TAMPERED]
+    assert tampered and "the chain anchored" in tampered[0].message
