@@ -17,12 +17,14 @@ from bench import run  # noqa: E402
 
 REQUIRED = [
     "gas_create_twin", "gas_grant_role", "gas_add_document", "gas_add_document_version", "gas_register_feed",
-    "gas_anchor_single", "gas_anchor_many_per_feed_10", "ethertwin_style_gas_create_twin",
+    "gas_anchor_single", "gas_anchor_many_per_feed_10", "gas_anchor_many_per_feed_10_signed",
+    "ethertwin_style_gas_create_twin",
     "gas_anchor_event_only_floor", "gas_per_reading_1", "gas_per_reading_10", "naive_gas_per_reading",
     "agent_readings_per_s", "agent_latency_p50_ms", "agent_latency_p99_ms", "naive_readings_per_s",
     "verify_readings_per_s", "keccak_leaves_per_s", "ipfs_add_mb_per_s", "ipfs_small_adds_per_s",
-    "sha256_mb_per_s", "agent_readings_per_s_encrypted", "source_jsonl_per_s", "source_opcua_per_s",
-    "source_mqtt_per_s", "source_modbus_per_s", "verify_share_of_limit",
+    "sha256_mb_per_s", "agent_readings_per_s_encrypted", "ingest_readings_per_s_file",
+    "ingest_readings_per_s_opcua", "ingest_readings_per_s_opcua_history", "ingest_readings_per_s_mqtt",
+    "ingest_readings_per_s_sparkplug", "ingest_readings_per_s_modbus", "verify_share_of_limit",
     "realtime_100x100_block2_kept_ratio", "realtime_100x100_block2_p99_ms", "realtime_100x100_block12_kept_ratio",
     "realtime_100x100_block12_p99_ms", "realtime_1000x10_block2_kept_ratio", "agent_rss_mb_100x100",
     "feeds_per_chain_aggregated",
