@@ -23,6 +23,7 @@ CASES = [
     ("duplicate-sensor-name.aml", "duplicate sensor name 'tank_level'", 9),
     ("sensor-without-range.aml", "sensor 'tank_level' has no MeasurementRange", 5),
     ("redundancy-unit-mismatch.aml", "redundancy group 'tank_level' mixes units", 10),
+    ("redundancy-negative-tolerance.aml", "redundancy Tolerance of sensor 'tank_level_b' must not be negative", 13),
     ("billion-laughs.aml", "DOCTYPE declarations are not allowed", 2),
     ("external-entity.aml", "DOCTYPE declarations are not allowed", 2),
     ("bounds-min-greater-than-max.aml", "program 'SetValvePosition': Min 100 is greater than Max 0", 8),

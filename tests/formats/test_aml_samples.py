@@ -63,6 +63,7 @@ def test_sensors_match_simulator_names(v1):
     assert {s.name for s in v1.sensors} == {"tank_level_a", "tank_level_b", "pipe_flow", "valve_position", "bottle_level"}
     a, b = v1.component("tank_level_a").sensor, v1.component("tank_level_b").sensor
     assert a.redundancy_group == b.redundancy_group == "tank_level"
+    assert a.redundancy_tolerance == b.redundancy_tolerance == Decimal("1.0")
     assert (a.measurement_range.min, a.measurement_range.max, a.unit) == (0, 100, "%")
     assert (a.safety_limits.min, a.safety_limits.max) == (5, 95)
     assert a.sample_rate_hz == Decimal(10)

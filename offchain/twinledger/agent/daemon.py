@@ -36,7 +36,7 @@ from .operations import Operations
 from .guards import FeedCheck, bind_chain, check_feeds, discover_feeds, identity_of
 from .outbox import BatchState, Outbox
 from .retention import prune_confirmed_before
-from .rules import SpecFollower, measurement_ranges, tighten
+from .rules import SpecFollower, measurement_ranges, redundancy_groups, tighten
 from .sealing import BatchSealer
 from ..sim import FillingPlantSimulator
 from .sources import Acknowledger, CsvReplay, JsonLinesReplay, SensorSwapped, StdinSource
@@ -175,15 +175,17 @@ class AgentDaemon:
         return c.model_copy(update={"feeds": {s: FeedConfig(feed_id=f, component=aml) for s, (f, aml) in found.items()}})
 
     def _apply_spec(self, spec) -> None:
-        """Safety limits and measurement ranges from the on-chain specification, only ever tightened by
-        the local config."""
+        """Safety limits, measurement ranges and redundancy groups from the on-chain specification, only
+        ever tightened by the local config."""
         local = self.config.validation_rules()
         limits, notes = tighten(spec.safety_rules(), local.safety)
         ranges, range_notes = tighten(measurement_ranges(spec), local.ranges, "validation.ranges")
-        for note in notes + range_notes:
+        groups, group_notes = redundancy_groups(spec, local.groups)
+        for note in notes + range_notes + group_notes:
             log.warning("local limit ignored", detail=note)
         self.validator.set_safety_rules(limits)
         self.validator.set_ranges(ranges)
+        self.validator.set_groups(groups)
 
     def _reload_spec(self, spec) -> None:
         with self.lock:

@@ -145,6 +145,11 @@ class Validator:
         """Replace the S&S limits (the daemon calls this when the twin's specification changes)."""
         self.rules = replace(self.rules, safety=dict(safety))
 
+    def set_groups(self, groups: Sequence[RedundantGroup]) -> None:
+        """Replace the redundancy groups (from the on-chain AML, tightened by the config)."""
+        self.rules = replace(self.rules, groups=tuple(groups))
+        self._group_of = {s: g for g in self.rules.groups for s in g.sensors}
+
     def set_ranges(self, ranges: Mapping[str, Bounds]) -> None:
         """Replace the measurement ranges (from the on-chain AML, tightened by the config)."""
         self.rules = replace(self.rules, ranges=dict(ranges))

@@ -76,6 +76,8 @@ class SensorSpec:
     safety_limits: Bounds | None = None
     redundancy_group: str | None = None
     sample_rate_hz: Decimal | None = None
+    # how far (in the sensor's unit) the group's readings may differ and still agree
+    redundancy_tolerance: Decimal | None = None
 
     @property
     def unit(self) -> str:

@@ -305,6 +305,7 @@ def _sensor(ctx: _Ctx, node: _Node, name: str, attrs: Mapping[str, _Node]) -> Se
 
     group_node = attrs.get("RedundancyGroup")
     group = (_value(group_node) or None) if group_node is not None else None
+    tolerance = _tolerance(ctx, group_node, name) if group is not None and group_node is not None else None
 
     rate: Decimal | None = None
     rate_node = attrs.get("SampleRate")
@@ -315,7 +316,18 @@ def _sensor(ctx: _Ctx, node: _Node, name: str, attrs: Mapping[str, _Node]) -> Se
             raise ctx.error(f"SampleRate of sensor {name!r} must be in Hz, not {unit!r}", rate_node)
         if rate <= 0:
             raise ctx.error(f"SampleRate of sensor {name!r} must be positive: {rate}", rate_node)
-    return SensorSpec(measurement_range, limits, group, rate)
+    return SensorSpec(measurement_range, limits, group, rate, tolerance)
+
+
+def _tolerance(ctx: _Ctx, group_node: _Node, name: str) -> Decimal | None:
+    """The optional ``Tolerance`` inside ``RedundancyGroup``: how far the group's readings may differ."""
+    node = next((c for c in group_node.kids("Attribute") if c.attrs.get("Name") == "Tolerance"), None)
+    if node is None:
+        return None
+    tolerance = _number(ctx, _value(node), f"redundancy Tolerance of sensor {name!r}", node)
+    if tolerance < 0:
+        raise ctx.error(f"redundancy Tolerance of sensor {name!r} must not be negative: {tolerance}", node)
+    return tolerance
 
 
 def _description(node: _Node) -> str:
