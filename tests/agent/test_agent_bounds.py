@@ -180,7 +180,7 @@ def test_a_config_with_two_unknown_keys_names_both(tmp_path):
         "  batching.window: unknown key 'window': remove it or fix its spelling (allowed here: group_commit, "
         "group_delay_s, max_bytes, max_readings, window_s)",
         "  outbox: unknown key 'outbox': remove it or fix its spelling (allowed here: account, account_key_file, "
-        "batching, chain, device_account, device_key_file, encryption, feeds, ipfs, keystore_passphrase_env, "
+        "anchoring, batching, chain, device_account, device_key_file, encryption, feeds, ipfs, keystore_passphrase_env, "
         "outbox_path, retention, source, sources, synchronous, twin_id, validation)"]
     from twinledger.cli.main import cli
 
