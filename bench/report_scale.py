@@ -122,6 +122,13 @@ def realtime_section(r: dict[str, Any]) -> str:
         table(["case", "mode", "kept", "p50 (ms)", "p99 (ms)", "target kept / p99", "window (s)", "transactions",
                "most in flight"], _case_rows(r)),
         "",
+        "Why the aggregated mode misses p99: `WindowAnchorer` waits for each window's receipt before it sends the "
+        "next, so a batch that closes just after a window was sent waits that block and the next: p99 ≈ window + "
+        "2 × block time (≈ 5 s at 2 s blocks, ≈ 25 s at 12 s). Several windows in flight would bring it to ≈ "
+        "window + block time; not done here (it needs the gateway's replace-by-nonce recovery extended to several "
+        "nonces, so that no two windows carry the same batch). At 1,000 feeds the gateway's round itself (store, "
+        "sign and commit 1,000 batches in Python) is the rest of the gap.",
+        "",
         f"Memory of the bench process (all the agent's stages run in it; anvil is separate), sampled every second "
         f"over the 100 × 100 Hz, 2 s block runs of each mode: {num(x.get('realtime_rss_seconds'))} s per mode. "
         "Both modes share the process, the aggregated run of each pair first. The issue asks for 10 minutes: "
