@@ -39,7 +39,6 @@ def _carry_rows(r: dict[str, Any]) -> list[list[str]]:
     """Sensors at 100 Hz one 30M-gas chain carries per mode at 2 s and 12 s blocks, from this run's receipts, with
     the same arithmetic as the aggregated section (bench/aggregate.py `capacity`, `per_feed_capacity`)."""
     from . import aggregate
-    from .report import num
 
     gas = r.get("gas_anchor_many_signed_per_feed_10") or r.get("before_review_gas", {}).get(
         "gas_anchor_many_signed_per_feed_10")
