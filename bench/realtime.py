@@ -1,11 +1,18 @@
 """Real time at real block times: S sensors at H Hz each, offered for a fixed wall time, against the bench's anvil
 switched to interval mining (`evm_setIntervalMining`, as `anvil --block-time`) for the run. The agent's stages as
-in bench/agent.py, with the anchorer keeping several transactions in flight, told the block time, and the batch
-window sized to what the chain carries (`Anchorer.suggested_window`).
+in bench/agent.py, in both anchoring modes in the same run, run by run alternately:
 
-Figures per case: the kept ratio (readings whose anchor was mined within the offered time plus a grace of one
-window and two blocks, over the readings offered) and p99 of arrival → the receipt of the block that anchors it.
-The process's resident memory is sampled every second during the 100 × 100 Hz runs."""
+- aggregated (plant scale, the issue's keys): the gateway's `WindowAnchorer` (agent/gateway.py), one
+  `GatewayAnchors.anchorWindow` per round carrying every feed's device-signed batch, from its own gateway account;
+- per-feed (`..._perfeed` keys): the `Anchorer` keeping several `anchorMany` transactions in flight, told the
+  block time, its window sized to what the chain carries (`Anchorer.suggested_window`).
+
+Figures per case and mode: the kept ratio (readings whose anchor was mined within the offered time plus a grace of
+one window and two blocks, over the readings offered) and p50/p99 of arrival → inclusion: a reading's arrival at
+the agent (wall clock at push) to the moment the agent holds the receipt of the block that includes the window or
+anchor carrying it (`AnchoredBatch.anchored_at`, set from the receipt in both anchorers), never an estimate.
+The process's resident memory is sampled every second during the 100 × 100 Hz runs (both modes share the process;
+the aggregated run of each pair goes first)."""
 from __future__ import annotations
 
 import threading
@@ -15,9 +22,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .agent import TICK_S, AgentRig
-from .batches import DEVICE_ADDRESS
+from .batches import DEVICE_ADDRESS, DEVICE_KEY
 from .chainenv import AGENT_INDEX, DEVICE_AGENT, T0_MS, BenchEnv, events, h
 from .common import Results, percentile
+
+GATEWAY_INDEX = 5  # the real-time gateway's own account: it never rereads the gas group's 10,000-feed windows
+MODES = ("aggregated", "perfeed")
 
 
 @dataclass(frozen=True)
@@ -33,12 +43,18 @@ CASES = (Case("100x100_block2", 100, 100.0, 2), Case("100x100_block12", 100, 100
 RSS_CASE = "100x100_block2"
 
 
+def suffix(mode: str) -> str:
+    """The issue's keys are the plant-scale (aggregated) mode; the per-feed figures sit beside them."""
+    return "" if mode == "aggregated" else "_perfeed"
+
+
 @dataclass
 class RealtimePlan:
     runs: int = 2
     seconds: float = 30.0
     cases: Sequence[Case] = CASES
     max_in_flight: int = 16
+    modes: Sequence[str] = MODES
 
 
 @dataclass
@@ -97,12 +113,23 @@ class _Mining:
         self.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
 
 
+def window_anchorer(env: BenchEnv, rig: AgentRig) -> Any:
+    """The gateway's anchorer over the rig's outbox and store, as the daemon builds it for `mode: aggregated`."""
+    from twinledger.agent.gateway import WindowAnchorer
+
+    key = bytes.fromhex(DEVICE_KEY[2:])
+    return WindowAnchorer(rig.outbox, rig.store, env.chain(GATEWAY_INDEX), {f: key for f in rig.feed_ids},
+                          max_items=10_000, on_anchored=rig._on_anchored)
+
+
 def run_case(env: BenchEnv, twin: int, workdir: Path, case: Case, seconds: float, max_in_flight: int,
-             sample_rss: bool) -> RealtimeRun:
+             sample_rss: bool, mode: str = "aggregated") -> RealtimeRun:
     feeds = many_feeds(env, twin, case.sensors)
     with _Mining(env, case.block_s):
         rig = AgentRig(env, twin, workdir, case.sensors, feed_ids=feeds, max_items=10_000,
                        anchorer_kwargs=dict(block_time=case.block_s, max_in_flight=max_in_flight))
+        if mode == "aggregated":
+            rig.anchorer = window_anchorer(env, rig)
         window = rig.anchorer.suggested_window(case.sensors)
         rig.batcher.window_s = window
         rss: list[float] = []
@@ -140,42 +167,68 @@ def run_case(env: BenchEnv, twin: int, workdir: Path, case: Case, seconds: float
     kept = sum(1 for anchored in rig.anchored_at if anchored <= offered_until + grace)
     lat = [(anchored - arrived) * 1000 for arrived, anchored in zip(rig.arrived_at, rig.anchored_at)]
     out = RealtimeRun(pushed, kept, percentile(lat, 50), percentile(lat, 99), window, rig.anchorer.stats.transactions,
-                      rig.anchorer.stats.max_in_flight, rss)
+                      max(rig.anchorer.stats.max_in_flight, int(mode == "aggregated")), rss)  # a window waits for its receipt
     rig.close()
     return out
+
+
+def _gateway(env: BenchEnv) -> bool:
+    """Grant the real-time gateway account its role; False if the deployment has no GatewayAnchors."""
+    from twinledger.ledger import gateway
+
+    if not gateway.has_gateway(env.owner):
+        return False
+    env.owner.sender.transact(gateway.grant_gateway(env.owner, env.chain(GATEWAY_INDEX).sender.address))
+    return True
 
 
 def measure(env: BenchEnv, workdir: Path, plan: RealtimePlan = RealtimePlan()) -> Results:
     res = Results()
     twin, _ = env.create_twin("Realtime bench")
     env.grant(twin, DEVICE_AGENT, AGENT_INDEX)
+    modes = list(plan.modes)
+    if "aggregated" in modes and not _gateway(env):
+        modes.remove("aggregated")
+        res.missing([f"realtime_{c.key}_{f}" for c in plan.cases for f in ("kept_ratio", "p99_ms")]
+                    + ["agent_rss_mb_100x100"], "the deployment has no GatewayAnchors contract")
     runs = iter(range(10**6))
     details: dict[str, Any] = {}
-    rss_all: list[float] = []
-    rss_peaks: list[float] = []
+    rss_all: dict[str, list[float]] = {m: [] for m in modes}
+    rss_peaks: dict[str, list[float]] = {m: [] for m in modes}
     for case in plan.cases:
-        kept, p99, p50, info = [], [], [], []
+        kept: dict[str, list[float]] = {m: [] for m in modes}
+        p99: dict[str, list[float]] = {m: [] for m in modes}
+        p50: dict[str, list[float]] = {m: [] for m in modes}
+        info: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
         for _ in range(plan.runs):
-            r = run_case(env, twin, Path(workdir) / f"rt-{next(runs)}", case, plan.seconds, plan.max_in_flight,
-                         sample_rss=case.key == RSS_CASE)
-            kept.append(r.kept / r.pushed)
-            p99.append(r.p99_ms)
-            p50.append(r.p50_ms)
-            rss_all.extend(r.rss_mb)
-            if r.rss_mb:
-                rss_peaks.append(max(r.rss_mb))
-            info.append(dict(pushed=r.pushed, kept=r.kept, window_s=r.window_s, transactions=r.transactions,
-                             max_in_flight=r.max_in_flight))
-        res.put(f"realtime_{case.key}_kept_ratio", kept)
-        res.put(f"realtime_{case.key}_p99_ms", p99)
-        res.extra[f"realtime_{case.key}_p50_ms"] = sorted(p50)[len(p50) // 2]
-        details[case.key] = dict(sensors=case.sensors, hz=case.hz, block_s=case.block_s, runs=info)
-    if rss_all:
-        res.put("agent_rss_mb_100x100", rss_peaks)
-        third = max(1, len(rss_all) // 3)
-        res.extra["agent_rss_mb_100x100_first_third"] = sum(rss_all[:third]) / third
-        res.extra["agent_rss_mb_100x100_last_third"] = sum(rss_all[-third:]) / third
+            for mode in modes:  # alternately, so both modes see the same machine load
+                r = run_case(env, twin, Path(workdir) / f"rt-{next(runs)}", case, plan.seconds, plan.max_in_flight,
+                             sample_rss=case.key == RSS_CASE, mode=mode)
+                kept[mode].append(r.kept / r.pushed)
+                p99[mode].append(r.p99_ms)
+                p50[mode].append(r.p50_ms)
+                rss_all[mode].extend(r.rss_mb)
+                if r.rss_mb:
+                    rss_peaks[mode].append(max(r.rss_mb))
+                info[mode].append(dict(pushed=r.pushed, kept=r.kept, window_s=r.window_s,
+                                       transactions=r.transactions, max_in_flight=r.max_in_flight))
+        for mode in modes:
+            sx = suffix(mode)
+            res.put(f"realtime_{case.key}_kept_ratio{sx}", kept[mode])
+            res.put(f"realtime_{case.key}_p99_ms{sx}", p99[mode])
+            res.extra[f"realtime_{case.key}_p50_ms{sx}"] = sorted(p50[mode])[len(p50[mode]) // 2]
+        details[case.key] = dict(sensors=case.sensors, hz=case.hz, block_s=case.block_s,
+                                 runs=info.get("aggregated", []), runs_perfeed=info.get("perfeed", []))
+    for mode in modes:
+        sx = suffix(mode)
+        if rss_all[mode]:
+            series = rss_all[mode]
+            res.put(f"agent_rss_mb_100x100{sx}", rss_peaks[mode])
+            third = max(1, len(series) // 3)
+            res.extra[f"agent_rss_mb_100x100_first_third{sx}"] = sum(series[:third]) / third
+            res.extra[f"agent_rss_mb_100x100_last_third{sx}"] = sum(series[-third:]) / third
     res.extra["realtime"] = details
+    res.extra["realtime_modes"] = modes
     res.extra["realtime_seconds"] = plan.seconds
     res.extra["realtime_runs"] = plan.runs
     res.extra["realtime_rss_seconds"] = plan.seconds * plan.runs

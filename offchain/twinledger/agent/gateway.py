@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from itertools import groupby
 
 import structlog
@@ -22,12 +24,11 @@ from ..chain.errors import ChainError, ContractRevert
 from ..chain.logs import LogReader
 from ..formats import cids
 from ..formats.aggregate import Window, WindowLeaf, decode_window
-from ..formats.batch import decode_batch
 from ..formats.headchain import GENESIS_HEAD
 from ..ledger import gateway
-from .anchorer import OPEN_STATES, AnchoredBatch, AnchorStats, Sealer
+from .anchorer import OPEN_STATES, STORE_THREADS, AnchoredBatch, AnchorStats, Sealer
 from .outbox import BatchRecord, BatchState, Outbox
-from .publish import PreparedAnchor, prepare_anchor, store_batch
+from .publish import PreparedAnchor, prepare_stored, store_batch
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +91,7 @@ class WindowAnchorer:
         self.sealer = sealer
         self.stats = AnchorStats()
         self._tips: dict[int, Tip] | None = None  # known to be on-chain; None: re-read the chain
+        self._pool: ThreadPoolExecutor | None = None  # stores batches on IPFS in parallel
 
     def run_once(self) -> int:
         """One round; returns how many batches it anchored. Raises on IPFS or chain trouble."""
@@ -138,10 +140,30 @@ class WindowAnchorer:
         if self._landed([r for r in records if r.state is BatchState.SUBMITTED]):
             return 0  # an earlier window was mined after all: its batches are marked, the rest go next round
         todo = [r for r in records if r.state is not BatchState.ANCHORED and r.feed not in self.stats.refused]
+        data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in todo}
+        todo = self._store_all(todo, data)
         prepared: list[tuple[BatchRecord, PreparedAnchor]] = []
         for feed, group in groupby(todo, key=lambda r: r.feed):
-            prepared.extend(self._prepare_feed(feed, list(group)))
+            prepared.extend(self._prepare_feed(feed, list(group), data))
         return self._submit(prepared) if prepared else 0
+
+    def _store_all(self, records: list[BatchRecord], data: dict[tuple[int, int], bytes]) -> list[BatchRecord]:
+        """Store every batch of a feed with a device key that has no CID yet, several at once (each store waits
+        on its own fsyncs), and record the CIDs in one commit, as the per-feed anchorer does; a crash before it
+        only stores the same blocks again."""
+        new = [r for r in records if r.cid is None and self.device_keys.get(r.feed) is not None]
+        if not new:
+            return records
+        if len(new) == 1 or self.sealer is not None:  # a sealer may publish a key epoch: one at a time
+            cids = [self._store(r, data[(r.feed, r.seq)]) for r in new]
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="window-store")
+            cids = list(self._pool.map(lambda r: self._store(r, data[(r.feed, r.seq)]), new))
+        by_key = {(r.feed, r.seq): cid for r, cid in zip(new, cids)}
+        self.outbox.move_many([(f, q, {"cid": cid}) for (f, q), cid in by_key.items()], BatchState.STORED)
+        return [replace(r, cid=by_key[(r.feed, r.seq)], state=BatchState.STORED) if (r.feed, r.seq) in by_key
+                else r for r in records]
 
     def _settle(self, anchored: list[BatchRecord]) -> None:
         """Confirm anchored batches once deep enough; a window gone in a reorganisation sends them back."""
@@ -188,7 +210,8 @@ class WindowAnchorer:
             return False
         return record.block is None or int(receipt["blockNumber"]) == record.block
 
-    def _prepare_feed(self, feed: int, records: list[BatchRecord]) -> list[tuple[BatchRecord, PreparedAnchor]]:
+    def _prepare_feed(self, feed: int, records: list[BatchRecord],
+                      data: dict[tuple[int, int], bytes]) -> list[tuple[BatchRecord, PreparedAnchor]]:
         key = self.device_keys.get(feed)
         if key is None:
             self.stats.refused[feed] = "NoDeviceKey"
@@ -206,20 +229,17 @@ class WindowAnchorer:
             return []
         out = []
         for record in records:
-            data = self.outbox.batch_data(feed, record.seq)
-            cid = record.cid or self._store(record, data)
-            anchor = prepare_anchor(decode_batch(data), cid, head, key, self.chain.sender.chain_id,
+            assert record.cid is not None  # _store_all gave every record of a keyed feed one
+            anchor = prepare_stored(data[(feed, record.seq)], record.cid, head, key, self.chain.sender.chain_id,
                                     self.chain.feeds.address)
             out.append((record, anchor))
             head = anchor.head
         return out
 
     def _store(self, record: BatchRecord, data: bytes) -> str:
-        if self.sealer is not None:
+        if self.sealer is not None:  # the CID is of what is stored; the root stays over the plaintext
             data = self.sealer.seal(record.feed, record.seq, data)
-        cid = store_batch(self.store, data)
-        self.outbox.mark_stored(record.feed, record.seq, cid)
-        return cid
+        return store_batch(self.store, data)
 
     def _submit(self, prepared: list[tuple[BatchRecord, PreparedAnchor]]) -> int:
         window = Window([leaf_of(p) for _, p in prepared])
@@ -232,8 +252,8 @@ class WindowAnchorer:
             self.stats.last_error = str(exc)
             log.error("window refused; batches kept in the outbox", error=str(exc))
             return 0
-        for _, p in prepared:
-            self.outbox.mark_submitted(p.feed, p.seq, sent.tx_hash, sent.nonce)
+        self.outbox.move_many([(p.feed, p.seq, {"txhash": sent.tx_hash, "nonce": sent.nonce}) for _, p in prepared],
+                              BatchState.SUBMITTED)  # one commit for the window, not one per batch
         try:
             receipt = self.chain.sender.wait(sent, timeout=self.receipt_timeout, confirmations=0)
         except ChainError as exc:
@@ -267,11 +287,11 @@ class WindowAnchorer:
         self.stats.transactions += 1
         self.stats.gas += gas_used
         tips = self._chain_tips()
+        self.outbox.move_many([(p.feed, p.seq, {"block": block}) for _, p in prepared], BatchState.ANCHORED)
+        if self.chain.confirmations <= 0:
+            self.outbox.move_many([(p.feed, p.seq, {}) for _, p in prepared], BatchState.CONFIRMED)
         for _, p in prepared:
             tips[p.feed] = (p.seq + 1, p.head)
-            self.outbox.mark_anchored(p.feed, p.seq, block)
-            if self.chain.confirmations <= 0:
-                self.outbox.mark_confirmed(p.feed, p.seq)
             self.stats.batches += 1
             self.stats.readings += p.count
             if self.on_anchored:

@@ -9,6 +9,8 @@ and :func:`raw_cid_from_digest` rebuilds the CID.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 
 from multiformats import CID, multihash
@@ -42,11 +44,32 @@ def _parse(cid: str | CID) -> CID:
         raise ValueError(f"not a valid CID: {cid!r}: {exc}") from exc
 
 
+def _pack_base32_v1(cid: str) -> tuple[bytes, int] | None:
+    """The common case without multiformats' generic parser (a third of the anchor thread's time at 1,000 feeds):
+    a canonical lowercase base32 CIDv1 of a raw or dag-pb block with a 32-byte sha2-256 multihash. None for
+    anything else, which the generic path then parses (and rejects, if it must)."""
+    rest = cid[1:]
+    if cid[:1] != "b" or len(rest) != 58 or rest != rest.lower():
+        return None
+    try:
+        raw = base64.b32decode(rest.upper() + "======")
+    except (binascii.Error, ValueError):
+        return None
+    if (len(raw) != 36 or raw[0] != 1 or raw[1] not in _CODECS or raw[2] != SHA2_256 or raw[3] != 32
+            or base64.b32encode(raw).decode("ascii").rstrip("=").lower() != rest):
+        return None
+    return raw[4:], raw[1]
+
+
 def pack(cid: str | CID) -> tuple[bytes, int]:
     """``(digest, codec)`` of a sha2-256 CID, v0 or v1, raw or dag-pb.
 
     Raises ``ValueError`` for anything else (another hash function or codec, a malformed CID).
     """
+    if isinstance(cid, str):
+        fast = _pack_base32_v1(cid.strip())
+        if fast is not None:
+            return fast
     c = _parse(cid)
     if c.hashfun.code != SHA2_256:
         raise ValueError(f"CID {c} uses hash {c.hashfun.name}; only sha2-256 CIDs fit on-chain")
