@@ -33,18 +33,20 @@ def call_id(tx):
 
 
 def test_create_twin(spec, auth, owner, outsider, chain):
+    # ids count up from whatever the session's chain already holds (1 on a fresh one)
+    first, second = spec.twinCount() + 1, spec.twinCount() + 2
     tx = spec.createTwin("Bottling plant", DEVICE_ID, SPEC_CID, DAG_PB, SPEC_DIGEST, sender=owner)
-    one_log(tx, "TwinCreated", twin=1, creator=owner, deviceId=DEVICE_ID, name="Bottling plant")
-    one_log(tx, "SpecUpdated", twin=1, version=0, cid=SPEC_CID, codec=DAG_PB, digest=SPEC_DIGEST, author=owner)
+    one_log(tx, "TwinCreated", twin=first, creator=owner, deviceId=DEVICE_ID, name="Bottling plant")
+    one_log(tx, "SpecUpdated", twin=first, version=0, cid=SPEC_CID, codec=DAG_PB, digest=SPEC_DIGEST, author=owner)
     tx2 = spec.createTwin("Second", ZERO32, SPEC_CID, RAW, SPEC_DIGEST, sender=outsider)
-    assert twin_of(tx2) == 2 and spec.twinCount() == 2
-    name, device, phase, parent, created, versions = spec.twinInfo(1)
+    assert twin_of(tx2) == second and spec.twinCount() == second
+    name, device, phase, parent, created, versions = spec.twinInfo(first)
     assert (name, device, phase, parent, versions) == ("Bottling plant", DEVICE_ID, DESIGN, 0, 1)
     assert created == chain.provider.get_block(tx.block_number).timestamp
-    assert spec.specVersion(1, 0) == (SPEC_CID, DAG_PB, SPEC_DIGEST, owner.address, created)
-    assert auth.hasTwinRole(2, OWNER, outsider) and not auth.hasTwinRole(2, OWNER, owner)
-    assert spec.twinExists(1) and spec.twinExists(2)
-    assert not spec.twinExists(0) and not spec.twinExists(3)
+    assert spec.specVersion(first, 0) == (SPEC_CID, DAG_PB, SPEC_DIGEST, owner.address, created)
+    assert auth.hasTwinRole(second, OWNER, outsider) and not auth.hasTwinRole(second, OWNER, owner)
+    assert spec.twinExists(first) and spec.twinExists(second)
+    assert not spec.twinExists(0) and not spec.twinExists(second + 1)
 
 
 def test_create_twin_refusals(spec, owner):
