@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from twinledger.agent.gateway import publish_window
-from twinledger.agent.publish import PreparedAnchor, prepare_anchor, store_batch
 from twinledger.chain.devnet import test_account as account_of
-from twinledger.formats.batch import encode_batch
-from twinledger.formats.headchain import GENESIS_HEAD
 from twinledger.ledger import gateway
 from twinledger.verify import Kind, Severity, Status
 
-from verify_support import GATEWAY, World, make_world, synthetic_batch
+from verify_support import GATEWAY, GatewayFeeds as Feeds, World, make_world
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -26,31 +22,6 @@ def world(tmp_path_factory) -> World:
     admin.sender.transact(gateway.grant_gateway(admin, account_of(GATEWAY).address))
     yield w
     w.stack.stop()
-
-
-class Feeds:
-    """Batches of several feeds, device-signed and stored, tracked per feed as a gateway tracks them."""
-
-    def __init__(self, world: World, n: int) -> None:
-        self.world = world
-        self.gw = world.chain(GATEWAY)
-        self.feeds = [world.new_feed(sensor).feed for sensor in ("tank_level_a", "pipe_flow", "bottle_level")[:n]]
-        self.heads = {f: GENESIS_HEAD for f in self.feeds}
-        self.seqs = {f: 0 for f in self.feeds}
-
-    def batch(self, feed: int, *, key: str | None = None, prev_head: bytes | None = None,
-              unsigned: bool = False) -> PreparedAnchor:
-        seq = self.seqs[feed]
-        b = synthetic_batch(feed, seq, 20)
-        cid = store_batch(self.world.store, encode_batch(b))
-        signer = None if unsigned else (key or self.world.device.key)
-        p = prepare_anchor(b, cid, self.heads[feed] if prev_head is None else prev_head, signer,
-                           self.gw.w3.eth.chain_id, self.gw.feeds.address)
-        self.heads[feed], self.seqs[feed] = p.head, seq + 1
-        return p
-
-    def window(self, *prepared: PreparedAnchor) -> tuple[int, object]:
-        return publish_window(self.gw, self.world.store, prepared)
 
 
 def errors_of(findings) -> set[tuple[Kind, int | None]]:

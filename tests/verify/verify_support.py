@@ -11,6 +11,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
+from twinledger.agent.gateway import publish_window
 from twinledger.agent.publish import PreparedAnchor, prepare_anchor, store_batch
 from twinledger.chain.connection import TwinLedgerChain
 from twinledger.chain.devnet import test_account
@@ -131,3 +132,31 @@ def make_world(workdir: Path) -> World:
     provisioned = create_twin_from_aml(owner, store, PLANT_AML)
     components = {s: provisioned.spec.component(s).component_id for s in SENSORS}
     return World(stack, owner, store, provisioned.twin_id, components, Account.from_key(DEVICE_KEY), provisioned.spec)
+
+
+class GatewayFeeds:
+    """Batches of several feeds, device-signed and stored, tracked per feed as a gateway tracks them."""
+
+    def __init__(self, world: World, n: int, gateway: int = GATEWAY) -> None:
+        self.world = world
+        self.gw = world.chain(gateway)
+        self.feeds = [world.new_feed(sensor).feed for sensor in ("tank_level_a", "pipe_flow", "bottle_level")[:n]]
+        self.heads = {f: GENESIS_HEAD for f in self.feeds}
+        self.seqs = {f: 0 for f in self.feeds}
+
+    def batch(self, feed: int, *, key: str | None = None, prev_head: bytes | None = None,
+              unsigned: bool = False, seq: int | None = None, readings: int = 20) -> PreparedAnchor:
+        """The feed's next batch; with `seq`, a batch at that seq that the tracked chain does not take."""
+        tracked = seq is None
+        seq = self.seqs[feed] if seq is None else seq
+        b = synthetic_batch(feed, seq, readings)
+        cid = store_batch(self.world.store, encode_batch(b))
+        signer = None if unsigned else (key or self.world.device.key)
+        p = prepare_anchor(b, cid, self.heads[feed] if prev_head is None else prev_head, signer,
+                           self.gw.w3.eth.chain_id, self.gw.feeds.address)
+        if tracked:
+            self.heads[feed], self.seqs[feed] = p.head, seq + 1
+        return p
+
+    def window(self, *prepared: PreparedAnchor) -> tuple[int, object]:
+        return publish_window(self.gw, self.world.store, prepared)

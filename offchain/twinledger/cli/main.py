@@ -19,6 +19,7 @@ from .commands.parties import key_group, role_group, scope_group
 from .commands.programs import program_group
 from .commands.twins import component_group, phase_group, spec_group, twin_group
 from .commands.feeds import feed_group
+from .commands.gateway import gateway_group
 from .commands.verification import audit_group, verify_group, watch_cmd
 from .context import CliContext
 from .dev import dev_group
@@ -90,7 +91,8 @@ def register_commands(group: click.Group) -> click.Group:
 
 COMMANDS: tuple[click.Command, ...] = (
     ipfs_group, dev_group, agent_group, twin_group, spec_group, component_group, phase_group, role_group,
-    scope_group, key_group, doc_group, source_group, program_group, verify_group, feed_group, watch_cmd,
+    scope_group, key_group, doc_group, source_group, program_group, verify_group, feed_group, gateway_group,
+    watch_cmd,
     audit_group, agreement_group, demo_group, sim_group,
 )
 register_commands(cli)

@@ -41,6 +41,11 @@ class WindowIndex:
         chain = self.ledger.chain
         return gateway.gateways(chain).address if gateway.has_gateway(chain) else None
 
+    def all_windows(self) -> dict[int, tuple[gateway.WindowRecord, Window | None]]:
+        """Every window of the range by id, with its content (None where it could not be read or checked)."""
+        self._load()
+        return self.windows
+
     def anchors(self, feed_id: int) -> list[AnchorRecord]:
         """The feed's batches in windows, as anchors (in window order)."""
         return list(self._load().get(feed_id, ()))
