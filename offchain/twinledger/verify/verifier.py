@@ -259,6 +259,7 @@ class Verifier:
         """Blocks and transactions fetched ahead in threads (I/O), verified in order in this thread."""
         with ThreadPoolExecutor(FETCH_THREADS) as pool:
             window: deque[tuple[AnchorRecord, Future[Any], Future[AnchorTx]]] = deque()
+            txs: dict[str, Future[AnchorTx]] = {}  # one fetch per transaction (anchorMany carries many anchors)
             it = iter(anchors)
 
             def submit() -> bool:
@@ -266,8 +267,10 @@ class Verifier:
                 if a is None:
                     return False
                 loc = Location(feed=a.feed_id, seq=a.seq, cid=a.cid)
-                window.append((a, pool.submit(fetch_block, self.store, a.cid, loc),
-                               pool.submit(self.anchor_tx, a.tx_hash)))
+                tx = txs.get(a.tx_hash)
+                if tx is None:
+                    tx = txs[a.tx_hash] = pool.submit(self.anchor_tx, a.tx_hash)
+                window.append((a, pool.submit(fetch_block, self.store, a.cid, loc), tx))
                 return True
 
             for _ in range(PREFETCH_WINDOW):
