@@ -12,7 +12,9 @@ The ``dag_cbor`` package spends ~100 µs per reading, too slow for kHz feeds and
 audits, so both directions have a fast path specialised to this one fixed layout. The fast encoder
 must produce exactly ``dag_cbor.encode``'s bytes, and the fast decoder accepts only bytes that
 ``dag_cbor.decode`` plus the checks below also accept (differential tests in
-tests/formats/test_batch_fastpath.py). Anything the fast decoder does not recognise goes through
+tests/formats/test_batch_fastpath.py and test_batch_onepass.py). The fast decoder, ``reading_slices``
+and ``decode_batch_columns`` (readings and leaf preimages in one pass) all stand on the one layout
+scanner of ``formats/batchlayout.py``. Anything the fast decoder does not recognise goes through
 ``dag_cbor`` for the verdict and the error message.
 ``reading_encoded_size`` and ``batch_encoded_size`` compute encoding lengths arithmetically, so the
 outbox can close a batch below the size limit without encoding candidates.
@@ -40,11 +42,13 @@ __all__ = [
     "BATCH_SIZE_LIMIT",
     "MAX_UINT64",
     "Batch",
+    "BatchColumns",
     "BatchFormatError",
     "Quality",
     "Reading",
     "batch_encoded_size",
     "decode_batch",
+    "decode_batch_columns",
     "decode_batch_slices",
     "decode_reading",
     "encode_batch",
@@ -368,8 +372,40 @@ def batch_overhead(feed: int, seq: int, count: int) -> int:
     return _BATCH_FIXED + _uint_size(feed) + _uint_size(seq) + _uint_size(count)
 
 
-def _batch_of(layout: Layout) -> Batch | None:
-    """The ``Batch`` of a scanned layout if every field passes the checks of ``Reading`` and ``Batch``, else
+@dataclass(frozen=True, slots=True)
+class BatchColumns:
+    """A strictly decoded batch as columns of reading fields, each checked as ``decode_batch`` checks it;
+    ``Reading`` objects only on demand (a verifier that only hashes and indexes readings needs none)."""
+
+    feed: int
+    seq: int
+    rids: Sequence[int]
+    sensors: Sequence[str]
+    times: Sequence[int]
+    values: Sequence[float]
+    qualities: Sequence[int]
+
+    @classmethod
+    def of(cls, feed: int, seq: int, readings: Sequence[Reading]) -> BatchColumns:
+        return cls(feed, seq, *(list(map(operator.attrgetter(name), readings))
+                                for name in ("rid", "sensor", "t_ms", "value", "quality")))
+
+    def __len__(self) -> int:
+        return len(self.rids)
+
+    def readings(self) -> tuple[Reading, ...]:
+        return _trusted_readings(self.rids, self.sensors, self.times, self.values, self.qualities)
+
+    def batch(self) -> Batch:
+        batch = _new_reading(Batch)  # the checks of Batch.__post_init__ passed (rids increase, count >= 1)
+        _set_field(batch, "feed", self.feed)
+        _set_field(batch, "seq", self.seq)
+        _set_field(batch, "readings", self.readings())
+        return batch
+
+
+def _columns_of(layout: Layout) -> BatchColumns | None:
+    """The columns of a scanned layout if every field passes the checks of ``Reading`` and ``Batch``, else
     None (the slow path then gives the verdict and the precise error). Checks run once per distinct
     sensor name and quality, and over whole columns otherwise, instead of reading by reading."""
     try:
@@ -380,13 +416,8 @@ def _batch_of(layout: Layout) -> Batch | None:
     if (b"" in names or any(q & ~_QUALITY_MASK for q in set(layout.qualities))
             or not all(map(math.isfinite, layout.values)) or not all(map(operator.lt, rids, islice(rids, 1, None)))):
         return None
-    readings = _trusted_readings(rids, list(map(names.__getitem__, layout.sensors)), layout.times, layout.values,
-                                 layout.qualities)
-    batch = _new_reading(Batch)  # the checks of Batch.__post_init__ passed above (rids increase, count >= 1)
-    _set_field(batch, "feed", layout.feed)
-    _set_field(batch, "seq", layout.seq)
-    _set_field(batch, "readings", readings)
-    return batch
+    return BatchColumns(layout.feed, layout.seq, rids, list(map(names.__getitem__, layout.sensors)), layout.times,
+                        layout.values, layout.qualities)
 
 
 # Each field's slot descriptor: setting a column of fields with map() keeps the per-reading work in C, half the cost
@@ -394,7 +425,7 @@ def _batch_of(layout: Layout) -> Batch | None:
 _FIELD_SETTERS = tuple(getattr(Reading, name).__set__ for name in ("rid", "sensor", "t_ms", "value", "quality"))
 
 
-def _trusted_readings(*columns: list[Any]) -> tuple[Reading, ...]:
+def _trusted_readings(*columns: Sequence[Any]) -> tuple[Reading, ...]:
     """``trusted_reading`` over columns of fields that passed its checks (rid, sensor, t_ms, value, quality)."""
     readings = tuple(map(_new_reading, repeat(Reading, len(columns[0]))))
     for set_field, column in zip(_FIELD_SETTERS, columns):
@@ -404,19 +435,27 @@ def _trusted_readings(*columns: list[Any]) -> tuple[Reading, ...]:
 
 def _fast_decode_batch(data: bytes) -> Batch | None:
     layout = scan(data)
-    return _batch_of(layout) if layout is not None else None
+    columns = _columns_of(layout) if layout is not None else None
+    return columns.batch() if columns is not None else None
+
+
+def decode_batch_columns(data: bytes, *,
+                         max_bytes: int | None = BATCH_SIZE_LIMIT - 1) -> tuple[BatchColumns, list[bytes]]:
+    """``decode_batch(data)`` as columns, and each reading's own bytes (``reading_slices(data)[2]``, the Merkle
+    leaf preimages), from one pass over ``data``; raises exactly what ``decode_batch`` raises."""
+    data = _batch_bytes(data, max_bytes)
+    layout = scan(data)
+    columns = _columns_of(layout) if layout is not None else None
+    if layout is not None and columns is not None:
+        return columns, layout.slices(data)
+    batch = _slow_decode_batch(data)  # raises: the fast path refuses no valid batch that is known
+    return BatchColumns.of(batch.feed, batch.seq, batch.readings), [encode_reading(r) for r in batch.readings]
 
 
 def decode_batch_slices(data: bytes, *, max_bytes: int | None = BATCH_SIZE_LIMIT - 1) -> tuple[Batch, list[bytes]]:
-    """``decode_batch(data)`` and each reading's own bytes (``reading_slices(data)[2]``, the Merkle leaf
-    preimages) from one pass over ``data``; raises exactly what ``decode_batch`` raises."""
-    data = _batch_bytes(data, max_bytes)
-    layout = scan(data)
-    batch = _batch_of(layout) if layout is not None else None
-    if layout is not None and batch is not None:
-        return batch, layout.slices(data)
-    batch = _slow_decode_batch(data)  # raises for every batch the fast path refuses but one: none known
-    return batch, [encode_reading(r) for r in batch.readings]
+    """``decode_batch(data)`` and each reading's own bytes, from one pass (``decode_batch_columns``)."""
+    columns, slices = decode_batch_columns(data, max_bytes=max_bytes)
+    return columns.batch(), slices
 
 
 def reading_slices(data: bytes) -> tuple[int, int, list[bytes], int, int] | None:
