@@ -41,7 +41,7 @@ _WIDTH = (0, 1, 2, 4, 8)
 _unpack_double = struct.Struct(">d").unpack_from
 
 
-class NotInLayout(Exception):
+class _NotInLayout(Exception):
     """The bytes leave the canonical layout (scan returns None)."""
 
 
@@ -49,23 +49,23 @@ def _head(data: bytes, pos: int, major: int) -> tuple[int, int, int]:
     """A head of ``major`` type in shortest form at ``pos``: ``(argument, next position, size class)``."""
     ib = data[pos]
     if ib >> 5 != major:
-        raise NotInLayout
+        raise _NotInLayout
     info = ib & 0x1F
     if info < 24:
         return info, pos + 1, 0
     if info > 27:
-        raise NotInLayout
+        raise _NotInLayout
     size_class = info - 23
     end = pos + 1 + _WIDTH[size_class]
     n = int.from_bytes(data[pos + 1:end], "big")
     if end > len(data) or n < _MINIMUM[size_class]:
-        raise NotInLayout
+        raise _NotInLayout
     return n, end, size_class
 
 
 def _expect(data: bytes, pos: int, literal: bytes) -> int:
     if data[pos:pos + len(literal)] != literal:
-        raise NotInLayout
+        raise _NotInLayout
     return pos + len(literal)
 
 
@@ -112,18 +112,18 @@ def scan(data: bytes) -> Layout | None:
     reading, else None."""
     try:
         return _scan(data)
-    except (NotInLayout, IndexError):
+    except (_NotInLayout, IndexError):
         return None
 
 
 def _scan(data: bytes) -> Layout:
     if not data.startswith(BATCH_PREFIX):
-        raise NotInLayout
+        raise _NotInLayout
     seq, pos, _ = _head(data, len(BATCH_PREFIX), 0)
     feed, pos, _ = _head(data, _expect(data, pos, FEED_KEY), 0)
     count, pos, _ = _head(data, _expect(data, pos, READINGS_KEY), 4)
     if count == 0:
-        raise NotInLayout
+        raise _NotInLayout
     qs: list[int] = []
     rids: list[int] = []
     names: list[bytes] = []
@@ -142,11 +142,11 @@ def _scan(data: bytes) -> Layout:
         name_head = data[name_at:pos]
         name = data[pos:pos + n]
         if len(name) != n:
-            raise NotInLayout
+            raise _NotInLayout
         t, pos, tc = _head(data, _expect(data, pos + n, T_KEY), 0)
         pos = _expect(data, pos, V_KEY)
         if pos + 8 > size:
-            raise NotInLayout
+            raise _NotInLayout
         (v,) = _unpack_double(data, pos)
         pos += 8
         qs.append(q)
@@ -173,5 +173,5 @@ def _scan(data: bytes) -> Layout:
                 pos = end
         runs.append((start, step, 1 + more))
     if pos != size:
-        raise NotInLayout
+        raise _NotInLayout
     return Layout(feed, seq, qs, rids, names, times, values, runs)
