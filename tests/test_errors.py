@@ -9,7 +9,7 @@ import twinledger
 from twinledger.errors import TwinLedgerError
 
 # Control-flow signals that never leave their module (caught right where they are raised).
-PRIVATE_SIGNALS = {"twinledger.formats.batch._NotFast", "twinledger.agent.validation._Reject"}
+PRIVATE_SIGNALS = {"twinledger.formats.batchlayout._NotInLayout", "twinledger.agent.validation._Reject"}
 
 
 def package_exceptions() -> dict[str, type[BaseException]]:

@@ -29,6 +29,7 @@ import dag_cbor
 
 from ..errors import TwinLedgerError
 from .eip712 import AnchorMessage
+from .fields import check_b32, check_uint
 from .headchain import next_head
 from .merkle import MerkleTree, keccak256
 
@@ -49,18 +50,6 @@ class WindowFormatError(TwinLedgerError, ValueError):
     """Bytes or values that are not a valid version-1 gateway window."""
 
 
-def _uint(value: Any, bits: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < (1 << bits):
-        raise WindowFormatError(f"{name} must be an integer in [0, 2**{bits}), got {value!r:.80}")
-    return value
-
-
-def _b32(value: Any, name: str) -> bytes:
-    if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
-        raise WindowFormatError(f"{name} must be 32 bytes, got {value!r:.80}")
-    return bytes(value)
-
-
 @dataclass(frozen=True, slots=True)
 class WindowLeaf:
     """One feed batch in a window, with its device signature (65 bytes, or whatever the gateway put there)."""
@@ -76,14 +65,14 @@ class WindowLeaf:
     signature: bytes
 
     def __post_init__(self) -> None:
-        _uint(self.feed_id, 64, "feed_id")  # a CBOR unsigned integer; SensorFeed issues ids 1, 2, ...
-        _uint(self.seq, 64, "seq")
-        _b32(self.prev_head, "prev_head")
-        _b32(self.root, "root")
-        _b32(self.cid, "cid")
-        _uint(self.count, 32, "count")
-        _uint(self.t_first, 64, "t_first")
-        _uint(self.t_last, 64, "t_last")
+        check_uint(self.feed_id, 64, "feed_id", WindowFormatError)  # a CBOR unsigned integer; SensorFeed issues ids 1, 2, ...
+        check_uint(self.seq, 64, "seq", WindowFormatError)
+        check_b32(self.prev_head, "prev_head", WindowFormatError)
+        check_b32(self.root, "root", WindowFormatError)
+        check_b32(self.cid, "cid", WindowFormatError)
+        check_uint(self.count, 32, "count", WindowFormatError)
+        check_uint(self.t_first, 64, "t_first", WindowFormatError)
+        check_uint(self.t_last, 64, "t_last", WindowFormatError)
         if not isinstance(self.signature, (bytes, bytearray)):
             raise WindowFormatError(f"signature must be bytes, got {type(self.signature).__name__}")
 

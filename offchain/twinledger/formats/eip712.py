@@ -20,6 +20,7 @@ from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils import to_checksum_address
 
+from .fields import check_b32, check_uint
 from .merkle import keccak256
 
 __all__ = [
@@ -66,18 +67,6 @@ _TYPES: dict[str, list[dict[str, str]]] = {
 }
 
 
-def _uint(value: int, bits: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < (1 << bits):
-        raise ValueError(f"{name} must be an integer in [0, 2**{bits}), got {value!r}")
-    return value
-
-
-def _b32(value: bytes, name: str) -> bytes:
-    if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
-        raise ValueError(f"{name} must be 32 bytes, got {value!r:.80}")
-    return bytes(value)
-
-
 @dataclass(frozen=True, slots=True)
 class AnchorMessage:
     """The signed fields of one anchor. ``cid`` is the batch CID's sha2-256 digest."""
@@ -92,14 +81,14 @@ class AnchorMessage:
     t_last: int
 
     def __post_init__(self) -> None:
-        _uint(self.feed_id, 256, "feed_id")
-        _uint(self.seq, 64, "seq")
-        _b32(self.prev_head, "prev_head")
-        _b32(self.root, "root")
-        _b32(self.cid, "cid")
-        _uint(self.count, 32, "count")
-        _uint(self.t_first, 64, "t_first")
-        _uint(self.t_last, 64, "t_last")
+        check_uint(self.feed_id, 256, "feed_id")
+        check_uint(self.seq, 64, "seq")
+        check_b32(self.prev_head, "prev_head")
+        check_b32(self.root, "root")
+        check_b32(self.cid, "cid")
+        check_uint(self.count, 32, "count")
+        check_uint(self.t_first, 64, "t_first")
+        check_uint(self.t_last, 64, "t_last")
 
     def as_message(self) -> dict[str, Any]:
         """The EIP-712 ``message`` object."""
@@ -134,7 +123,7 @@ def domain(chain_id: int, verifying_contract: str) -> dict[str, Any]:
     return {
         "name": DOMAIN_NAME,
         "version": DOMAIN_VERSION,
-        "chainId": _uint(chain_id, 256, "chain_id"),
+        "chainId": check_uint(chain_id, 256, "chain_id"),
         "verifyingContract": to_checksum_address(str(verifying_contract)),
     }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .fields import check_b32
 from .merkle import keccak256
 
 __all__ = ["FORMAT_VERSION", "GENESIS_HEAD", "BatchAnchor", "next_head", "head_of", "fold_heads"]
@@ -27,12 +28,6 @@ def _word(value: int, bits: int, name: str) -> bytes:
     return value.to_bytes(32, "big")
 
 
-def _b32(value: bytes, name: str) -> bytes:
-    if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
-        raise ValueError(f"{name} must be 32 bytes, got {value!r:.80}")
-    return bytes(value)
-
-
 def next_head(
     prev_head: bytes,
     feed_id: int,
@@ -45,11 +40,11 @@ def next_head(
 ) -> bytes:
     """The head after anchoring one batch on top of ``prev_head``. ``cid`` is the sha2-256 digest."""
     return keccak256(
-        _b32(prev_head, "prev_head")
+        check_b32(prev_head, "prev_head")
         + _word(feed_id, 256, "feed_id")
         + _word(seq, 64, "seq")
-        + _b32(root, "root")
-        + _b32(cid, "cid")
+        + check_b32(root, "root")
+        + check_b32(cid, "cid")
         + _word(count, 32, "count")
         + _word(t_first, 64, "t_first")
         + _word(t_last, 64, "t_last")

@@ -1,7 +1,9 @@
 """A batch's bytes: fetch by CID, decode strictly, open if sealed, match the anchor, recompute the root."""
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 
@@ -9,8 +11,8 @@ from ..crypto.context import Context, Subject
 from ..crypto.errors import CryptoError
 from ..crypto.payload import looks_sealed as _looks_sealed
 from ..crypto.payload import open_sealed, read_header
-from ..formats.batch import Batch, BatchFormatError, Reading, decode_batch, encode_reading, reading_slices
-from ..formats.merkle import MerkleTree, keccak256
+from ..formats.batch import BatchColumns, BatchFormatError, Reading, decode_batch_columns
+from ..formats.merkle import MerkleTree, leaf_hashes
 from ..formats.merkle import fast_root as merkle_root
 from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
 from ..ledger.reader import AnchorRecord
@@ -27,10 +29,15 @@ class BatchContent:
     """What the stored bytes of one anchored batch say."""
 
     findings: list[Finding]
-    readings: tuple[Reading, ...] | None = None
+    columns: BatchColumns | None = None  # the decoded readings, as columns of checked fields
     encrypted: bool = False
     root_checked: bool = False  # the Merkle root was recomputed and equals the anchored one
     tree: MerkleTree | None = None
+
+    @property
+    def readings(self) -> tuple[Reading, ...] | None:
+        """The decoded readings as objects (built on each call; a feed check indexes the columns instead)."""
+        return self.columns.readings() if self.columns is not None else None
 
 
 def fetch_block(store: Any, cid: str, loc: Location) -> tuple[bytes | None, Finding | None]:
@@ -62,24 +69,20 @@ def check_batch_bytes(data: bytes, anchor: AnchorRecord, *, twin: int | None = N
     else:
         encrypted = False
     try:
-        batch = decode_batch(data)
+        # one pass gives the readings and each one's own bytes (the leaf preimages), hashed as stored
+        columns, encoded = decode_batch_columns(data)
     except BatchFormatError as exc:
         return BatchContent([Finding.of(Kind.UNDECODABLE, loc, f"not a valid batch: {exc}")], encrypted=encrypted)
-    findings = _batch_header_findings(batch, anchor, loc)
-    h = keccak256
-    # Canonical bytes (decode_batch accepts no other) hold each reading's encoding as a slice: hash those
-    # rather than encoding every reading again.
-    found = reading_slices(data)
-    encoded = found[2] if found is not None and len(found[2]) == batch.count else map(encode_reading, batch.readings)
-    leaves = [h(h(e)) for e in encoded]
+    findings = _batch_header_findings(columns, anchor, loc)
+    leaves = leaf_hashes(encoded)
     tree = MerkleTree(leaves) if keep_tree else None
     root = tree.root if tree is not None else merkle_root(leaves)
     root_ok = root == anchor.root
     if not root_ok:
         findings.append(Finding.of(Kind.TAMPERED, loc, "the batch's readings do not give the anchored Merkle root "
                                    f"(recomputed 0x{root.hex()}, anchored 0x{anchor.root.hex()})"))
-    findings += _order_findings(batch, loc)
-    return BatchContent(findings, batch.readings, encrypted, root_ok, tree)
+    findings += _order_findings(columns, loc)
+    return BatchContent(findings, columns, encrypted, root_ok, tree)
 
 
 def _open_sealed_batch(data: bytes, anchor: AnchorRecord, twin: int | None, keys: KeySource | None,
@@ -104,12 +107,12 @@ def _open_sealed_batch(data: bytes, anchor: AnchorRecord, twin: int | None, keys
         return BatchContent([Finding.of(Kind.DECRYPTION_FAILED, loc, str(exc))], encrypted=True)
 
 
-def _batch_header_findings(batch: Batch, anchor: AnchorRecord, loc: Location) -> list[Finding]:
+def _batch_header_findings(batch: BatchColumns, anchor: AnchorRecord, loc: Location) -> list[Finding]:
     findings = []
     if (batch.feed, batch.seq) != (anchor.feed_id, anchor.seq):
         findings.append(Finding.of(Kind.MISPLACED, loc, f"the batch says feed {batch.feed} seq {batch.seq}: it was "
                                    "anchored in another place"))
-    got = (batch.count, batch.t_first, batch.t_last)
+    got = (len(batch), min(batch.times), max(batch.times))  # count, t_first, t_last
     want = (anchor.count, anchor.t_first, anchor.t_last)
     if got != want:
         findings.append(Finding.of(Kind.METADATA_MISMATCH, loc, f"batch has count/tFirst/tLast {got}, the anchor says "
@@ -117,14 +120,14 @@ def _batch_header_findings(batch: Batch, anchor: AnchorRecord, loc: Location) ->
     return findings
 
 
-def _order_findings(batch: Batch, loc: Location) -> list[Finding]:
+def _order_findings(batch: BatchColumns, loc: Location) -> list[Finding]:
     """Readings are kept in acceptance order; a reading measured before its predecessor is reported
     once per batch (first index and how many), not once per reading."""
-    late = [i for i in range(1, len(batch.readings)) if batch.readings[i].t_ms < batch.readings[i - 1].t_ms]
-    if not late:
+    times = batch.times
+    if all(map(operator.le, times, islice(times, 1, None))):  # the usual case, checked in C
         return []
+    late = [i for i in range(1, len(times)) if times[i] < times[i - 1]]
     first = late[0]
-    r = batch.readings[first]
-    where = Location(feed=loc.feed, seq=loc.seq, index=first, rid=r.rid, cid=loc.cid)
+    where = Location(feed=loc.feed, seq=loc.seq, index=first, rid=batch.rids[first], cid=loc.cid)
     return [Finding.of(Kind.REORDERED, where, f"{len(late)} reading(s) measured before the reading anchored ahead "
-                       f"of them (first: t={r.t_ms} after t={batch.readings[first - 1].t_ms})")]
+                       f"of them (first: t={times[first]} after t={times[first - 1]})")]

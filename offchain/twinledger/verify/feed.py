@@ -7,10 +7,11 @@ import gc
 import operator
 from array import array
 from contextlib import contextmanager
+from itertools import islice
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 
-from ..formats.batch import Reading
+from ..formats.batch import BatchColumns, Reading
 from ..formats.headchain import GENESIS_HEAD, next_head
 from ..ledger.reader import AnchorRecord, KeyChange
 from .findings import Finding, Kind, Location, Severity
@@ -138,9 +139,6 @@ def _batch_time_order(anchors: Sequence[AnchorRecord]) -> list[Finding]:
     return findings
 
 
-_T_MS, _SENSOR, _VALUE = operator.attrgetter("t_ms"), operator.attrgetter("sensor"), operator.attrgetter("value")
-
-
 class _SensorTimes:
     """The readings of one sensor in one feed, by source time: times that arrived in increasing order
     stay in compact sorted arrays (the normal case), the few that arrived after a later one in `late`."""
@@ -212,27 +210,31 @@ class ReadingIndex:
         return own
 
     def add(self, anchor: AnchorRecord, readings: Sequence[Reading]) -> list[Finding]:
+        return self.add_columns(anchor, BatchColumns.of(anchor.feed_id, anchor.seq, readings))
+
+    def add_columns(self, anchor: AnchorRecord, readings: BatchColumns) -> list[Finding]:
+        """`add` for a batch decoded as columns (the feed check's path: no `Reading` objects)."""
         if not readings:
             return []
-        sensor = readings[0].sensor
-        times = list(map(_T_MS, readings))
-        if (all(map(sensor.__eq__, map(_SENSOR, readings))) and all(map(operator.lt, times, times[1:]))
+        sensors, times = readings.sensors, readings.times
+        sensor = sensors[0]
+        if (all(map(sensor.__eq__, sensors)) and all(map(operator.lt, times, islice(times, 1, None)))
                 and all(times[0] > other.last for other in self._by_sensor.get(sensor, ()))):
-            self._times(anchor.feed_id, sensor).extend(anchor.seq, times, list(map(_VALUE, readings)))
+            self._times(anchor.feed_id, sensor).extend(anchor.seq, times, readings.values)
             return []
         findings = []
-        for i, r in enumerate(readings):
-            own = self._times(anchor.feed_id, r.sensor)
-            earlier = self._find(r.sensor, r.t_ms)
+        for i, (rid, name, t, value) in enumerate(zip(readings.rids, sensors, times, readings.values)):
+            own = self._times(anchor.feed_id, name)
+            earlier = self._find(name, t)
             if earlier is None:
-                own.add(r.t_ms, anchor.seq, i, r.value)
+                own.add(t, anchor.seq, i, value)
                 continue
             feed0, seq0, i0, v0 = earlier
             where = (f"feed {feed0} " if feed0 != anchor.feed_id else "") + f"seq {seq0} reading {i0}"
-            same = "identical: a replay" if v0 == r.value else f"value {v0!r} there, {r.value!r} here"
+            same = "identical: a replay" if v0 == value else f"value {v0!r} there, {value!r} here"
             findings.append(Finding.of(
-                Kind.DUPLICATE, Location(feed=anchor.feed_id, seq=anchor.seq, index=i, rid=r.rid, cid=anchor.cid),
-                f"{r.sensor} at t={r.t_ms} was already anchored in {where} ({same})"))
+                Kind.DUPLICATE, Location(feed=anchor.feed_id, seq=anchor.seq, index=i, rid=rid, cid=anchor.cid),
+                f"{name} at t={t} was already anchored in {where} ({same})"))
         return findings
 
     def _find(self, sensor: str, t: int) -> tuple[int, int, int, float] | None:

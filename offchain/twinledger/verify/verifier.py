@@ -15,7 +15,7 @@ from ..crypto.context import Subject
 from ..crypto.errors import CryptoError
 from ..crypto.payload import open_sealed
 from ..formats.aml import AmlError
-from ..formats.batch import Reading, encode_reading
+from ..formats.batch import BatchColumns, Reading, encode_reading
 from ..formats.headchain import GENESIS_HEAD, next_head
 from ..formats.merkle import keccak256, verify as merkle_verify
 from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
@@ -242,13 +242,13 @@ class Verifier:
         batches: list[BatchResult] = []
         readings = 0
         for i, (anchor, data, tx) in enumerate(self._prefetch(selected)):
-            result = self.check_anchor(anchor, prev_heads.get(anchor.seq, GENESIS_HEAD), state.twin, state.component,
-                                        history, data=data, tx=tx)
-            if result.readings is not None:
-                readings += len(result.readings)
-                result.findings += index.add(anchor, result.readings)
-                if not keep_readings:
-                    result.readings = None
+            result, columns = self._check_anchor(anchor, prev_heads.get(anchor.seq, GENESIS_HEAD), state.twin,
+                                                 state.component, history, data=data, tx=tx)
+            if columns is not None:
+                readings += len(columns)
+                result.findings += index.add_columns(anchor, columns)
+                if keep_readings:
+                    result.readings = columns.readings()
             batches.append(result)
             if progress is not None:
                 progress(i + 1, len(selected), readings)
@@ -259,6 +259,7 @@ class Verifier:
         """Blocks and transactions fetched ahead in threads (I/O), verified in order in this thread."""
         with ThreadPoolExecutor(FETCH_THREADS) as pool:
             window: deque[tuple[AnchorRecord, Future[Any], Future[AnchorTx]]] = deque()
+            txs: dict[str, Future[AnchorTx]] = {}  # one fetch per transaction (anchorMany carries many anchors)
             it = iter(anchors)
 
             def submit() -> bool:
@@ -266,8 +267,10 @@ class Verifier:
                 if a is None:
                     return False
                 loc = Location(feed=a.feed_id, seq=a.seq, cid=a.cid)
-                window.append((a, pool.submit(fetch_block, self.store, a.cid, loc),
-                               pool.submit(self.anchor_tx, a.tx_hash)))
+                tx = txs.get(a.tx_hash)
+                if tx is None:
+                    tx = txs[a.tx_hash] = pool.submit(self.anchor_tx, a.tx_hash)
+                window.append((a, pool.submit(fetch_block, self.store, a.cid, loc), tx))
                 return True
 
             for _ in range(PREFETCH_WINDOW):
@@ -283,15 +286,25 @@ class Verifier:
                      tx: AnchorTx | None = None, keep_tree: bool = False) -> BatchResult:
         """One anchored batch: its content (fetched unless `data` is given) and its signature. The head is
         the caller's business (it needs the previous anchor)."""
+        result, columns = self._check_anchor(anchor, prev_head, twin, component, history, data=data, tx=tx,
+                                             keep_tree=keep_tree)
+        result.readings = columns.readings() if columns is not None else None
+        return result
+
+    def _check_anchor(self, anchor: AnchorRecord, prev_head: bytes, twin: int, component: bytes,
+                      history: Sequence[KeyChange], *, data: tuple[bytes | None, Finding | None] | None = None,
+                      tx: AnchorTx | None = None, keep_tree: bool = False) -> tuple[BatchResult, BatchColumns | None]:
+        """`check_anchor` with the decoded readings as columns (None if unread), not yet as `Reading` objects."""
         loc = Location(feed=anchor.feed_id, seq=anchor.seq, cid=anchor.cid)
         result = BatchResult(anchor)
+        columns = None
         raw, problem = data if data is not None else fetch_block(self.store, anchor.cid, loc)
         if problem is not None:
             result.findings.append(problem)
         elif raw is not None:
             content = check_batch_bytes(raw, anchor, twin=twin, keys=self.keys, keep_tree=keep_tree)
             result.findings += content.findings
-            result.readings = content.readings
+            columns = content.columns
             result.encrypted = content.encrypted
             result.root_checked = content.root_checked
             result.content_checked = True
@@ -309,7 +322,7 @@ class Verifier:
         result.signature = check_leaf_signature(anchor, tx, expected, check) if self.windows.is_window_tx(tx) \
             else check()
         result.findings += result.signature.findings
-        return result
+        return result, columns
 
     def _batch_on_chain(self, anchor: AnchorRecord, prev_head: bytes) -> bool:
         if self.windows.place(anchor) is not None:
