@@ -26,6 +26,7 @@ class Plant:
     feeds: dict[str, int]
     components: dict[str, str]  # sensor -> AML id
     workdir: Path
+    mining: str = "automine"  # or "interval" (set_mining)
 
     def config(self, name: str = "agent", *, source: dict, ipfs: str | None = None, rpc_url: str | None = None,
                window_s: float = 0.5, confirmations: int = 0, **extra) -> Path:
@@ -66,6 +67,31 @@ def provision_plant(workdir: Path, state_file: Path | None = None) -> Plant:
     (workdir / "device.key").write_text(device.key.hex())
     (workdir / "agent.key").write_text(agent.key.hex())
     return Plant(stack, twin.twin_id, feeds, components, workdir)
+
+
+# -- a chain with a real block time, so that several anchoring transactions are in flight -------
+
+MINING = ("automine", "interval")  # what the agent's durability tests run on
+INTERVAL_BLOCK_S = 2
+
+
+def set_mining(plant: Plant, mining: str) -> None:
+    """`interval`: after provisioning, anvil mines a block every INTERVAL_BLOCK_S instead of one per transaction."""
+    if mining == "interval":
+        w3 = plant.stack.chain(None).w3
+        w3.provider.make_request("evm_setAutomine", [False])
+        w3.provider.make_request("evm_setIntervalMining", [INTERVAL_BLOCK_S])
+    plant.mining = mining
+
+
+def agent_txs_in_pool(plant: Plant) -> dict[int, str]:
+    """nonce -> hash of the agent account's transactions sent and not yet mined (anvil's pool)."""
+    from twinledger.chain.devnet import test_account
+
+    pool = plant.stack.chain(None).w3.provider.make_request("txpool_content", [])["result"]
+    address = test_account(AGENT).address.lower()
+    mine = {k.lower(): v for k, v in pool.get("pending", {}).items()}.get(address, {})
+    return {int(nonce): tx["hash"] for nonce, tx in mine.items()}
 
 
 # -- an independent oracle: what the chain and IPFS alone say was anchored -----------------------
