@@ -112,7 +112,8 @@ def anchored_feed(plant: Plant, feed: int) -> AnchoredFeed:
     from twinledger.agent.publish import merkle_tree
 
     chain, store = plant.stack.chain(), plant.stack.store()
-    events = chain.feeds.events.Anchored.get_logs(from_block=0, argument_filters={"feedId": feed})
+    block = chain.w3.eth.block_number  # events and head read at one block: the chain may mine meanwhile
+    events = chain.feeds.events.Anchored.get_logs(from_block=0, to_block=block, argument_filters={"feedId": feed})
     head, seqs, rids = GENESIS_HEAD, [], []
     for event in sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"])):
         a = event["args"]
@@ -123,7 +124,7 @@ def anchored_feed(plant: Plant, feed: int) -> AnchoredFeed:
         assert head == bytes(a["head"]), f"feed {feed} seq {a['seq']}: head chain broken"
         seqs.append(a["seq"])
         rids.extend(r.rid for r in batch.readings)
-    assert head == bytes(chain.feeds.functions.headOf(feed).call())
+    assert head == bytes(chain.feeds.functions.headOf(feed).call(block_identifier=block))
     return AnchoredFeed(feed, seqs, rids, head)
 
 

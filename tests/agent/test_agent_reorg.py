@@ -155,10 +155,12 @@ def manual_mining(plant):
     w3.provider.make_request("evm_setAutomine", [True])
 
 
-def test_reorganisation_with_several_in_flight_reanchors_each_batch_once(plant, tmp_path, manual_mining):
-    """Three anchors are mined in a block that a reorganisation then removes, while three more, chained on
-    the same account's nonces, are still unmined. The node puts the removed transactions back in its pool,
-    as geth does. Every batch ends on-chain once, in order, with an unbroken head chain."""
+@pytest.mark.parametrize("kept", [True, False], ids=["node-keeps-removed-txs", "removed-txs-gone"])
+def test_reorganisation_with_several_in_flight_reanchors_each_batch_once(plant, tmp_path, manual_mining, kept):
+    """Three anchors are mined in a block that a reorganisation then removes, while three more, on the
+    account's next nonces, are still unmined. The node puts the removed transactions back in its pool, as
+    geth does, or has lost them: then nothing above them can be mined until their nonces are used up.
+    Either way every batch ends on-chain once, in order, with an unbroken head chain."""
     w3 = manual_mining
     outbox = Outbox(tmp_path / "outbox.sqlite")
     feeds = batches_of(plant, outbox, SENSORS[:2], 3)
@@ -175,11 +177,13 @@ def test_reorganisation_with_several_in_flight_reanchors_each_batch_once(plant, 
 
     assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True
     assert anchorer.chain.feeds.functions.nextSeqOf(feeds[0]).call() == 0
-    for raw in removed:
-        w3.eth.send_raw_transaction(raw)
+    if kept:
+        for raw in removed:
+            w3.eth.send_raw_transaction(raw)
     mine_until_confirmed(anchorer, outbox, feeds, 3)
     assert_each_once(plant, feeds, 3)
     assert anchorer.stats.max_in_flight >= 3
+    assert (anchorer.stats.gap_fills > 0) is not kept
 
 
 def test_dropped_transaction_among_several_in_flight_is_resubmitted(plant, tmp_path, manual_mining):

@@ -11,7 +11,9 @@ Several transactions are in flight at once (up to `max_in_flight`): a round poll
 those sent before, then sends the next batches at the next local nonce, chaining each feed's head
 on the one its in-flight transaction will produce; it never waits for a receipt. A transaction not
 mined `receipt_timeout` after it was (re)broadcast is replaced at the same nonce with higher fees,
-which also resubmits one the pool dropped. One that reverted, or whose nonce another transaction
+which also resubmits one the pool dropped; nonces below those in flight that no transaction holds any
+more (a reorganisation removed it and the node did not keep it) are used up by empty transfers, so the
+ones above can be mined. One that reverted, or whose nonce another transaction
 took, sends its batches back to `stored`; its feeds wait until nothing of theirs is in flight and
 are then re-read from the chain. Transaction sizes follow the chain: at most a quarter of the block
 gas limit each, and on a chain with a block time a partly filled transaction is sent at most every
@@ -69,6 +71,7 @@ class AnchorStats:
     last_error: str | None = None
     bumps: int = 0  # replacements of a stuck or dropped transaction
     max_in_flight: int = 0  # most transactions seen in flight at once
+    gap_fills: int = 0  # empty transfers that used up nonces a reorganisation left below those in flight
     refused: dict[int, str] = field(default_factory=dict)  # feed -> the custom error that refuses it
 
 
@@ -226,6 +229,8 @@ class Anchorer:
         if block == self._polled_block and not force and not overdue:
             return 0
         self._polled_block = block
+        if overdue:
+            self._fill_nonce_gap()
         done = 0
         for nonce in sorted(self._inflight):
             flight = self._inflight[nonce]
@@ -246,6 +251,20 @@ class Anchorer:
             if receipt is not None:
                 return receipt
         return None
+
+    def _fill_nonce_gap(self) -> None:
+        """Nonces between the chain's and our lowest in flight belong to no transaction of ours any more (a
+        reorganisation removed theirs and the node did not keep them): nothing of ours above them can be mined,
+        however often it is bumped, until each is used, so each gets an empty transfer."""
+        mined = self.chain.sender.mined_nonce()
+        for nonce in range(mined, min(self._inflight)):
+            try:
+                sent = self.chain.sender.fill_nonce(nonce)
+            except ValueError as exc:  # the node holds a transaction there (e.g. one an earlier run sent)
+                log.info("nonce below those in flight is taken, not filled", nonce=nonce, error=str(exc))
+                continue
+            self.stats.gap_fills += 1
+            log.warning("nonce gap below transactions in flight filled", nonce=nonce, tx=sent.tx_hash)
 
     def _unstick(self, nonce: int, flight: _InFlight) -> None:
         """Not mined in time: stuck behind a fee spike or dropped from the pool. Same nonce, higher fees."""
