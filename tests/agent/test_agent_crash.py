@@ -23,7 +23,7 @@ from plant_support import (MINING, SENSORS, agent_txs_in_pool, anchored_feed, as
                            provision_plant, set_mining)
 from twinledger.agent.config import load_config
 from twinledger.agent.daemon import AgentDaemon
-from twinledger.agent.outbox import Outbox
+from twinledger.agent.outbox import BatchState, Outbox
 from twinledger.chain.devnet import free_port
 
 pytestmark = [pytest.mark.timeout(600),
@@ -74,22 +74,27 @@ def test_sigkill_at_random_points_loses_nothing(plant):
     outbox_path = load_config(config).outbox_path
     log = config.parent / "agent.log"
     unmined_at_kill: list[int] = []
+    forgotten = 0
     for round_no in range(CRASH_ROUNDS):
+        first_nonce = agent_nonce(plant)  # what this run sends from here on: an earlier run's are below
         proc = start_agent(config, log)
         if plant.mining == "interval":
-            wait_for_agent_txs_in_pool(plant, proc, 2)
-            time.sleep(rng.uniform(0, 0.5))
+            wait_for_agent_txs_in_pool(plant, proc, 2, first_nonce)
+            time.sleep(rng.uniform(0, 0.1))  # a block every 2 s: most kills leave two or more unmined
         else:
             time.sleep(rng.uniform(1.5, 7.0))  # start-up takes ~3 s: some kills land in it, most mid-stream
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         if plant.mining == "interval":
-            unmined_at_kill.append(lose_latest_agent_txs(plant, rng))
+            unmined, dropped = lose_latest_agent_txs(plant, rng, first_nonce)
+            unmined_at_kill.append(unmined)
+            forgotten += dropped
         if outbox_path.exists():
             assert_consistent_at_any_moment(plant, outbox_path)
-    print(f"transactions unmined at each kill: {unmined_at_kill}")
+    print(f"transactions unmined at each kill: {unmined_at_kill}, {forgotten} of them forgotten by the node")
     if plant.mining == "interval":  # still in the pool after the kill: sent and unmined when it hit
         assert max(unmined_at_kill) >= 2, f"transactions unmined at each kill: {unmined_at_kill} (seed {seed})"
+        assert forgotten > 0, f"no transaction was lost, so none had to be sent again (seed {seed})"
     accepted_before_final = sum(len(r) for r in outbox_rids(outbox_path).values())
     assert accepted_before_final > 0, f"no reading was accepted in {CRASH_ROUNDS} rounds (seed {seed})"
 
@@ -105,24 +110,40 @@ def test_sigkill_at_random_points_loses_nothing(plant):
         line for line in log.read_text().splitlines()[-400:] if '"batch state"' not in line)[-3000:]
     total = assert_nothing_lost(plant, outbox_path)
     assert total >= accepted_before_final
+    with Outbox(outbox_path) as outbox:  # confirmations: 0, so what is on-chain is final, found there or not
+        assert {r.state for r in outbox.batches()} == {BatchState.CONFIRMED}
 
 
-def wait_for_agent_txs_in_pool(plant, proc: subprocess.Popen, at_least: int, deadline_s: float = 30.0) -> None:
+def agent_nonce(plant) -> int:
+    from plant_support import AGENT
+    from twinledger.chain.devnet import test_account
+
+    return plant.stack.chain(None).w3.eth.get_transaction_count(test_account(AGENT).address, "pending")
+
+
+def txs_sent_since(plant, first_nonce: int) -> dict[int, str]:
+    return {n: h for n, h in agent_txs_in_pool(plant).items() if n >= first_nonce}
+
+
+def wait_for_agent_txs_in_pool(plant, proc: subprocess.Popen, at_least: int, first_nonce: int,
+                               deadline_s: float = 30.0) -> None:
     deadline = time.monotonic() + deadline_s
-    while len(agent_txs_in_pool(plant)) < at_least:
+    while len(txs_sent_since(plant, first_nonce)) < at_least:
         assert proc.poll() is None, f"the agent exited with {proc.returncode}"
         assert time.monotonic() < deadline, f"never {at_least} anchoring transactions unmined at once"
         time.sleep(0.05)
 
 
-def lose_latest_agent_txs(plant, rng: random.Random) -> int:
+def lose_latest_agent_txs(plant, rng: random.Random, first_nonce: int) -> tuple[int, int]:
     """The node forgets a random number (at least one) of the agent's latest unmined transactions, as a
-    node restart or pool eviction would; the earlier ones stay and are mined. Returns how many were unmined."""
-    pool = agent_txs_in_pool(plant)
+    node restart or pool eviction would; the earlier ones stay and are mined. Returns how many of those
+    the killed run sent were unmined, and how many of those the node forgot."""
+    pool = txs_sent_since(plant, first_nonce)
     provider = plant.stack.chain(None).w3.provider
+    dropped = 0
     for nonce in sorted(pool)[-rng.randint(1, len(pool)):] if pool else []:
-        provider.make_request("anvil_dropTransaction", [pool[nonce]])
-    return len(pool)
+        dropped += provider.make_request("anvil_dropTransaction", [pool[nonce]])["result"] == pool[nonce]
+    return len(pool), dropped
 
 
 def run_in_thread(daemon: AgentDaemon) -> tuple[threading.Thread, dict]:

@@ -32,7 +32,7 @@ import structlog
 from ..chain.connection import TwinLedgerChain
 from ..chain.errors import ContractRevert
 from ..chain.tx import SentTx
-from .outbox import BatchRecord, BatchState, Outbox
+from .outbox import BatchRecord, BatchState, Outbox, ReconcileReport
 from .publish import PreparedAnchor, prepare_stored, store_batch
 from ..ledger import contracts
 
@@ -359,7 +359,7 @@ class Anchorer:
         next_seq, head = self._chain_tip(feed)
         if any(r.seq < next_seq for r in records):
             if not chained:
-                self.outbox.reconcile(feed, next_seq)  # they made it (e.g. before a crash)
+                self._found_on_chain(feed, next_seq)  # they made it (e.g. before a crash)
             records = [r for r in records if r.seq >= next_seq]
         if not records:
             return []
@@ -438,9 +438,20 @@ class Anchorer:
             return
         raise exc
 
+    def _found_on_chain(self, feed: int, next_seq: int) -> ReconcileReport:
+        """Align the feed's batches with the chain's next seq. With no confirmations to wait for, rounds
+        settle nothing, so what is on-chain is confirmed here (else it stayed anchored, never pruned)."""
+        report = self.outbox.reconcile(feed, next_seq)
+        if self.chain.confirmations <= 0:
+            final = [(feed, r.seq, {}) for r in self.outbox.batches(feed, states=[BatchState.ANCHORED])
+                     if r.seq < next_seq]
+            if final:
+                self.outbox.move_many(final, BatchState.CONFIRMED)
+        return report
+
     def reconcile_all(self, feeds: Sequence[int]) -> None:
         """At start: align the outbox with the chain for every configured feed."""
         for feed in feeds:
-            report = self.outbox.reconcile(feed, contracts.next_seq_of(self.chain, feed))
+            report = self._found_on_chain(feed, contracts.next_seq_of(self.chain, feed))
             log.info("reconciled with chain", feed=feed, next_seq=report.next_seq,
                      found_on_chain=len(report.marked_anchored), reorged_out=len(report.reverted))
