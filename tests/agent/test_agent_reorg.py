@@ -228,3 +228,22 @@ def test_several_stuck_transactions_are_each_replaced_with_higher_fees(plant, tm
     mine_until_confirmed(anchorer, outbox, feeds, 1)
     assert_each_once(plant, feeds, 1)
     assert all(anchorer.chain.sender.receipt(first[f].txhash) is None for f in feeds)  # replaced: never mined
+
+
+def test_nonce_below_those_in_flight_held_by_an_earlier_run_is_left_alone(plant, tmp_path, manual_mining):
+    """An earlier run's transaction, still unmined, holds the nonce below ours in flight: the agent must not
+    take that for a gap it has to fill, nor stop its rounds over the node's refusal; both are mined."""
+    w3 = manual_mining
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    feeds = batches_of(plant, outbox, SENSORS[:1], 1)
+    anchorer = anchorer_for(plant, outbox, confirmations=0, max_items=1, receipt_timeout=1)
+    earlier = plant.stack.chain(AGENT).sender  # another process's sender for the same account
+    held = earlier.fill_nonce(earlier.mined_nonce())
+    send_rounds(anchorer, 1)
+    assert outbox.get_batch(feeds[0], 0).nonce == held.nonce + 1
+    time.sleep(1.2)
+    assert anchorer.run_once() == 0  # overdue above a held nonce: the node refuses a fill there, the round goes on
+    assert anchorer.stats.gap_fills == 0
+    mine_until_confirmed(anchorer, outbox, feeds, 1)
+    assert w3.eth.get_transaction_receipt(held.tx_hash)["status"] == 1
+    assert_each_once(plant, feeds, 1)

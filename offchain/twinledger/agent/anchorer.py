@@ -28,6 +28,7 @@ from itertools import groupby
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import structlog
+from web3.exceptions import Web3RPCError
 
 from ..chain.connection import TwinLedgerChain
 from ..chain.errors import ContractRevert
@@ -260,7 +261,7 @@ class Anchorer:
         for nonce in range(mined, min(self._inflight)):
             try:
                 sent = self.chain.sender.fill_nonce(nonce)
-            except ValueError as exc:  # the node holds a transaction there (e.g. one an earlier run sent)
+            except (ValueError, Web3RPCError) as exc:  # the node holds one there (e.g. one an earlier run sent)
                 log.info("nonce below those in flight is taken, not filled", nonce=nonce, error=str(exc))
                 continue
             self.stats.gap_fills += 1
@@ -271,7 +272,7 @@ class Anchorer:
         dropped = not self.chain.sender.is_pending(flight.sent.tx_hash)
         try:
             sent = self.chain.sender.bump(flight.sent)
-        except ValueError as exc:  # the node refused the replacement
+        except (ValueError, Web3RPCError) as exc:  # the node refused the replacement (web3 7 raises Web3RPCError)
             if "nonce too low" in str(exc) and self._receipt_of(flight) is None:
                 del self._inflight[nonce]  # something else took the nonce: our batches are not on-chain
                 self._give_up(flight, "nonce taken by another transaction")

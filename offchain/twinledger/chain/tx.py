@@ -132,7 +132,7 @@ class TxSender:
 
     def fill_nonce(self, nonce: int) -> SentTx:
         """An empty transfer to ourselves at `nonce`: uses up a nonce that nothing of ours will fill any more,
-        so that our transactions above it can be mined. Raises ValueError if the node holds one there."""
+        so that our transactions above it can be mined. Raises the node's refusal if it holds one there."""
         tx: Any = {"from": self.address, "to": self.address, "value": 0, "nonce": nonce, "gas": 21_000,
                    "chainId": self.chain_id, **self._fees()}
         with self._lock:
