@@ -26,6 +26,7 @@ class Plant:
     feeds: dict[str, int]
     components: dict[str, str]  # sensor -> AML id
     workdir: Path
+    mining: str = "automine"  # or "interval" (set_mining)
 
     def config(self, name: str = "agent", *, source: dict, ipfs: str | None = None, rpc_url: str | None = None,
                window_s: float = 0.5, confirmations: int = 0, **extra) -> Path:
@@ -68,6 +69,31 @@ def provision_plant(workdir: Path, state_file: Path | None = None) -> Plant:
     return Plant(stack, twin.twin_id, feeds, components, workdir)
 
 
+# -- a chain with a real block time, so that several anchoring transactions are in flight -------
+
+MINING = ("automine", "interval")  # what the agent's durability tests run on
+INTERVAL_BLOCK_S = 2
+
+
+def set_mining(plant: Plant, mining: str) -> None:
+    """`interval`: after provisioning, anvil mines a block every INTERVAL_BLOCK_S instead of one per transaction."""
+    if mining == "interval":
+        w3 = plant.stack.chain(None).w3
+        w3.provider.make_request("evm_setAutomine", [False])
+        w3.provider.make_request("evm_setIntervalMining", [INTERVAL_BLOCK_S])
+    plant.mining = mining
+
+
+def agent_txs_in_pool(plant: Plant) -> dict[int, str]:
+    """nonce -> hash of the agent account's transactions sent and not yet mined (anvil's pool)."""
+    from twinledger.chain.devnet import test_account
+
+    pool = plant.stack.chain(None).w3.provider.make_request("txpool_content", [])["result"]
+    address = test_account(AGENT).address.lower()
+    mine = {k.lower(): v for k, v in pool.get("pending", {}).items()}.get(address, {})
+    return {int(nonce): tx["hash"] for nonce, tx in mine.items()}
+
+
 # -- an independent oracle: what the chain and IPFS alone say was anchored -----------------------
 
 @dataclass(frozen=True)
@@ -86,7 +112,8 @@ def anchored_feed(plant: Plant, feed: int) -> AnchoredFeed:
     from twinledger.agent.publish import merkle_tree
 
     chain, store = plant.stack.chain(), plant.stack.store()
-    events = chain.feeds.events.Anchored.get_logs(from_block=0, argument_filters={"feedId": feed})
+    block = chain.w3.eth.block_number  # events and head read at one block: the chain may mine meanwhile
+    events = chain.feeds.events.Anchored.get_logs(from_block=0, to_block=block, argument_filters={"feedId": feed})
     head, seqs, rids = GENESIS_HEAD, [], []
     for event in sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"])):
         a = event["args"]
@@ -97,7 +124,7 @@ def anchored_feed(plant: Plant, feed: int) -> AnchoredFeed:
         assert head == bytes(a["head"]), f"feed {feed} seq {a['seq']}: head chain broken"
         seqs.append(a["seq"])
         rids.extend(r.rid for r in batch.readings)
-    assert head == bytes(chain.feeds.functions.headOf(feed).call())
+    assert head == bytes(chain.feeds.functions.headOf(feed).call(block_identifier=block))
     return AnchoredFeed(feed, seqs, rids, head)
 
 

@@ -1,6 +1,10 @@
 """Durability: the agent is killed with SIGKILL at random points and restarted, and storage and chain
 outages hit it in the middle of a run. Each time: no accepted reading lost, no batch anchored twice,
-and every feed's seq continuous."""
+and every feed's seq continuous.
+
+Each test runs on anvil's automine (a block per transaction) and with a block every 2 s, where the
+anchorer has several transactions in flight when the kill or the outage hits; those tests check that
+it did."""
 from __future__ import annotations
 
 import os
@@ -15,10 +19,11 @@ from pathlib import Path
 import pytest
 
 from netfault import CuttableProxy
-from plant_support import SENSORS, anchored_feed, assert_nothing_lost, outbox_rids, provision_plant
+from plant_support import (MINING, SENSORS, agent_txs_in_pool, anchored_feed, assert_nothing_lost, outbox_rids,
+                           provision_plant, set_mining)
 from twinledger.agent.config import load_config
 from twinledger.agent.daemon import AgentDaemon
-from twinledger.agent.outbox import Outbox
+from twinledger.agent.outbox import BatchState, Outbox
 from twinledger.chain.devnet import free_port
 
 pytestmark = [pytest.mark.timeout(600),
@@ -27,9 +32,10 @@ pytestmark = [pytest.mark.timeout(600),
 CRASH_ROUNDS = int(os.environ.get("TWINLEDGER_CRASH_ROUNDS", "6"))
 
 
-@pytest.fixture
-def plant(tmp_path):
+@pytest.fixture(params=MINING)
+def plant(request, tmp_path):
     plant = provision_plant(tmp_path / "plant")
+    set_mining(plant, request.param)
     yield plant
     plant.stack.stop()
 
@@ -58,19 +64,37 @@ def assert_consistent_at_any_moment(plant, outbox_path: Path) -> None:
 
 
 def test_sigkill_at_random_points_loses_nothing(plant):
+    """With a block time, each kill lands while several anchoring transactions are sent and unmined, and
+    the node then loses a random number of the latest of them: the restarted agent finds the mined ones'
+    batches on-chain and sends the lost ones again."""
     seed = int(os.environ.get("TWINLEDGER_CRASH_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)
     print(f"crash seed {seed}")
     config = plant.config("crash", source=realtime(100), window_s=0.3)
     outbox_path = load_config(config).outbox_path
     log = config.parent / "agent.log"
+    unmined_at_kill: list[int] = []
+    forgotten = 0
     for round_no in range(CRASH_ROUNDS):
+        first_nonce = agent_nonce(plant)  # what this run sends from here on: an earlier run's are below
         proc = start_agent(config, log)
-        time.sleep(rng.uniform(1.5, 7.0))  # start-up takes ~3 s: some kills land in it, most mid-stream
+        if plant.mining == "interval":
+            wait_for_agent_txs_in_pool(plant, proc, 2, first_nonce)
+            time.sleep(rng.uniform(0, 0.1))  # a block every 2 s: most kills leave two or more unmined
+        else:
+            time.sleep(rng.uniform(1.5, 7.0))  # start-up takes ~3 s: some kills land in it, most mid-stream
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+        if plant.mining == "interval":
+            unmined, dropped = lose_latest_agent_txs(plant, rng, first_nonce)
+            unmined_at_kill.append(unmined)
+            forgotten += dropped
         if outbox_path.exists():
             assert_consistent_at_any_moment(plant, outbox_path)
+    print(f"transactions unmined at each kill: {unmined_at_kill}, {forgotten} of them forgotten by the node")
+    if plant.mining == "interval":  # still in the pool after the kill: sent and unmined when it hit
+        assert max(unmined_at_kill) >= 2, f"transactions unmined at each kill: {unmined_at_kill} (seed {seed})"
+        assert forgotten > 0, f"no transaction was lost, so none had to be sent again (seed {seed})"
     accepted_before_final = sum(len(r) for r in outbox_rids(outbox_path).values())
     assert accepted_before_final > 0, f"no reading was accepted in {CRASH_ROUNDS} rounds (seed {seed})"
 
@@ -86,6 +110,40 @@ def test_sigkill_at_random_points_loses_nothing(plant):
         line for line in log.read_text().splitlines()[-400:] if '"batch state"' not in line)[-3000:]
     total = assert_nothing_lost(plant, outbox_path)
     assert total >= accepted_before_final
+    with Outbox(outbox_path) as outbox:  # confirmations: 0, so what is on-chain is final, found there or not
+        assert {r.state for r in outbox.batches()} == {BatchState.CONFIRMED}
+
+
+def agent_nonce(plant) -> int:
+    from plant_support import AGENT
+    from twinledger.chain.devnet import test_account
+
+    return plant.stack.chain(None).w3.eth.get_transaction_count(test_account(AGENT).address, "pending")
+
+
+def txs_sent_since(plant, first_nonce: int) -> dict[int, str]:
+    return {n: h for n, h in agent_txs_in_pool(plant).items() if n >= first_nonce}
+
+
+def wait_for_agent_txs_in_pool(plant, proc: subprocess.Popen, at_least: int, first_nonce: int,
+                               deadline_s: float = 30.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while len(txs_sent_since(plant, first_nonce)) < at_least:
+        assert proc.poll() is None, f"the agent exited with {proc.returncode}"
+        assert time.monotonic() < deadline, f"never {at_least} anchoring transactions unmined at once"
+        time.sleep(0.05)
+
+
+def lose_latest_agent_txs(plant, rng: random.Random, first_nonce: int) -> tuple[int, int]:
+    """The node forgets a random number (at least one) of the agent's latest unmined transactions, as a
+    node restart or pool eviction would; the earlier ones stay and are mined. Returns how many of those
+    the killed run sent were unmined, and how many of those the node forgot."""
+    pool = txs_sent_since(plant, first_nonce)
+    provider = plant.stack.chain(None).w3.provider
+    dropped = 0
+    for nonce in sorted(pool)[-rng.randint(1, len(pool)):] if pool else []:
+        dropped += provider.make_request("anvil_dropTransaction", [pool[nonce]])["result"] == pool[nonce]
+    return len(pool), dropped
 
 
 def run_in_thread(daemon: AgentDaemon) -> tuple[threading.Thread, dict]:
@@ -103,6 +161,7 @@ def test_chain_outage_mid_run_then_recovery(plant):
         daemon = AgentDaemon(load_config(config))
         thread, summary = run_in_thread(daemon)
         time.sleep(1.5)
+        wait_for_in_flight(plant, daemon)
         proxy.cut()
         wait_for_failure(daemon)
         assert daemon.pipeline.stats.accepted > 0, "readings keep being accepted while the chain is down"
@@ -115,6 +174,16 @@ def test_chain_outage_mid_run_then_recovery(plant):
         assert plant.stack.chain().spec.functions.programCall(call_id).call()[4] == 3  # CallStatus.Done
     finally:
         proxy.close()
+
+
+def wait_for_in_flight(plant, daemon: AgentDaemon, at_least: int = 2, deadline_s: float = 30.0) -> None:
+    """With a block time: hold the outage back until the anchorer has several transactions in flight."""
+    if plant.mining != "interval":
+        return
+    deadline = time.monotonic() + deadline_s
+    while daemon.anchorer.in_flight < at_least:
+        assert time.monotonic() < deadline, f"never {at_least} anchoring transactions in flight at once"
+        time.sleep(0.01)
 
 
 def wait_for_failure(daemon: AgentDaemon, at_least_s: float = 2.5, deadline_s: float = 30.0) -> None:
@@ -164,6 +233,7 @@ def test_ipfs_outage_mid_run_then_recovery(plant, tmp_path):
         daemon = AgentDaemon(load_config(config))
         thread, summary = run_in_thread(daemon)
         time.sleep(1.5)
+        wait_for_in_flight(plant, daemon)
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
         wait_for_failure(daemon)

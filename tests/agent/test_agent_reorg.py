@@ -1,5 +1,7 @@
 """A reorganisation that removes an anchor, and a transaction dropped from the pool: both end with
-the same batch anchored again, byte for byte, and nothing anchored twice."""
+the same batch anchored again, byte for byte, and nothing anchored twice. Each also with several
+anchoring transactions in flight: a reorganisation that removes some while later ones, chained on
+their heads, are still unmined; one dropped from among several; several stuck at once."""
 from __future__ import annotations
 
 import time
@@ -21,8 +23,8 @@ def plant(tmp_path):
     plant.stack.stop()
 
 
-def one_batch(outbox: Outbox, feed: int, n: int = 5) -> None:
-    outbox.append_many((feed, Reading(0, SENSORS[0], 1_700_000_000_000 + i, 1.5 + i, 0)) for i in range(n))
+def one_batch(outbox: Outbox, feed: int, n: int = 5, t0: int = 1_700_000_000_000, sensor: str = SENSORS[0]) -> None:
+    outbox.append_many((feed, Reading(0, sensor, t0 + i, 1.5 + i, 0)) for i in range(n))
     assert outbox.claim_batch(feed) is not None
 
 
@@ -110,3 +112,138 @@ def test_stuck_transaction_is_replaced_with_higher_fees(plant, tmp_path):
     assert anchored_feed(plant, feed).seqs == [0]
     assert w3.eth.get_transaction_receipt(bumped.txhash)["status"] == 1
     assert anchorer.chain.sender.receipt(first.txhash) is None  # replaced: never mined
+
+
+# -- several transactions in flight -----------------------------------------------------------
+
+def batches_of(plant, outbox: Outbox, sensors: tuple[str, ...], per_feed: int) -> list[int]:
+    for k in range(per_feed):
+        for sensor in sensors:
+            one_batch(outbox, plant.feeds[sensor], t0=1_700_000_000_000 + 100 * k, sensor=sensor)
+    return [plant.feeds[s] for s in sensors]
+
+
+def send_rounds(anchorer: Anchorer, n: int) -> int:
+    """`n` rounds on a chain that mines nothing meanwhile: each sends one transaction (max_items=1)."""
+    return sum(anchorer.run_once() for _ in range(n))
+
+
+def mine_until_confirmed(anchorer: Anchorer, outbox: Outbox, feeds: list[int], per_feed: int,
+                         deadline_s: float = 30.0) -> None:
+    w3 = anchorer.chain.w3
+    deadline = time.monotonic() + deadline_s
+    while not all(outbox.get_batch(f, s).state is BatchState.CONFIRMED for f in feeds for s in range(per_feed)):
+        assert time.monotonic() < deadline, {(f, s): outbox.get_batch(f, s).state.value
+                                             for f in feeds for s in range(per_feed)}
+        anchorer.run_once()
+        w3.provider.make_request("anvil_mine", [1])
+        time.sleep(0.05)
+
+
+def assert_each_once(plant, feeds: list[int], per_feed: int, n: int = 5) -> None:
+    for feed in feeds:
+        on_chain = anchored_feed(plant, feed)  # checks CIDs, roots and the head chain
+        assert on_chain.seqs == list(range(per_feed))
+        assert len(on_chain.rids) == len(set(on_chain.rids)) == n * per_feed
+
+
+@pytest.fixture
+def manual_mining(plant):
+    w3 = plant.stack.chain(None).w3
+    w3.provider.make_request("evm_setAutomine", [False])
+    yield w3
+    w3.provider.make_request("evm_setAutomine", [True])
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["node-keeps-removed-txs", "removed-txs-gone"])
+def test_reorganisation_with_several_in_flight_reanchors_each_batch_once(plant, tmp_path, manual_mining, kept):
+    """Three anchors are mined in a block that a reorganisation then removes, while three more, on the
+    account's next nonces, are still unmined. The node puts the removed transactions back in its pool, as
+    geth does, or has lost them: then nothing above them can be mined until their nonces are used up.
+    Either way every batch ends on-chain once, in order, with an unbroken head chain."""
+    w3 = manual_mining
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    feeds = batches_of(plant, outbox, SENSORS[:2], 3)
+    anchorer = anchorer_for(plant, outbox, confirmations=3, max_items=1, receipt_timeout=1)
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    send_rounds(anchorer, 3)
+    assert anchorer.in_flight == 3
+    w3.provider.make_request("anvil_mine", [1])
+    removed = [w3.eth.get_raw_transaction(tx) for tx in w3.eth.get_block("latest")["transactions"]]
+    assert len(removed) == 3
+    assert send_rounds(anchorer, 3) == 3  # the first three seen anchored, three more sent
+    assert anchorer.in_flight == 3
+    assert all(outbox.get_batch(feeds[0], s).state is BatchState.ANCHORED for s in range(3))
+
+    assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True
+    assert anchorer.chain.feeds.functions.nextSeqOf(feeds[0]).call() == 0
+    if kept:
+        for raw in removed:
+            w3.eth.send_raw_transaction(raw)
+    mine_until_confirmed(anchorer, outbox, feeds, 3)
+    assert_each_once(plant, feeds, 3)
+    assert anchorer.stats.max_in_flight >= 3
+    assert (anchorer.stats.gap_fills > 0) is not kept
+
+
+def test_dropped_transaction_among_several_in_flight_is_resubmitted(plant, tmp_path, manual_mining):
+    """The pool forgets the first of three transactions in flight, so the other two cannot be mined either:
+    the first is resubmitted at its nonce, and all three land once."""
+    w3 = manual_mining
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    feeds = batches_of(plant, outbox, SENSORS[:3], 1)
+    anchorer = anchorer_for(plant, outbox, confirmations=0, max_items=1, receipt_timeout=1)
+    send_rounds(anchorer, 3)
+    assert anchorer.in_flight == 3
+    first = outbox.get_batch(feeds[0], 0)
+    assert w3.provider.make_request("anvil_dropTransaction", [first.txhash])["result"] == first.txhash
+    time.sleep(1.2)
+    assert anchorer.run_once() == 0
+    again = outbox.get_batch(feeds[0], 0)
+    assert again.txhash != first.txhash and again.nonce == first.nonce
+    mine_until_confirmed(anchorer, outbox, feeds, 1)
+    assert_each_once(plant, feeds, 1)
+    assert anchorer.chain.sender.receipt(first.txhash) is None
+    assert anchorer.in_flight == 0
+
+
+def test_several_stuck_transactions_are_each_replaced_with_higher_fees(plant, tmp_path, manual_mining):
+    """Three transactions in flight, all still in the pool past the timeout: each is replaced at its nonce
+    with higher fees, only the replacements are mined, and each batch lands once."""
+    w3 = manual_mining
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    feeds = batches_of(plant, outbox, SENSORS[:3], 1)
+    anchorer = anchorer_for(plant, outbox, confirmations=0, max_items=1, receipt_timeout=1)
+    send_rounds(anchorer, 3)
+    assert anchorer.in_flight == 3
+    first = {f: outbox.get_batch(f, 0) for f in feeds}
+    old_fee = {f: w3.eth.get_transaction(first[f].txhash)["maxPriorityFeePerGas"] for f in feeds}
+    time.sleep(1.2)
+    assert anchorer.run_once() == 0  # all three overdue and still in the pool: each replaced
+    assert anchorer.stats.bumps == 3
+    for feed in feeds:
+        bumped = outbox.get_batch(feed, 0)
+        assert bumped.txhash != first[feed].txhash and bumped.nonce == first[feed].nonce
+        assert w3.eth.get_transaction(bumped.txhash)["maxPriorityFeePerGas"] > old_fee[feed]
+    mine_until_confirmed(anchorer, outbox, feeds, 1)
+    assert_each_once(plant, feeds, 1)
+    assert all(anchorer.chain.sender.receipt(first[f].txhash) is None for f in feeds)  # replaced: never mined
+
+
+def test_nonce_below_those_in_flight_held_by_an_earlier_run_is_left_alone(plant, tmp_path, manual_mining):
+    """An earlier run's transaction, still unmined, holds the nonce below ours in flight: the agent must not
+    take that for a gap it has to fill, nor stop its rounds over the node's refusal; both are mined."""
+    w3 = manual_mining
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    feeds = batches_of(plant, outbox, SENSORS[:1], 1)
+    anchorer = anchorer_for(plant, outbox, confirmations=0, max_items=1, receipt_timeout=1)
+    earlier = plant.stack.chain(AGENT).sender  # another process's sender for the same account
+    held = earlier.fill_nonce(earlier.mined_nonce())
+    send_rounds(anchorer, 1)
+    assert outbox.get_batch(feeds[0], 0).nonce == held.nonce + 1
+    time.sleep(1.2)
+    assert anchorer.run_once() == 0  # overdue above a held nonce: the node refuses a fill there, the round goes on
+    assert anchorer.stats.gap_fills == 0
+    mine_until_confirmed(anchorer, outbox, feeds, 1)
+    assert w3.eth.get_transaction_receipt(held.tx_hash)["status"] == 1
+    assert_each_once(plant, feeds, 1)

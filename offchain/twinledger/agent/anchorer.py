@@ -11,7 +11,9 @@ Several transactions are in flight at once (up to `max_in_flight`): a round poll
 those sent before, then sends the next batches at the next local nonce, chaining each feed's head
 on the one its in-flight transaction will produce; it never waits for a receipt. A transaction not
 mined `receipt_timeout` after it was (re)broadcast is replaced at the same nonce with higher fees,
-which also resubmits one the pool dropped. One that reverted, or whose nonce another transaction
+which also resubmits one the pool dropped; nonces below those in flight that no transaction holds any
+more (a reorganisation removed it and the node did not keep it) are used up by empty transfers, so the
+ones above can be mined. One that reverted, or whose nonce another transaction
 took, sends its batches back to `stored`; its feeds wait until nothing of theirs is in flight and
 are then re-read from the chain. Transaction sizes follow the chain: at most a quarter of the block
 gas limit each, and on a chain with a block time a partly filled transaction is sent at most every
@@ -26,11 +28,12 @@ from itertools import groupby
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import structlog
+from web3.exceptions import Web3RPCError
 
 from ..chain.connection import TwinLedgerChain
 from ..chain.errors import ContractRevert
 from ..chain.tx import SentTx
-from .outbox import BatchRecord, BatchState, Outbox
+from .outbox import BatchRecord, BatchState, Outbox, ReconcileReport
 from .publish import PreparedAnchor, prepare_stored, store_batch
 from ..ledger import contracts
 
@@ -69,6 +72,7 @@ class AnchorStats:
     last_error: str | None = None
     bumps: int = 0  # replacements of a stuck or dropped transaction
     max_in_flight: int = 0  # most transactions seen in flight at once
+    gap_fills: int = 0  # empty transfers that used up nonces a reorganisation left below those in flight
     refused: dict[int, str] = field(default_factory=dict)  # feed -> the custom error that refuses it
 
 
@@ -226,6 +230,8 @@ class Anchorer:
         if block == self._polled_block and not force and not overdue:
             return 0
         self._polled_block = block
+        if overdue:
+            self._fill_nonce_gap()
         done = 0
         for nonce in sorted(self._inflight):
             flight = self._inflight[nonce]
@@ -247,12 +253,26 @@ class Anchorer:
                 return receipt
         return None
 
+    def _fill_nonce_gap(self) -> None:
+        """Nonces between the chain's and our lowest in flight belong to no transaction of ours any more (a
+        reorganisation removed theirs and the node did not keep them): nothing of ours above them can be mined,
+        however often it is bumped, until each is used, so each gets an empty transfer."""
+        mined = self.chain.sender.mined_nonce()
+        for nonce in range(mined, min(self._inflight)):
+            try:
+                sent = self.chain.sender.fill_nonce(nonce)
+            except (ValueError, Web3RPCError) as exc:  # the node holds one there (e.g. one an earlier run sent)
+                log.info("nonce below those in flight is taken, not filled", nonce=nonce, error=str(exc))
+                continue
+            self.stats.gap_fills += 1
+            log.warning("nonce gap below transactions in flight filled", nonce=nonce, tx=sent.tx_hash)
+
     def _unstick(self, nonce: int, flight: _InFlight) -> None:
         """Not mined in time: stuck behind a fee spike or dropped from the pool. Same nonce, higher fees."""
         dropped = not self.chain.sender.is_pending(flight.sent.tx_hash)
         try:
             sent = self.chain.sender.bump(flight.sent)
-        except ValueError as exc:  # the node refused the replacement
+        except (ValueError, Web3RPCError) as exc:  # the node refused the replacement (web3 7 raises Web3RPCError)
             if "nonce too low" in str(exc) and self._receipt_of(flight) is None:
                 del self._inflight[nonce]  # something else took the nonce: our batches are not on-chain
                 self._give_up(flight, "nonce taken by another transaction")
@@ -340,7 +360,7 @@ class Anchorer:
         next_seq, head = self._chain_tip(feed)
         if any(r.seq < next_seq for r in records):
             if not chained:
-                self.outbox.reconcile(feed, next_seq)  # they made it (e.g. before a crash)
+                self._found_on_chain(feed, next_seq)  # they made it (e.g. before a crash)
             records = [r for r in records if r.seq >= next_seq]
         if not records:
             return []
@@ -419,9 +439,20 @@ class Anchorer:
             return
         raise exc
 
+    def _found_on_chain(self, feed: int, next_seq: int) -> ReconcileReport:
+        """Align the feed's batches with the chain's next seq. With no confirmations to wait for, rounds
+        settle nothing, so what is on-chain is confirmed here (else it stayed anchored, never pruned)."""
+        report = self.outbox.reconcile(feed, next_seq)
+        if self.chain.confirmations <= 0:
+            final = [(feed, r.seq, {}) for r in self.outbox.batches(feed, states=[BatchState.ANCHORED])
+                     if r.seq < next_seq]
+            if final:
+                self.outbox.move_many(final, BatchState.CONFIRMED)
+        return report
+
     def reconcile_all(self, feeds: Sequence[int]) -> None:
         """At start: align the outbox with the chain for every configured feed."""
         for feed in feeds:
-            report = self.outbox.reconcile(feed, contracts.next_seq_of(self.chain, feed))
+            report = self._found_on_chain(feed, contracts.next_seq_of(self.chain, feed))
             log.info("reconciled with chain", feed=feed, next_seq=report.next_seq,
                      found_on_chain=len(report.marked_anchored), reorged_out=len(report.reverted))

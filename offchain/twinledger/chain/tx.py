@@ -130,6 +130,14 @@ class TxSender:
         with self._lock:
             return self._send(tx)
 
+    def fill_nonce(self, nonce: int) -> SentTx:
+        """An empty transfer to ourselves at `nonce`: uses up a nonce that nothing of ours will fill any more,
+        so that our transactions above it can be mined. Raises the node's refusal if it holds one there."""
+        tx: Any = {"from": self.address, "to": self.address, "value": 0, "nonce": nonce, "gas": 21_000,
+                   "chainId": self.chain_id, **self._fees()}
+        with self._lock:
+            return self._send(tx)
+
     def is_pending(self, tx_hash: str) -> bool:
         """True while the node still knows the transaction (in its pool or mined)."""
         try:
