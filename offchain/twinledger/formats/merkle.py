@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-__all__ = ["FORMAT_VERSION", "keccak256", "leaf_hash", "node_hash", "MerkleTree", "verify", "root_of"]
+__all__ = ["FORMAT_VERSION", "keccak256", "leaf_hash", "leaf_hashes", "node_hash", "MerkleTree", "verify", "root_of"]
 
 FORMAT_VERSION = 1
 
@@ -40,6 +40,21 @@ keccak256: Callable[[bytes], bytes] = _make_keccak()
 def leaf_hash(reading_bytes: bytes) -> bytes:
     """The leaf of one reading: ``keccak256(keccak256(dag_cbor(reading)))``."""
     return keccak256(keccak256(bytes(reading_bytes)))
+
+
+def _make_leaf_hashes() -> Callable[[Iterable[bytes]], list[bytes]]:
+    try:
+        from sha3 import keccak_256
+
+        if keccak_256(b"").hexdigest().startswith("c5d24601"):
+            return lambda items: [keccak_256(keccak_256(x).digest()).digest() for x in items]
+    except ImportError:  # pragma: no cover - depends on the environment
+        pass
+    return lambda items: [leaf_hash(x) for x in items]  # pragma: no cover
+
+
+leaf_hashes: Callable[[Iterable[bytes]], list[bytes]] = _make_leaf_hashes()
+"""``[leaf_hash(x) for x in items]`` without a Python call per hash (the outbox closes batches with it)."""
 
 
 def node_hash(a: bytes, b: bytes) -> bytes:
