@@ -31,6 +31,9 @@ from __future__ import annotations
 import heapq
 import sqlite3
 import threading
+from bisect import bisect_right
+from itertools import accumulate
+from operator import itemgetter
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -52,8 +55,8 @@ from twinledger.formats.batch import (
 from twinledger.formats.merkle import fast_root, leaf_hashes
 from ..errors import TwinLedgerError
 from . import checkpoints as checkpoints_sql
-from .outbox_rows import Appended, Row, insert_one_by_one, row_params
-from .outbox_schema import BATCH_COLUMNS, INSERT_READING, MIGRATABLE, SCHEMA, SCHEMA_VERSION, migrate_v4
+from .outbox_rows import Appended, Row, insert_all, insert_one_by_one, row_params
+from .outbox_schema import BATCH_COLUMNS, MIGRATABLE, SCHEMA, SCHEMA_VERSION, migrate_v4
 
 __all__ = ["Appended", "BatchRecord", "BatchState", "ClosedBatch", "Outbox", "OutboxError", "ReadingIn",
            "ReconcileReport", "Row"]
@@ -139,6 +142,16 @@ class ReconcileReport:
     reverted: tuple[int, ...]
     next_seq: int
 
+
+
+def _fitting(feed: int, seq: int, rows: list[tuple], max_bytes: int) -> int:
+    """How many of ``rows`` (their encoded size last) one batch holds within ``max_bytes``; at least one. The
+    array head grows with the count, so the exact test only runs near the limit."""
+    ends = list(accumulate(row[-1] for row in rows))
+    n = bisect_right(ends, max_bytes - batch_overhead(feed, seq, 2**64 - 1))
+    while n < len(rows) and batch_overhead(feed, seq, n + 1) + ends[n] <= max_bytes:
+        n += 1
+    return max(n, 1)
 
 
 # A reading's batch: the feed's batch whose rid range holds it (index batches_rids), NULL while unbatched.
@@ -247,7 +260,7 @@ class Outbox:
     def append_rows(self, rows: Sequence[Row], *, checkpoints: Mapping[str, int] | None = None) -> Appended:
         """``append_many`` for rows ``(feed, sensor, t_ms, value, quality)`` (the ingest path: no objects per
         reading). Each row is checked as ``Reading`` would check it; returns what was stored, with rids and
-        encoded sizes, and the count and size per feed. Hot path: one ``executemany`` under a savepoint; only if
+        encoded sizes, and the count and size per feed. Hot path: multi-row inserts under a savepoint; only if
         some were copies is it rolled back and the rows inserted one by one, so rids stay consecutive."""
         if not rows:
             if checkpoints:
@@ -258,7 +271,7 @@ class Outbox:
             appended = row_params(rows, first_rid)
             db.execute("SAVEPOINT append_many")
             before = db.total_changes
-            db.executemany(INSERT_READING, appended.params)
+            insert_all(db, appended.params)
             if db.total_changes - before != len(rows):
                 db.execute("ROLLBACK TO append_many")
                 appended = insert_one_by_one(db, appended.params)
@@ -362,38 +375,25 @@ class Outbox:
         with self._tx() as db:
             row = db.execute("SELECT next_seq, batched_rid FROM feeds WHERE feed = ?", (feed,)).fetchone()
             seq, after = (int(row[0]), int(row[1])) if row else (0, 0)
-            cursor = db.execute(
-                "SELECT rid, sensor, t_ms, value, quality FROM readings WHERE feed = ? AND rid > ? ORDER BY rid LIMIT ?",
-                (feed, after, max_readings),
-            )
-            encoded: list[bytes] = []
-            readings: list[Reading] = []
-            total, t_first, t_last, first_rid, last_rid = 0, 2**64, -1, after + 1, after
-            # The array head grows with the count, so the exact check uses count+1; it only matters once
-            # the readings come within the largest possible overhead of the limit.
-            near = max_bytes - batch_overhead(feed, seq, 2**64 - 1)
-            for rid, sensor, t_ms, value, quality in cursor:
-                data = encode_reading_fields(rid, sensor, t_ms, value, quality)  # fields checked when appended
-                size = len(data)
-                if encoded and total + size > near and (
-                        batch_overhead(feed, seq, len(encoded) + 1) + total + size > max_bytes):
-                    break
-                if not encoded:
-                    first_rid = rid
-                encoded.append(data)
-                total += size
-                last_rid = rid
-                t_first = t_ms if t_ms < t_first else t_first
-                t_last = t_ms if t_ms > t_last else t_last
-                if keep:
-                    readings.append(trusted_reading(rid, sensor, t_ms, value, quality))
-            cursor.close()
-            if not encoded:
+            rows = db.execute(
+                "SELECT rid, sensor, t_ms, value, quality, size FROM readings WHERE feed = ? AND rid > ?"
+                " ORDER BY rid LIMIT ?", (feed, after, max_readings)).fetchall()  # one key range, in rid order
+            if not rows:
                 return None
+            rows = rows[:_fitting(feed, seq, rows, max_bytes)]
+            encode = encode_reading_fields  # the fields were checked when appended
+            encoded = [encode(rid, sensor, t_ms, value, quality) for rid, sensor, t_ms, value, quality, _ in rows]
             blob = encode_batch_of_encoded(feed, seq, encoded)
-            if len(blob) > max_bytes:  # cannot happen: the loop above kept the exact size
-                raise OutboxError(f"feed {feed} seq {seq}: batch of {len(blob)} bytes above {max_bytes}")
-            closed = ClosedBatch(feed, seq, len(encoded), first_rid, last_rid, t_first, t_last, len(blob))
+            if len(blob) > max_bytes and len(rows) > 1:  # a stored size was off: cut by the real ones
+                n = _fitting(feed, seq, [(len(e),) for e in encoded], max_bytes)
+                rows, encoded = rows[:n], encoded[:n]
+                blob = encode_batch_of_encoded(feed, seq, encoded)
+            if len(blob) > max_bytes:
+                raise OutboxError(f"feed {feed} seq {seq}: a reading of {len(blob)} bytes is above {max_bytes}")
+            times = list(map(itemgetter(2), rows))
+            first_rid, last_rid, t_first, t_last = rows[0][0], rows[-1][0], min(times), max(times)
+            readings = [trusted_reading(*row[:5]) for row in rows] if keep else []
+            closed = ClosedBatch(feed, seq, len(rows), first_rid, last_rid, t_first, t_last, len(blob))
             root = fast_root(leaf_hashes(encoded))  # the leaves are the readings' own bytes (formats.md §2)
             now = _now_ms()
             db.execute(

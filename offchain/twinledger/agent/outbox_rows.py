@@ -8,6 +8,7 @@ normalised types when that fails), so the outbox never stores what a batch could
 from __future__ import annotations
 
 import sqlite3
+from itertools import chain
 from math import inf
 from dataclasses import dataclass
 from typing import Sequence
@@ -16,7 +17,7 @@ from twinledger.formats.batch import MAX_UINT64, Quality, Reading, reading_encod
 
 from .outbox_schema import INSERT_READING
 
-__all__ = ["Appended", "Param", "Row", "insert_one_by_one", "row_params"]
+__all__ = ["Appended", "Param", "Row", "insert_all", "insert_one_by_one", "row_params"]
 
 Row = tuple[int, str, int, float, int]  # feed, sensor, t_ms, value, quality
 Param = tuple[int, int, str, int, float, int, int]  # rid, feed, sensor, t_ms, value, quality, encoded size
@@ -78,6 +79,20 @@ def row_params(rows: Sequence[Row], first_rid: int) -> Appended:
             totals[1] += size
         rid += 1
     return Appended(params, by_feed)
+
+
+_CHUNK = 32  # rows per INSERT statement: fewer statement steps per row than one executemany row each
+_INSERT_CHUNK = INSERT_READING + ", (?, ?, ?, ?, ?, ?, ?)" * (_CHUNK - 1)
+
+
+def insert_all(db: sqlite3.Connection, params: Sequence[Param]) -> None:
+    """``INSERT_READING`` for every row of ``params`` (copies ignored; the caller counts the changes)."""
+    full = len(params) // _CHUNK * _CHUNK
+    if full:
+        flat = list(chain.from_iterable(params[:full]))
+        step = 7 * _CHUNK
+        db.executemany(_INSERT_CHUNK, [flat[i:i + step] for i in range(0, full * 7, step)])
+    db.executemany(INSERT_READING, params[full:])
 
 
 def insert_one_by_one(db: sqlite3.Connection, params: Sequence[Param]) -> Appended:

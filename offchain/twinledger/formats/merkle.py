@@ -42,19 +42,24 @@ def leaf_hash(reading_bytes: bytes) -> bytes:
     return keccak256(keccak256(bytes(reading_bytes)))
 
 
-def _make_leaf_hashes() -> Callable[[Iterable[bytes]], list[bytes]]:
+def _make_bulk() -> tuple[Callable[[Iterable[bytes]], list[bytes]], Callable[[list[bytes]], list[bytes]]]:
+    """``leaf_hashes`` and ``_parents`` on the C ``keccak_256`` directly (no Python call per hash)."""
     try:
         from sha3 import keccak_256
 
         if keccak_256(b"").hexdigest().startswith("c5d24601"):
-            return lambda items: [keccak_256(keccak_256(x).digest()).digest() for x in items]
+            return (lambda items: [keccak_256(keccak_256(x).digest()).digest() for x in items],
+                    lambda level: [keccak_256(a + b).digest() if a <= b else keccak_256(b + a).digest()
+                                   for a, b in zip(level[::2], level[1::2])])
     except ImportError:  # pragma: no cover - depends on the environment
         pass
-    return lambda items: [leaf_hash(x) for x in items]  # pragma: no cover
+    return (lambda items: [leaf_hash(x) for x in items],  # pragma: no cover
+            lambda level: [node_hash(a, b) for a, b in zip(level[::2], level[1::2])])
 
 
-leaf_hashes: Callable[[Iterable[bytes]], list[bytes]] = _make_leaf_hashes()
-"""``[leaf_hash(x) for x in items]`` without a Python call per hash (the outbox closes batches with it)."""
+leaf_hashes, _parents = _make_bulk()
+"""``leaf_hashes(items)`` is ``[leaf_hash(x) for x in items]`` (the outbox closes batches with it); ``_parents(level)``
+the next level up, less an odd last node."""
 
 
 def node_hash(a: bytes, b: bytes) -> bytes:
@@ -141,10 +146,9 @@ def fast_root(leaves: Sequence[bytes]) -> bytes:
     """`root_of(leaves)` without keeping the levels or checking each node (the verifier's hot path: the
     leaves come from `leaf_hash`). tests/verify/test_verify_units.py checks it against `MerkleTree` for
     every size up to 300."""
-    h = keccak256
     level = list(leaves)
     while len(level) > 1:
-        nxt = [h(a + b) if a <= b else h(b + a) for a, b in zip(level[::2], level[1::2])]
+        nxt = _parents(level)
         if len(level) % 2:
             nxt.append(level[-1])  # the odd node moves up unchanged
         level = nxt
