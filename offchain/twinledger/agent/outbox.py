@@ -144,12 +144,12 @@ class ReconcileReport:
 
 
 
-def _fitting(feed: int, seq: int, rows: list[tuple], max_bytes: int) -> int:
-    """How many of ``rows`` (their encoded size last) one batch holds within ``max_bytes``; at least one. The
-    array head grows with the count, so the exact test only runs near the limit."""
-    ends = list(accumulate(row[-1] for row in rows))
+def _fitting(feed: int, seq: int, sizes: list[int], max_bytes: int) -> int:
+    """How many readings of encoded ``sizes`` one batch holds within ``max_bytes``; at least one. The array
+    head grows with the count, so the exact test only runs near the limit."""
+    ends = list(accumulate(sizes))
     n = bisect_right(ends, max_bytes - batch_overhead(feed, seq, 2**64 - 1))
-    while n < len(rows) and batch_overhead(feed, seq, n + 1) + ends[n] <= max_bytes:
+    while n < len(sizes) and batch_overhead(feed, seq, n + 1) + ends[n] <= max_bytes:
         n += 1
     return max(n, 1)
 
@@ -376,23 +376,20 @@ class Outbox:
             row = db.execute("SELECT next_seq, batched_rid FROM feeds WHERE feed = ?", (feed,)).fetchone()
             seq, after = (int(row[0]), int(row[1])) if row else (0, 0)
             rows = db.execute(
-                "SELECT rid, sensor, t_ms, value, quality, size FROM readings WHERE feed = ? AND rid > ?"
-                " ORDER BY rid LIMIT ?", (feed, after, max_readings)).fetchall()  # one key range, in rid order
+                "SELECT rid, sensor, t_ms, value, quality FROM readings WHERE feed = ? AND rid > ? ORDER BY rid LIMIT ?",
+                (feed, after, max_readings)).fetchall()  # one key range, in rid order
             if not rows:
                 return None
-            rows = rows[:_fitting(feed, seq, rows, max_bytes)]
             encode = encode_reading_fields  # the fields were checked when appended
-            encoded = [encode(rid, sensor, t_ms, value, quality) for rid, sensor, t_ms, value, quality, _ in rows]
+            encoded = [encode(rid, sensor, t_ms, value, quality) for rid, sensor, t_ms, value, quality in rows]
+            n = _fitting(feed, seq, list(map(len, encoded)), max_bytes)
+            rows, encoded = rows[:n], encoded[:n]
             blob = encode_batch_of_encoded(feed, seq, encoded)
-            if len(blob) > max_bytes and len(rows) > 1:  # a stored size was off: cut by the real ones
-                n = _fitting(feed, seq, [(len(e),) for e in encoded], max_bytes)
-                rows, encoded = rows[:n], encoded[:n]
-                blob = encode_batch_of_encoded(feed, seq, encoded)
             if len(blob) > max_bytes:
                 raise OutboxError(f"feed {feed} seq {seq}: a reading of {len(blob)} bytes is above {max_bytes}")
             times = list(map(itemgetter(2), rows))
             first_rid, last_rid, t_first, t_last = rows[0][0], rows[-1][0], min(times), max(times)
-            readings = [trusted_reading(*row[:5]) for row in rows] if keep else []
+            readings = [trusted_reading(*row) for row in rows] if keep else []
             closed = ClosedBatch(feed, seq, len(rows), first_rid, last_rid, t_first, t_last, len(blob))
             root = fast_root(leaf_hashes(encoded))  # the leaves are the readings' own bytes (formats.md §2)
             now = _now_ms()
