@@ -305,6 +305,9 @@ class Anchorer:
 
     def _prepare(self, records: list[BatchRecord]) -> list[tuple[BatchRecord, PreparedAnchor]]:
         data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in records}
+        unread = sorted({r.feed for r in records} - self._tip.keys())
+        if len(unread) > 1:  # the chain tips of a round's new feeds in one round trip (_chain_tip reads one)
+            self._tip.update(contracts.tips_of(self.chain, unread))
         records = self._store_all(records, data)
         prepared: list[tuple[BatchRecord, PreparedAnchor]] = []
         for feed, group in groupby(records, key=lambda r: r.feed):
