@@ -17,7 +17,7 @@ from eth_utils import keccak
 
 from .batches import DEVICE_ADDRESS, DEVICE_KEY
 from .chainenv import AGENT_INDEX, DEVICE_AGENT, NAIVE_INDEX, T0_MS, BenchEnv
-from .common import NotAvailable, Results, percentile
+from .common import NotAvailable, Results, offer_in_real_time, percentile
 
 WINDOW_S = 1.0
 IDLE_SLEEP_S = 0.005
@@ -197,25 +197,8 @@ def real_time(env: BenchEnv, twin: int, workdir: Path, sensors: int, hz: float, 
     """`sensors` sensors at `hz` each for `seconds` of wall time with the 1 s window; latency from a reading's
     arrival to the receipt of the block that anchors it."""
     rig = AgentRig(env, twin, workdir, sensors)
-    names = list(rig.sensors)
-    period = 1.0 / hz
     rig.thread.start()
-    start = time.perf_counter()
-    ticks = int(seconds * hz)
-    pushed = 0
-    last_tick = start
-    for tick in range(ticks):
-        target = start + tick * period
-        delay = target - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        t_ms = T0_MS + int(tick * period * 1000)
-        for name in names:
-            rig.push(name, t_ms, 20.0 + (tick % 50) * 0.1, track=True)
-            pushed += 1
-        if time.perf_counter() - last_tick >= TICK_S:
-            rig.tick()
-            last_tick = time.perf_counter()
+    pushed, start = offer_in_real_time(rig, list(rig.sensors), hz, seconds, T0_MS, TICK_S)
     rig.finish()
     elapsed = time.perf_counter() - start
     stats = RunStats(pushed, rig.anchored, elapsed, latencies_ms=list(rig.latencies_ms), gas=rig.anchorer.stats.gas,

@@ -6,7 +6,7 @@ import platform
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 
 class NotAvailable(RuntimeError):
@@ -81,6 +81,37 @@ class Results:
         self.spreads.update(other.spreads)
         self.extra.update(other.extra)
         self.unavailable.update(other.unavailable)
+
+
+class RealTimeRig(Protocol):
+    """What `offer_in_real_time` drives (bench/agent.py's `AgentRig`)."""
+
+    def push(self, sensor: str, t_ms: int, value: float, track: bool) -> None: ...
+
+    def tick(self) -> None: ...
+
+
+def offer_in_real_time(rig: RealTimeRig, names: Sequence[str], hz: float, seconds: float, t0_ms: int,
+                       tick_s: float) -> tuple[int, float]:
+    """One reading per sensor in `names` every 1/`hz` s of wall time for `seconds`, each tracked for latency, with
+    the daemon's tick every `tick_s`; a late tick is pushed at once, never skipped. Returns the readings pushed and
+    the `time.perf_counter()` at which the offer started."""
+    period = 1.0 / hz
+    start = time.perf_counter()
+    pushed = 0
+    last_tick = start
+    for tick in range(int(seconds * hz)):
+        delay = start + tick * period - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        t_ms = t0_ms + int(tick * period * 1000)
+        for name in names:
+            rig.push(name, t_ms, 20.0 + (tick % 50) * 0.1, track=True)
+            pushed += 1
+        if time.perf_counter() - last_tick >= tick_s:
+            rig.tick()
+            last_tick = time.perf_counter()
+    return pushed, start
 
 
 def timed(fn: Callable[[], Any]) -> float:

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from .agent import TICK_S, AgentRig
 from .batches import DEVICE_ADDRESS, DEVICE_KEY
 from .chainenv import AGENT_INDEX, DEVICE_AGENT, T0_MS, BenchEnv, events, h
-from .common import Results, percentile
+from .common import Results, offer_in_real_time, percentile
 
 GATEWAY_INDEX = 5  # the real-time gateway's own account: it never rereads the gas group's 10,000-feed windows
 MODES = ("aggregated", "perfeed")
@@ -143,23 +143,8 @@ def run_case(env: BenchEnv, twin: int, workdir: Path, case: Case, seconds: float
         if sample_rss:
             rss.append(rss_mb())
             sampler.start()
-        names = list(rig.sensors)
-        period = 1.0 / case.hz
         rig.thread.start()
-        start = time.perf_counter()
-        pushed = 0
-        last_tick = start
-        for tick in range(int(seconds * case.hz)):
-            delay = start + tick * period - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            t_ms = T0_MS + int(tick * period * 1000)
-            for name in names:
-                rig.push(name, t_ms, 20.0 + (tick % 50) * 0.1, track=True)
-                pushed += 1
-            if time.perf_counter() - last_tick >= TICK_S:
-                rig.tick()
-                last_tick = time.perf_counter()
+        pushed, _ = offer_in_real_time(rig, list(rig.sensors), case.hz, seconds, T0_MS, TICK_S)
         offered_until = time.time()
         rig.finish(timeout=600.0)
         stop.set()

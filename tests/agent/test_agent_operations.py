@@ -7,6 +7,7 @@ import sqlite3
 
 from twinledger.agent.operations import CallState, Operations, SwapRecord, SwapState
 from twinledger.agent.outbox import Outbox
+from twinledger.agent.outbox_schema import SCHEMA_VERSION
 from twinledger.agent.validation import Accepted
 
 
@@ -22,7 +23,7 @@ def test_a_schema_1_outbox_gains_the_operation_tables(tmp_path):
         ops = Operations(outbox)
         assert ops.swaps() == [] and ops.call(1) is None
     db = sqlite3.connect(path)
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("3",)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (SCHEMA_VERSION,)
     db.close()
 
 

@@ -34,7 +34,7 @@ from ..chain.connection import TwinLedgerChain
 from ..chain.errors import ContractRevert
 from ..chain.tx import SentTx
 from .outbox import BatchRecord, BatchState, Outbox, ReconcileReport
-from .publish import PreparedAnchor, prepare_stored, store_batch
+from .publish import PreparedAnchor, prepare_closed, prepare_stored, store_batch
 from ..ledger import contracts
 
 log = structlog.get_logger(__name__)
@@ -325,6 +325,9 @@ class Anchorer:
 
     def _prepare(self, records: list[BatchRecord]) -> list[tuple[BatchRecord, PreparedAnchor]]:
         data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in records}
+        unread = sorted({r.feed for r in records} - self._tip.keys())
+        if len(unread) > 1:  # the chain tips of a round's new feeds in one round trip (_chain_tip reads one)
+            self._tip.update(contracts.tips_of(self.chain, unread))
         records = self._store_all(records, data)
         prepared: list[tuple[BatchRecord, PreparedAnchor]] = []
         for feed, group in groupby(records, key=lambda r: r.feed):
@@ -374,8 +377,10 @@ class Anchorer:
             if record.seq != next_seq:
                 break
             assert record.cid is not None  # _store_all gave every record one
-            anchor = prepare_stored(data[(feed, record.seq)], record.cid, head, self.device_keys.get(feed),
-                                    self.chain.sender.chain_id, self.chain.feeds.address)
+            key, chain_id, contract = self.device_keys.get(feed), self.chain.sender.chain_id, self.chain.feeds.address
+            anchor = (prepare_closed(feed, record.seq, record.count, record.t_first, record.t_last, record.root,
+                                     record.cid, head, key, chain_id, contract) if record.root is not None
+                      else prepare_stored(data[(feed, record.seq)], record.cid, head, key, chain_id, contract))
             out.append((record, anchor))
             head, next_seq = anchor.head, next_seq + 1
         return out

@@ -14,10 +14,10 @@ from typing import Callable, Iterable, Mapping
 
 import structlog
 
-from twinledger.agent.outbox import Outbox
-from twinledger.agent.sources import SensorSwapped, SourceItem
+from twinledger.agent.outbox import Appended, ClosedBatch, Outbox, Row
+from twinledger.agent.sources import Sample, SensorSwapped, SourceItem
 from twinledger.agent.validation import Accepted, Rejected, Validator
-from twinledger.formats.batch import BATCH_SIZE_LIMIT, Batch, Reading, batch_overhead, reading_encoded_size
+from twinledger.formats.batch import BATCH_SIZE_LIMIT, Reading, batch_overhead, trusted_reading
 from ..errors import TwinLedgerError
 
 __all__ = ["Batcher", "IngestStats", "Pipeline", "UnknownSensorError"]
@@ -78,25 +78,30 @@ class Batcher:
 
     def add_many(self, readings: Iterable[Accepted], *, checkpoints: Mapping[str, int] | None = None) -> list[Reading]:
         """Group commit: all readings (and the sources' ``checkpoints``) in one outbox transaction."""
-        items = [(self.feed_of(r.sensor), r) for r in readings]
-        stored = self.outbox.append_many(items, checkpoints=checkpoints)
+        rows = [(self.feed_of(r.sensor), r.sensor, int(r.t_ms), float(r.value), int(r.quality)) for r in readings]
+        stored = self.add_rows(rows, checkpoints=checkpoints).params
+        return [trusted_reading(rid, sensor, t_ms, value, quality) for rid, _f, sensor, t_ms, value, quality, _s in stored]
+
+    def add_rows(self, rows: list[Row], *, checkpoints: Mapping[str, int] | None = None) -> Appended:
+        """``add_many`` for rows ``(feed, sensor, t_ms, value, quality)`` (the pipeline's path)."""
+        appended = self.outbox.append_rows(rows, checkpoints=checkpoints)
         now = self.clock()
-        for feed, reading in _feeds_of_stored(items, stored):
+        for feed, (count, size) in appended.by_feed.items():
             state = self._open.get(feed)
             if state is None:
                 state = self._open[feed] = _Open(now)
-            state.count += 1
-            state.size += reading_encoded_size(reading.sensor, reading.rid, reading.t_ms, reading.quality)
-        return stored
+            state.count += count
+            state.size += size
+        return appended
 
     def _full(self, feed: int, state: _Open) -> bool:
         return (state.count >= self.max_readings
                 or batch_overhead(feed, 2**32, state.count) + state.size > self.max_bytes)
 
-    def due(self, now: float | None = None) -> list[Batch]:
+    def due(self, now: float | None = None) -> list[ClosedBatch]:
         """Close every batch that is full or whose window has passed."""
         now = self.clock() if now is None else now
-        closed: list[Batch] = []
+        closed: list[ClosedBatch] = []
         for feed in sorted(self._open):
             state = self._open[feed]
             expired = now - state.opened_at >= self.window_s
@@ -106,7 +111,7 @@ class Batcher:
                 del self._open[feed]
         return closed
 
-    def flush(self) -> list[Batch]:
+    def flush(self) -> list[ClosedBatch]:
         """Close every open batch now (shutdown)."""
         return self.due(now=float("inf"))
 
@@ -114,29 +119,17 @@ class Batcher:
         """Clock time at which the next window expires, or None when nothing is open."""
         return min((s.opened_at + self.window_s for s in self._open.values()), default=None)
 
-    def _claim(self, feed: int, state: _Open) -> Batch:
-        batch = self.outbox.claim_batch(feed, self.max_readings, self.max_bytes)
+    def _claim(self, feed: int, state: _Open) -> ClosedBatch:
+        batch = self.outbox.close_batch(feed, self.max_readings, self.max_bytes)
         if batch is None:  # counters out of step with the outbox (another writer); trust the outbox
             counted = state.count
             state.count, state.size = 0, 0
             raise RuntimeError(f"feed {feed}: no unbatched readings although {counted} were counted")
         state.count -= batch.count
-        state.size -= sum(reading_encoded_size(r.sensor, r.rid, r.t_ms, r.quality) for r in batch.readings)
+        state.size -= batch.size - batch_overhead(feed, batch.seq, batch.count)
         log.debug("batch closed", feed=feed, seq=batch.seq, count=batch.count, t_first=batch.t_first,
                  t_last=batch.t_last)
         return batch
-
-
-def _feeds_of_stored(items: list[tuple[int, Accepted]], stored: list[Reading]) -> Iterable[tuple[int, Reading]]:
-    """Pair each stored reading with its feed; ``stored`` is ``items`` less the copies the outbox
-    already held, in the same order."""
-    pending = iter(stored)
-    current = next(pending, None)
-    for feed, item in items:
-        if current is not None and (current.sensor, current.t_ms, current.value) == (
-                item.sensor, int(item.t_ms), float(item.value)):
-            yield feed, current
-            current = next(pending, None)
 
 
 @dataclass
@@ -166,7 +159,7 @@ class Pipeline:
         batcher: Batcher,
         *,
         on_event: Callable[[SensorSwapped], None] | None = None,
-        on_batch: Callable[[Batch], None] | None = None,
+        on_batch: Callable[[ClosedBatch], None] | None = None,
         group_size: int = 4096,
         group_delay_s: float = 0.05,
     ) -> None:
@@ -177,7 +170,7 @@ class Pipeline:
         self.group_size = max(1, group_size)
         self.group_delay_s = group_delay_s
         self.stats = IngestStats()
-        self._group: list[Accepted] = []
+        self._group: list[Row] = []
         self._group_since = 0.0
         self._positions: dict[str, int] = {}   # source -> position after its last pushed item, not yet committed
         self.on_committed: Callable[[Mapping[str, int]], None] | None = None
@@ -198,25 +191,28 @@ class Pipeline:
         return self.stats
 
     def push(self, item: SourceItem) -> None:
-        if isinstance(item, SensorSwapped):
+        if type(item) is not Sample and isinstance(item, SensorSwapped):
             self.commit()
             self.stats.events += 1
             self.on_event(item)
             return
         self.stats.samples += 1
-        result = self.validator.validate(item)
-        if isinstance(result, Rejected):
+        fields = self.validator.check(item)  # (sensor, t_ms, value, quality) or Rejected
+        if type(fields) is Rejected:
             self.stats.rejected += 1
             return
-        if result.sensor not in self.batcher.feeds:
+        feed = self.batcher.feeds.get(fields[0])
+        if feed is None:
             # Validation should have rejected it (known_sensors); refusing here keeps the outbox clean.
             self.stats.unmapped += 1
-            log.warning("reading for an unmapped sensor", sensor=result.sensor)
+            log.warning("reading for an unmapped sensor", sensor=fields[0])
             return
-        if not self._group:
-            self._group_since = self.batcher.clock()
-        self._group.append(result)
-        if len(self._group) >= self.group_size or self.batcher.clock() - self._group_since >= self.group_delay_s:
+        group = self._group
+        clock = self.batcher.clock
+        if not group:
+            self._group_since = clock()
+        group.append((feed, *fields))
+        if len(group) >= self.group_size or clock() - self._group_since >= self.group_delay_s:
             self.commit()
             self._close(self.batcher.due())
 
@@ -225,20 +221,21 @@ class Pipeline:
         """Accepted readings waiting for the next group commit (0: everything pushed is settled)."""
         return len(self._group)
 
-    def commit(self) -> list[Reading]:
+    def commit(self) -> int:
+        """Commit the pending group (and the sources' positions); returns how many readings were stored."""
         positions, self._positions = self._positions, {}
         if not self._group:
             if positions:
                 self.batcher.outbox.save_checkpoints(positions)
                 self._committed(positions)
-            return []
-        stored = self.batcher.add_many(self._group, checkpoints=positions)
-        copies = len(self._group) - len(stored)
+            return 0
+        stored = len(self.batcher.add_rows(self._group, checkpoints=positions).params)
+        copies = len(self._group) - stored
         if copies:
             self.stats.duplicates += copies
             log.info("readings already in the outbox skipped", count=copies, total=self.stats.duplicates)
         self._group = []
-        self.stats.accepted += len(stored)
+        self.stats.accepted += stored
         self._committed(positions)
         return stored
 
@@ -258,7 +255,7 @@ class Pipeline:
         self.commit()
         self._close(self.batcher.flush())
 
-    def _close(self, batches: list[Batch]) -> None:
+    def _close(self, batches: list[ClosedBatch]) -> None:
         for batch in batches:
             self.stats.batches += 1
             self.stats.by_feed[batch.feed] = self.stats.by_feed.get(batch.feed, 0) + batch.count

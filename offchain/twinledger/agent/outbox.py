@@ -1,17 +1,20 @@
 """Durable outbox: the single source of truth for accepted readings and the batches made of them.
 
-Storage is one SQLite file in WAL mode. Invariants, each held by one transaction:
+Storage is one SQLite file in WAL mode (schema in ``agent/outbox_schema.py``). Invariants, each held by
+one transaction:
 
-- A reading counts as received only once ``append``/``append_many`` has committed it; its ``rid``
-  is its ``INTEGER PRIMARY KEY AUTOINCREMENT`` row id, so ids are unique, increasing and never
-  reused (not even after pruning).
+- A reading counts as received only once ``append_many``/``append_rows`` has committed it. Its ``rid``
+  comes from the ``rid_counter`` row, moved in the same transaction, so ids are unique, increasing and
+  never reused (not even after pruning).
 - The same reading, ``(sensor, t_ms, value)``, is stored once: a second copy (an MQTT redelivery, a
-  history backfill overlapping what was committed) is skipped by ``append_many`` (a unique index).
-- ``claim_batch`` picks the oldest unbatched readings of a feed, gives them the feed's next ``seq``,
-  marks them with that seq and stores the encoded bytes, all in one ``BEGIN IMMEDIATE``
-  transaction. A reading has a single ``batch_seq`` column and ``(feed, seq)`` is the batches'
-  primary key, so no reading can land in two batches and no seq can be used twice; because the
-  bytes are stored, a batch re-anchored after a crash is byte-identical.
+  history backfill overlapping what was committed) is skipped (a unique index).
+- Readings are keyed ``(feed, rid)``. A feed's batched readings are exactly its rid prefix up to
+  ``feeds.batched_rid``; batch ``(feed, seq)`` holds the feed's readings with rids from ``first_rid`` to
+  ``last_rid``. ``claim_batch`` takes the oldest readings after that prefix, gives them the feed's next
+  ``seq``, stores the encoded bytes and moves ``batched_rid`` and ``next_seq``, all in one
+  ``BEGIN IMMEDIATE`` transaction. The prefix only grows and ``(feed, seq)`` is the batches' primary key,
+  so no reading can land in two batches and no seq can be used twice; because the bytes are stored, a
+  batch re-anchored after a crash is byte-identical.
 - Batch states move ``pending -> stored(cid) -> submitted(tx, nonce) -> anchored(block) ->
   confirmed``; a dropped transaction or a reorg moves a batch back (see ``_TRANSITIONS``).
 
@@ -25,8 +28,12 @@ Memory: no call loads every row; candidates for a batch are streamed and bounded
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
 import threading
+from bisect import bisect_right
+from itertools import accumulate
+from operator import itemgetter
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -41,16 +48,18 @@ from twinledger.formats.batch import (
     Reading,
     batch_overhead,
     decode_batch,
-    encode_batch,
-    fields_ok,
-    reading_encoded_size,
+    encode_batch_of_encoded,
+    encode_reading_fields,
     trusted_reading,
 )
+from twinledger.formats.merkle import fast_root, leaf_hashes
 from ..errors import TwinLedgerError
 from . import checkpoints as checkpoints_sql
-from .outbox_schema import BATCH_COLUMNS, INSERT_READING, MIGRATABLE, SCHEMA, SCHEMA_VERSION
+from .outbox_rows import Appended, Row, insert_all, insert_one_by_one, row_params
+from .outbox_schema import BATCH_COLUMNS, MIGRATABLE, SCHEMA, SCHEMA_VERSION, migrate_v4
 
-__all__ = ["BatchRecord", "BatchState", "Outbox", "OutboxError", "ReadingIn", "ReconcileReport"]
+__all__ = ["Appended", "BatchRecord", "BatchState", "ClosedBatch", "Outbox", "OutboxError", "ReadingIn",
+           "ReconcileReport", "Row"]
 
 log = structlog.get_logger(__name__)
 
@@ -109,6 +118,21 @@ class BatchRecord:
     txhash: str | None
     nonce: int | None
     block: int | None
+    root: bytes | None = None  # the readings' Merkle root, stored when the batch was closed (schema 4)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedBatch:
+    """What closing a batch made (``Outbox.close_batch``): its place, size and time span, no readings."""
+
+    feed: int
+    seq: int
+    count: int
+    first_rid: int
+    last_rid: int
+    t_first: int
+    t_last: int
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +142,21 @@ class ReconcileReport:
     reverted: tuple[int, ...]
     next_seq: int
 
+
+
+def _fitting(feed: int, seq: int, sizes: list[int], max_bytes: int) -> int:
+    """How many readings of encoded ``sizes`` one batch holds within ``max_bytes``; at least one. The array
+    head grows with the count, so the exact test only runs near the limit."""
+    ends = list(accumulate(sizes))
+    n = bisect_right(ends, max_bytes - batch_overhead(feed, seq, 2**64 - 1))
+    while n < len(sizes) and batch_overhead(feed, seq, n + 1) + ends[n] <= max_bytes:
+        n += 1
+    return max(n, 1)
+
+
+# A reading's batch: the feed's batch whose rid range holds it (index batches_rids), NULL while unbatched.
+_BATCH_OF_READING = ("(SELECT CASE WHEN b.last_rid >= r.rid THEN b.seq END FROM batches b"
+                     " WHERE b.feed = r.feed AND b.first_rid <= r.rid ORDER BY b.first_rid DESC LIMIT 1)")
 
 
 def _now_ms() -> int:
@@ -154,6 +193,8 @@ class Outbox:
                     log.warning("outbox already holds duplicate readings; copies are not refused in this "
                                 "file", path=str(self.path), hint="start a new outbox to refuse copies")
             checkpoints_sql.migrate_v3(db)
+            migrate_v4(db)
+            db.execute("INSERT OR IGNORE INTO rid_counter (id, last) VALUES (0, 0)")
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
@@ -211,33 +252,35 @@ class Outbox:
                     checkpoints: Mapping[str, int] | None = None) -> list[Reading]:
         """Group commit: every new reading of ``items`` in one transaction (all or none). A reading
         the outbox already holds (same sensor, time and value) is skipped: the result lists only the
-        readings stored now, in the order given. ``checkpoints`` (source -> position) commit with them.
-        Hot path: one ``executemany`` under a savepoint; only if some were copies is it rolled back and
-        the rows inserted one by one, so rids stay consecutive."""
+        readings stored now, in the order given. ``checkpoints`` (source -> position) commit with them."""
         rows = [(feed, r.sensor, int(r.t_ms), float(r.value), int(r.quality)) for feed, r in items]
+        stored = self.append_rows(rows, checkpoints=checkpoints).params
+        return [trusted_reading(rid, sensor, t_ms, value, quality) for rid, _f, sensor, t_ms, value, quality, _s in stored]
+
+    def append_rows(self, rows: Sequence[Row], *, checkpoints: Mapping[str, int] | None = None) -> Appended:
+        """``append_many`` for rows ``(feed, sensor, t_ms, value, quality)`` (the ingest path: no objects per
+        reading). Each row is checked as ``Reading`` would check it; returns what was stored, with rids and
+        encoded sizes, and the count and size per feed. Hot path: multi-row inserts under a savepoint; only if
+        some were copies is it rolled back and the rows inserted one by one, so rids stay consecutive."""
         if not rows:
             if checkpoints:
                 self.save_checkpoints(checkpoints)
-            return []
+            return Appended([], {})
         with self._tx() as db:
-            seq_row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'readings'").fetchone()
-            first_rid = (seq_row[0] if seq_row else 0) + 1
-            out = [trusted_reading(first_rid + i, sensor, t_ms, value, quality)
-                   if fields_ok(sensor, t_ms, value, quality) else Reading(first_rid + i, sensor, t_ms, value, quality)
-                   for i, (_feed, sensor, t_ms, value, quality) in enumerate(rows)]
-            params = [(r.rid, feed, r.sensor, r.t_ms, r.value, r.quality,
-                       reading_encoded_size(r.sensor, r.rid, r.t_ms, r.quality))
-                      for (feed, *_), r in zip(rows, out)]
+            first_rid = db.execute("SELECT last FROM rid_counter WHERE id = 0").fetchone()[0] + 1
+            appended = row_params(rows, first_rid)
             db.execute("SAVEPOINT append_many")
             before = db.total_changes
-            db.executemany(INSERT_READING, params)
+            insert_all(db, appended.params)
             if db.total_changes - before != len(rows):
                 db.execute("ROLLBACK TO append_many")
-                out = _insert_one_by_one(db, rows, first_rid)
+                appended = insert_one_by_one(db, appended.params)
             db.execute("RELEASE append_many")
+            if appended.params:
+                db.execute("UPDATE rid_counter SET last = ? WHERE id = 0", (appended.params[-1][0],))
             if checkpoints:
                 checkpoints_sql.save_checkpoints(db, checkpoints)
-        return out
+        return appended
 
     def save_checkpoints(self, positions: Mapping[str, int]) -> None:
         """Commit source positions alone (lines that held no new reading: rejects, comments, copies)."""
@@ -259,7 +302,8 @@ class Outbox:
         """``(count, sum of encoded reading sizes)`` of the feed's readings not yet in a batch."""
         with self._lock:
             row = self._db.execute(
-                "SELECT count(*), coalesce(sum(size), 0) FROM readings WHERE feed = ? AND batch_seq IS NULL",
+                "SELECT count(*), coalesce(sum(size), 0) FROM readings WHERE feed = ?1 AND rid >"
+                " coalesce((SELECT batched_rid FROM feeds WHERE feed = ?1), 0)",
                 (feed,),
             ).fetchone()
         return int(row[0]), int(row[1])
@@ -267,7 +311,9 @@ class Outbox:
     def feeds_with_unbatched(self) -> list[int]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT DISTINCT feed FROM readings WHERE batch_seq IS NULL ORDER BY feed"
+                "SELECT d.feed FROM (SELECT DISTINCT feed FROM readings) d WHERE EXISTS (SELECT 1 FROM readings r"
+                " WHERE r.feed = d.feed AND r.rid > coalesce((SELECT batched_rid FROM feeds f WHERE f.feed = d.feed),"
+                " 0)) ORDER BY d.feed"
             ).fetchall()
         return [r[0] for r in rows]
 
@@ -276,26 +322,23 @@ class Outbox:
             return int(self._db.execute("SELECT count(*) FROM readings").fetchone()[0])
 
     def iter_readings(self, feed: int | None = None, *, page: int = 5000) -> Iterator[tuple[int, Reading, int | None]]:
-        """``(feed, reading, batch_seq)`` in rid order, paged so memory stays bounded."""
+        """``(feed, reading, batch_seq)`` in rid order, paged so memory stays bounded (without ``feed``, the
+        feeds' key ranges merged by rid)."""
+        if feed is None:
+            with self._lock:
+                feeds = [r[0] for r in self._db.execute("SELECT DISTINCT feed FROM readings")]
+            yield from heapq.merge(*(self.iter_readings(f, page=page) for f in feeds), key=lambda x: x[1].rid)
+            return
         after = 0
         while True:
             with self._lock:
-                if feed is None:
-                    rows = self._db.execute(
-                        "SELECT rid, feed, sensor, t_ms, value, quality, batch_seq FROM readings"
-                        " WHERE rid > ? ORDER BY rid LIMIT ?",
-                        (after, page),
-                    ).fetchall()
-                else:
-                    rows = self._db.execute(
-                        "SELECT rid, feed, sensor, t_ms, value, quality, batch_seq FROM readings"
-                        " WHERE feed = ? AND rid > ? ORDER BY rid LIMIT ?",
-                        (feed, after, page),
-                    ).fetchall()
+                rows = self._db.execute(
+                    f"SELECT rid, sensor, t_ms, value, quality, {_BATCH_OF_READING} FROM readings r"
+                    " WHERE feed = ? AND rid > ? ORDER BY rid LIMIT ?", (feed, after, page)).fetchall()
             if not rows:
                 return
-            for rid, f, sensor, t_ms, value, quality, bseq in rows:
-                yield f, Reading(rid, sensor, t_ms, value, quality), bseq
+            for rid, sensor, t_ms, value, quality, bseq in rows:
+                yield feed, Reading(rid, sensor, t_ms, value, quality), bseq
             after = rows[-1][0]
 
     # -- batches --------------------------------------------------------------------------------
@@ -314,55 +357,54 @@ class Outbox:
         is at most ``max_bytes``. Its bytes are stored with it, so ``batch_data`` returns exactly
         what was claimed even after a crash.
         """
+        closed = self._close(feed, max_readings, max_bytes, keep=True)
+        return None if closed is None else Batch(feed=feed, seq=closed[0].seq, readings=tuple(closed[1]))
+
+    def close_batch(self, feed: int, max_readings: int = 10_000,
+                    max_bytes: int = BATCH_SIZE_LIMIT - 1) -> ClosedBatch | None:
+        """``claim_batch`` without building the readings as objects (the batcher's path)."""
+        closed = self._close(feed, max_readings, max_bytes, keep=False)
+        return None if closed is None else closed[0]
+
+    def _close(self, feed: int, max_readings: int, max_bytes: int,
+               keep: bool) -> tuple[ClosedBatch, list[Reading]] | None:
         if max_readings < 1:
             raise ValueError("max_readings must be at least 1")
         if max_bytes >= BATCH_SIZE_LIMIT:
             raise ValueError(f"max_bytes must be below {BATCH_SIZE_LIMIT}")
         with self._tx() as db:
-            row = db.execute("SELECT next_seq FROM feeds WHERE feed = ?", (feed,)).fetchone()
-            seq = int(row[0]) if row else 0
-            cursor = db.execute(
-                "SELECT rid, sensor, t_ms, value, quality, size FROM readings"
-                " WHERE feed = ? AND batch_seq IS NULL ORDER BY rid LIMIT ?",
-                (feed, max_readings),
-            )
-            readings: list[Reading] = []
-            append = readings.append
-            total = 0
-            # The array head grows with the count, so the exact check uses count+1; it only matters once
-            # the readings come within the largest possible overhead of the limit.
-            near = max_bytes - batch_overhead(feed, seq, 2**64 - 1)
-            for rid, sensor, t_ms, value, quality, size in cursor:
-                if readings and total + size > near and (
-                        batch_overhead(feed, seq, len(readings) + 1) + total + size > max_bytes):
-                    break
-                append(trusted_reading(rid, sensor, t_ms, value, quality))  # checked when appended
-                total += size
-            cursor.close()
-            if not readings:
+            row = db.execute("SELECT next_seq, batched_rid FROM feeds WHERE feed = ?", (feed,)).fetchone()
+            seq, after = (int(row[0]), int(row[1])) if row else (0, 0)
+            rows = db.execute(
+                "SELECT rid, sensor, t_ms, value, quality FROM readings WHERE feed = ? AND rid > ? ORDER BY rid LIMIT ?",
+                (feed, after, max_readings)).fetchall()  # one key range, in rid order
+            if not rows:
                 return None
-            batch = Batch(feed=feed, seq=seq, readings=tuple(readings))
-            data = encode_batch(batch, max_bytes=max_bytes)
+            encode = encode_reading_fields  # the fields were checked when appended
+            encoded = [encode(rid, sensor, t_ms, value, quality) for rid, sensor, t_ms, value, quality in rows]
+            n = _fitting(feed, seq, list(map(len, encoded)), max_bytes)
+            rows, encoded = rows[:n], encoded[:n]
+            blob = encode_batch_of_encoded(feed, seq, encoded)
+            if len(blob) > max_bytes:
+                raise OutboxError(f"feed {feed} seq {seq}: a reading of {len(blob)} bytes is above {max_bytes}")
+            times = list(map(itemgetter(2), rows))
+            first_rid, last_rid, t_first, t_last = rows[0][0], rows[-1][0], min(times), max(times)
+            readings = [trusted_reading(*row) for row in rows] if keep else []
+            closed = ClosedBatch(feed, seq, len(rows), first_rid, last_rid, t_first, t_last, len(blob))
+            root = fast_root(leaf_hashes(encoded))  # the leaves are the readings' own bytes (formats.md §2)
             now = _now_ms()
             db.execute(
                 "INSERT INTO batches (feed, seq, state, count, first_rid, last_rid, t_first, t_last, size,"
-                " data, created_ms, updated_ms) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (feed, seq, batch.count, readings[0].rid, readings[-1].rid, batch.t_first, batch.t_last,
-                 len(data), data, now, now),
+                " data, root, created_ms, updated_ms) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (feed, seq, closed.count, first_rid, last_rid, t_first, t_last, len(blob), blob, root, now, now),
             )
-            updated = db.execute(
-                "UPDATE readings SET batch_seq = ? WHERE feed = ? AND batch_seq IS NULL AND rid BETWEEN ? AND ?",
-                (seq, feed, readings[0].rid, readings[-1].rid),
-            ).rowcount
-            if updated != len(readings):  # only possible if another writer broke the lock discipline
-                raise OutboxError(f"feed {feed} seq {seq}: marked {updated} readings, expected {len(readings)}")
             db.execute(
-                "INSERT INTO feeds (feed, next_seq) VALUES (?, ?)"
-                " ON CONFLICT (feed) DO UPDATE SET next_seq = excluded.next_seq",
-                (feed, seq + 1),
+                "INSERT INTO feeds (feed, next_seq, batched_rid) VALUES (?, ?, ?) ON CONFLICT (feed)"
+                " DO UPDATE SET next_seq = excluded.next_seq, batched_rid = excluded.batched_rid",
+                (feed, seq + 1, last_rid),
             )
-        log.debug("batch claimed", feed=feed, seq=seq, count=batch.count, bytes=len(data))
-        return batch
+        log.debug("batch claimed", feed=feed, seq=seq, count=closed.count, bytes=closed.size)
+        return closed, readings
 
     def batch_data(self, feed: int, seq: int) -> bytes:
         """The exact encoded bytes stored when the batch was claimed."""
@@ -510,11 +552,12 @@ class Outbox:
             if row[0] is None:
                 return 0
             upto = int(row[0]) - keep_last
-            deleted = db.execute(
-                "DELETE FROM readings WHERE feed = ? AND batch_seq IN"
-                " (SELECT seq FROM batches WHERE feed = ? AND seq <= ? AND state = 'confirmed')",
-                (feed, feed, upto),
-            ).rowcount
+            deleted = 0
+            for first_rid, last_rid in db.execute(
+                    "SELECT first_rid, last_rid FROM batches WHERE feed = ? AND seq <= ? AND state = 'confirmed'",
+                    (feed, upto)).fetchall():
+                deleted += db.execute("DELETE FROM readings WHERE feed = ? AND rid BETWEEN ? AND ?",
+                                      (feed, first_rid, last_rid)).rowcount
             db.execute(
                 "UPDATE batches SET data = NULL WHERE feed = ? AND seq <= ? AND state = 'confirmed'",
                 (feed, upto),
@@ -532,26 +575,19 @@ class Outbox:
                 if hi - lo + 1 != n:
                     raise OutboxError(f"feed {feed}: seqs {lo}..{hi} have gaps ({n} batches)")
             bad = db.execute(
-                "SELECT b.feed, b.seq FROM batches b WHERE b.data IS NOT NULL AND b.count !="
-                " (SELECT count(*) FROM readings r WHERE r.feed = b.feed AND r.batch_seq = b.seq) LIMIT 1"
+                "SELECT b.feed, b.seq FROM batches b WHERE b.data IS NOT NULL AND b.count != (SELECT count(*)"
+                " FROM readings r WHERE r.feed = b.feed AND r.rid BETWEEN b.first_rid AND b.last_rid) LIMIT 1"
             ).fetchone()
             if bad is not None:
                 raise OutboxError(f"feed {bad[0]} seq {bad[1]}: reading count does not match")
+            for feed, batched, top in db.execute(
+                    "SELECT f.feed, f.batched_rid, (SELECT max(last_rid) FROM batches b WHERE b.feed = f.feed)"
+                    " FROM feeds f"):
+                if top is not None and batched != top:
+                    raise OutboxError(f"feed {feed}: batched prefix ends at rid {batched}, its batches at {top}")
 
 
 def _record(row: tuple) -> BatchRecord:
-    feed, seq, state, count, first_rid, last_rid, t_first, t_last, size, cid, txhash, nonce, block = row
+    feed, seq, state, count, first_rid, last_rid, t_first, t_last, size, cid, txhash, nonce, block, root = row
     return BatchRecord(feed, seq, BatchState(state), count, first_rid, last_rid, t_first, t_last, size,
-                       cid, txhash, nonce, block)
-
-
-def _insert_one_by_one(db: sqlite3.Connection, rows: list[tuple[int, str, int, float, int]],
-                       first_rid: int) -> list[Reading]:
-    """The slow path of a group holding copies: each row alone, copies skipped, rids consecutive."""
-    out, next_rid = [], first_rid
-    for feed, sensor, t_ms, value, quality in rows:
-        size = reading_encoded_size(sensor, next_rid, t_ms, quality)
-        if db.execute(INSERT_READING, (next_rid, feed, sensor, t_ms, value, quality, size)).rowcount:
-            out.append(Reading(rid=next_rid, sensor=sensor, t_ms=t_ms, value=value, quality=quality))
-            next_rid += 1
-    return out
+                       cid, txhash, nonce, block, None if root is None else bytes(root))

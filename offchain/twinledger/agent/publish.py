@@ -73,6 +73,19 @@ def _signer(device_key: bytes | str, chain_id: int, feed_contract: str) -> Ancho
     return _SIGNERS[key]
 
 
+def prepare_closed(feed: int, seq: int, count: int, t_first: int, t_last: int, root: bytes, cid: str,
+                   prev_head: bytes, device_key: bytes | str | None, chain_id: int, feed_contract: str) -> PreparedAnchor:
+    """`prepare_stored` for a batch whose root the outbox computed when it closed it from the same bytes
+    (`BatchRecord.root`): nothing is parsed or hashed per reading here; the same anchor either way."""
+    digest, _codec = cids.pack(cid)
+    message = AnchorMessage(feed_id=feed, seq=seq, prev_head=prev_head, root=root, cid=digest, count=count,
+                            t_first=t_first, t_last=t_last)
+    signature = _signer(device_key, chain_id, feed_contract).sign(message) if device_key is not None else b""
+    head = next_head(prev_head, feed, seq, root, digest, count, t_first, t_last)
+    return PreparedAnchor(feed=feed, seq=seq, root=root, cid=cid, cid_digest=digest, count=count, t_first=t_first,
+                          t_last=t_last, prev_head=prev_head, head=head, signature=signature)
+
+
 def prepare_stored(data: bytes, cid: str, prev_head: bytes, device_key: bytes | str | None,
                    chain_id: int, feed_contract: str) -> PreparedAnchor:
     """`prepare_anchor` for a batch's encoded bytes (the outbox's): the leaves hash the readings' own
@@ -85,11 +98,6 @@ def prepare_stored(data: bytes, cid: str, prev_head: bytes, device_key: bytes | 
     assert found is not None
     feed, seq, slices, t_first, t_last = found
     root = MerkleTree([leaf_hash(s) for s in slices]).root
-    digest, _codec = cids.pack(cid)
-    message = AnchorMessage(feed_id=feed, seq=seq, prev_head=prev_head, root=root, cid=digest, count=len(slices),
-                            t_first=t_first, t_last=t_last)
-    signature = _signer(device_key, chain_id, feed_contract).sign(message) if device_key is not None else b""
-    head = next_head(prev_head, feed, seq, root, digest, len(slices), t_first, t_last)
-    return PreparedAnchor(feed=feed, seq=seq, root=root, cid=cid, cid_digest=digest, count=len(slices),
-                          t_first=t_first, t_last=t_last, prev_head=prev_head, head=head, signature=signature)
+    return prepare_closed(feed, seq, len(slices), t_first, t_last, root, cid, prev_head, device_key, chain_id,
+                          feed_contract)
 

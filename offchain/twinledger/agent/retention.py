@@ -40,7 +40,9 @@ def prune_confirmed_before(outbox: Outbox, cutoff_ms: int) -> PruneReport:
             upto = min(newest, blocker if blocker is not None else newest) - 1
             if upto < 0:
                 continue
-            readings += db.execute("DELETE FROM readings WHERE feed = ? AND batch_seq <= ?", (feed, upto)).rowcount
+            readings += db.execute(  # the feed's batched prefix up to the last batch pruned
+                "DELETE FROM readings WHERE feed = ?1 AND rid <= (SELECT last_rid FROM batches WHERE feed = ?1 AND seq = ?2)",
+                (feed, upto)).rowcount
             batches += db.execute("DELETE FROM batches WHERE feed = ? AND seq <= ?", (feed, upto)).rowcount
     if batches:
         log.info("outbox pruned", batches=batches, readings=readings)

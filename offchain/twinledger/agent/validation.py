@@ -136,6 +136,7 @@ class Validator:
 
     def _load(self, rules: ValidationRules) -> None:
         self.rules = rules
+        self._names_ok: set[str] = set()  # names that passed the sensor checks under these rules (bounded)
         self._group_of: dict[str, RedundantGroup] = {s: g for g in rules.groups for s in g.sensors}
         self._recent: dict[str, deque[tuple[int, float]]] = {}
         self._run: dict[str, tuple[float, int]] = {}
@@ -167,18 +168,36 @@ class Validator:
                            stuck_overrides=moved(r.stuck_overrides), spikes=moved(r.spikes), known_sensors=known))
 
     def validate(self, sample: Sample) -> Accepted | Rejected:
-        try:
-            sensor, t_ms, value = self._parse(sample)
-        except _Reject as exc:
-            return self._reject(str(exc), sample)
+        fields = self.check(sample)
+        if type(fields) is Rejected:
+            return fields
+        sensor, t_ms, value, quality = fields
+        return Accepted(sensor, t_ms, value, _QUALITY_OF[quality])
+
+    def check(self, sample: Sample) -> tuple[str, int, float, int] | Rejected:
+        """``validate`` as plain fields ``(sensor, t_ms, value, quality flags as an int)`` (the pipeline's path,
+        no object per reading). The common sample (a known name seen before, integer ms, a finite float) is
+        recognised by its types before the general parser runs; both apply the same checks."""
+        sensor, t_ms, value = sample.sensor, sample.t_ms, sample.value
+        if (sample.error is None and type(t_ms) is int and 0 <= t_ms <= MAX_UINT64 and type(value) is float
+                and -math.inf < value < math.inf and type(sensor) is str and sensor in self._names_ok
+                and self.rules.max_future_ms is None):
+            pass
+        else:
+            try:
+                sensor, t_ms, value = self._parse(sample)
+            except _Reject as exc:
+                return self._reject(str(exc), sample)
         # Plain ints on the hot path: IntFlag arithmetic costs more than all the checks together.
-        quality = self._flags(sensor, t_ms, value) | _source_flags(sample)
+        quality = self._flags(sensor, t_ms, value)
+        if type(sample) is not Sample:
+            quality |= _source_flags(sample)
         self.stats.accepted += 1
         if quality:
             for flag in Quality:
                 if flag and flag & quality:
                     self.stats.flagged[flag.name or str(int(flag))] += 1
-        return Accepted(sensor, t_ms, value, _QUALITY_OF[quality])
+        return sensor, t_ms, value, quality
 
     def validate_many(self, samples: Iterable[Sample]) -> Iterable[Accepted | Rejected]:
         return (self.validate(s) for s in samples)
@@ -202,6 +221,8 @@ class Validator:
         known = self.rules.known_sensors
         if known is not None and sensor not in known:
             raise _Reject(f"unknown sensor: {_short(sensor)}")
+        if sensor == sample.sensor and len(self._names_ok) < 4096:
+            self._names_ok.add(sensor)
         t_ms = _parse_time(sample.t_ms)
         if self.rules.max_future_ms is not None:
             ahead = t_ms - time.time_ns() // 1_000_000

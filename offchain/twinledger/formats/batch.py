@@ -55,6 +55,8 @@ __all__ = [
     "encode_batch_reference",
     "encode_reading",
     "encode_reading_reference",
+    "encode_batch_of_encoded",
+    "encode_reading_fields",
     "reading_encoded_size",
     "reading_slices",
     "fields_ok",
@@ -266,6 +268,38 @@ def _fast_reading(r: Reading) -> bytes:
         Q_KEY, _head(0, r.quality), R_KEY, _head(0, r.rid), S_KEY, _head(3, len(sensor)), sensor,
         T_KEY, _head(0, r.t_ms), V_KEY, _pack_double(r.value),
     ))
+
+
+def encode_batch_of_encoded(feed: int, seq: int, encoded: Sequence[bytes]) -> bytes:
+    """``encode_batch`` of a batch whose readings are already encoded (``encode_reading_fields``), in order."""
+    return b"".join([b"\xa4\x61v\x01\x63seq", _head(0, seq), b"\x64feed", _head(0, feed), b"\x68readings",
+                     _head(4, len(encoded)), *encoded])
+
+
+_SENSOR_PARTS: dict[str, bytes] = {}  # sensor -> its key, head and name, then the t key (bounded below)
+_Q_PARTS = [b"\xa5\x61q" + bytes([q] if q < 24 else [24, q]) + b"\x61r" for q in range(_QUALITY_MASK + 1)]
+_pack_rid16 = struct.Struct(">BH").pack
+_pack_rid32 = struct.Struct(">BI").pack
+_pack_tail64 = struct.Struct(">BQ3sd").pack
+_SMALL_UINTS = _SMALL_HEADS[0] + [bytes((24, n)) for n in range(24, 0x100)]
+
+
+def encode_reading_fields(rid: int, sensor: str, t_ms: int, value: float, quality: int) -> bytes:
+    """``encode_reading(Reading(rid, sensor, t_ms, value, quality))`` for fields that already passed its checks
+    (the outbox's stored rows), without building the ``Reading``: the per-sensor bytes are cached and the common
+    sizes (a rid below 2^32, a time in ms since 1970) packed without a call per head."""
+    part = _SENSOR_PARTS.get(sensor)
+    if part is None:
+        name = sensor.encode("utf-8")
+        part = b"\x61s" + _head(3, len(name)) + name + b"\x61t"
+        if len(_SENSOR_PARTS) >= 4096:
+            _SENSOR_PARTS.clear()
+        _SENSOR_PARTS[sensor] = part
+    if t_ms > 0xFFFFFFFF and rid <= 0xFFFFFFFF:
+        head = (_pack_rid32(0x1A, rid) if rid > 0xFFFF else _pack_rid16(0x19, rid) if rid > 0xFF
+                else _SMALL_UINTS[rid])
+        return b"".join((_Q_PARTS[quality], head, part, _pack_tail64(0x1B, t_ms, b"\x61v\xfb", value)))
+    return b"".join((_Q_PARTS[quality], _head(0, rid), part, _head(0, t_ms), b"\x61v\xfb", _pack_double(value)))
 
 
 def _encode(obj: Any) -> bytes:

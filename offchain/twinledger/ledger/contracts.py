@@ -219,6 +219,27 @@ def next_seq_of(chain: TwinLedgerChain, feed_id: int, block: BlockIdentifier | N
     return int(read(chain, chain.feeds.functions.nextSeqOf(feed_id), block))
 
 
+def tips_of(chain: TwinLedgerChain, feed_ids: list[int]) -> dict[int, tuple[int, bytes]]:
+    """Each feed's `(nextSeqOf, headOf)` on SensorFeed, all in one JSON-RPC batch of `eth_call`s (one round
+    trip, no per-call web3 formatting). A feed whose calls fail, or a provider without batches, is read call
+    by call as `Anchorer._chain_tip` reads one, so any error is the one a single call raises."""
+    feeds = chain.feeds
+    make_batch = getattr(chain.w3.provider, "make_batch_request", None)
+    responses: Any = None
+    if make_batch is not None and feed_ids:
+        responses = make_batch([("eth_call", [{"to": feeds.address, "data": feeds.encode_abi(name, args=[feed])},
+                                              "latest"]) for feed in feed_ids for name in ("nextSeqOf", "headOf")])
+    out: dict[int, tuple[int, bytes]] = {}
+    for i, feed in enumerate(feed_ids):
+        pair = responses[2 * i:2 * i + 2] if isinstance(responses, list) else []
+        if len(pair) == 2 and all(isinstance(r.get("result"), str) and len(r["result"]) == 66 for r in pair):
+            out[feed] = (int(pair[0]["result"], 16), bytes.fromhex(pair[1]["result"][2:]))
+        else:
+            functions = feeds.functions
+            out[feed] = (int(functions.nextSeqOf(feed).call()), bytes(functions.headOf(feed).call()))
+    return out
+
+
 BatchHeader = tuple[bytes, bytes, bytes, int, int, int]
 """`ISensorFeedProofs.BatchHeader`: (prevHead, root, cid, count, tFirst, tLast), as in the `Anchored` event."""
 
