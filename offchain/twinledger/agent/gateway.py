@@ -11,6 +11,8 @@ Several windows are in flight (up to `max_in_flight`, shared bookkeeping in agen
 the windows sent before in nonce order, then sends the next one at the next local nonce without waiting for a
 receipt: its leaf for a feed chains on that feed's leaf in the latest window in flight (the tip is the chain's
 tip extended by the windows in flight). A window is recorded as submitted under its hash before it is broadcast.
+On a chain with a block time, windows are spaced so that about half of `max_in_flight` go per block, and just
+before the next block is due one goes every few rounds, so a batch closed before a block is carried by it.
 Nothing on-chain refuses a second window of the same batches (as `SensorFeed` refuses a seq it has seen), so the
 policy below makes sure a batch is never in two windows that can both be mined:
 
@@ -118,6 +120,9 @@ class WindowAnchorer:
         self._cancel_factor: dict[int, float] = {}  # nonce -> fee factor of the next cancel there
         self._storer = BatchStorer(outbox, store, sealer, "window-store")
         self._last_send = 0.0
+        self._last_round = 0.0
+        self._round_gap = 0.05  # seconds between rounds, smoothed
+        self._block_seen = (-1, 0.0)  # (latest block number, monotonic time it was first seen)
 
     def run_once(self) -> int:
         """One round; returns how many batches it saw anchored. Raises on IPFS or chain trouble."""
@@ -162,6 +167,7 @@ class WindowAnchorer:
     def _round(self) -> int:
         if self.chain.confirmations > 0:
             self._settle()  # first: a window gone in a reorganisation is in flight again for the poll
+        self._observe_round()
         done = self._poll()
         if self._recovering and not self._recover():
             return done
@@ -189,9 +195,30 @@ class WindowAnchorer:
             done += self._poll(force=True)  # on an automining chain the receipt is there already
         return done
 
+    def _observe_round(self) -> None:
+        """The time between rounds (smoothed) and when the current block was first seen."""
+        now = time.monotonic()
+        if self._last_round:
+            self._round_gap = 0.8 * self._round_gap + 0.2 * (now - self._last_round)
+        self._last_round = now
+        if self.block_time() > 0:
+            block = self.chain.w3.eth.block_number
+            if block != self._block_seen[0]:
+                self._block_seen = (block, now)
+
     def _time_to_send(self, n: int) -> bool:
-        """A full window goes now; a partial one at most every eighth of a block (at once on automine)."""
-        return n >= self.max_items or time.monotonic() - self._last_send >= self.block_time() / 8
+        """A full window goes now, and any window on automine. Otherwise windows are spaced so that about half
+        of `max_in_flight` go per block, and in the last moments before the next block is due (a few rounds)
+        one goes every few rounds: a batch closed before a block is in it unless it closed in the last round."""
+        block_time = self.block_time()
+        if n >= self.max_items or block_time <= 0:
+            return True
+        now = time.monotonic()
+        since = now - self._last_send
+        if since >= 2 * block_time / self.max_in_flight:
+            return True
+        zone = min(max(3 * self._round_gap, 0.1), block_time / 4)
+        return self._block_seen[1] + block_time - now <= zone and since >= zone / 3
 
     def _tips_now(self) -> dict[int, Tip]:
         if self._tips is None:
