@@ -183,6 +183,8 @@ class Anchorer:
                 done += self._record_success(settled.flight.prepared, settled.receipt)
             else:
                 self._give_up(settled.flight, settled.why or "reverted on-chain")
+                if settled.why:  # another transaction took its nonce: our count is off
+                    self.chain.sender.resync_nonce()
         return done
 
     def _give_up(self, flight: InFlight, why: str) -> None:
