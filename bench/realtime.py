@@ -113,13 +113,13 @@ class _Mining:
         self.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
 
 
-def window_anchorer(env: BenchEnv, rig: AgentRig) -> Any:
+def window_anchorer(env: BenchEnv, rig: AgentRig, **kwargs: Any) -> Any:
     """The gateway's anchorer over the rig's outbox and store, as the daemon builds it for `mode: aggregated`."""
     from twinledger.agent.gateway import WindowAnchorer
 
     key = bytes.fromhex(DEVICE_KEY[2:])
     return WindowAnchorer(rig.outbox, rig.store, env.chain(GATEWAY_INDEX), {f: key for f in rig.feed_ids},
-                          max_items=10_000, on_anchored=rig._on_anchored)
+                          max_items=10_000, on_anchored=rig._on_anchored, **kwargs)
 
 
 def run_case(env: BenchEnv, twin: int, workdir: Path, case: Case, seconds: float, max_in_flight: int,
@@ -129,7 +129,7 @@ def run_case(env: BenchEnv, twin: int, workdir: Path, case: Case, seconds: float
         rig = AgentRig(env, twin, workdir, case.sensors, feed_ids=feeds, max_items=10_000,
                        anchorer_kwargs=dict(block_time=case.block_s, max_in_flight=max_in_flight))
         if mode == "aggregated":
-            rig.anchorer = window_anchorer(env, rig)
+            rig.anchorer = window_anchorer(env, rig, block_time=case.block_s, max_in_flight=max_in_flight)
         window = rig.anchorer.suggested_window(case.sensors)
         rig.batcher.window_s = window
         rss: list[float] = []

@@ -144,7 +144,7 @@ def test_aggregated_agent_survives_sigkill(plant):
     assert assert_exactly_once(plant, outbox, all_anchored=True) > 0
 
 
-# -- reorganisations, dropped and stuck window transactions (the window anchorer alone) ---------------------------
+# -- a reorganisation on automine (the window anchorer alone; with windows in flight: test_agent_aggregated_faults.py)
 
 
 def one_batch_each(outbox: Outbox, feeds: list[int], n: int = 5) -> None:
@@ -181,61 +181,9 @@ def test_window_removed_by_a_reorganisation_is_resubmitted(plant, tmp_path):
 
     assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True  # the window's block is gone
     assert windowed_feeds(plant).windows == 0
-    anchorer.chain.sender.resync_nonce()
-    anchorer.run_once()  # notices the window is gone
-    assert states(outbox, feeds) == {"STORED"}
-    assert anchorer.run_once() == 2  # and anchors the same batches again
+    assert anchorer.run_once() == 2  # notices the window is gone and broadcasts the same transaction again
     again = windowed_feeds(plant)
     assert again.windows == 1 and again.seqs == first.seqs and again.rids == first.rids
     w3.provider.make_request("anvil_mine", [3])
     anchorer.run_once()
     assert states(outbox, feeds) == {"CONFIRMED"}
-
-
-def test_stuck_window_mined_late_is_not_anchored_twice(plant, tmp_path):
-    feeds = [plant.feeds[s] for s in SENSORS[2:4]]
-    outbox = Outbox(tmp_path / "outbox.sqlite")
-    one_batch_each(outbox, feeds)
-    anchorer = window_anchorer(plant, outbox, confirmations=0, receipt_timeout=1)
-    w3 = anchorer.chain.w3
-    w3.provider.make_request("evm_setAutomine", [False])
-    try:
-        assert anchorer.run_once() == 0  # not mined in time: kept submitted, nonce remembered
-        assert states(outbox, feeds) == {"SUBMITTED"}
-        w3.provider.make_request("evm_mine", [])  # the stuck transaction is mined after all
-    finally:
-        w3.provider.make_request("evm_setAutomine", [True])
-    assert anchorer.run_once() == 0  # finds it mined: nothing is sent again
-    anchorer.run_once()
-    assert states(outbox, feeds) == {"CONFIRMED"}
-    w = windowed_feeds(plant)
-    assert w.windows == 1 and all(w.seqs[f] == [0] for f in feeds)
-
-
-def test_dropped_window_is_replaced_with_its_nonce(plant, tmp_path):
-    feeds = [plant.feeds[s] for s in SENSORS[3:5]]
-    outbox = Outbox(tmp_path / "outbox.sqlite")
-    one_batch_each(outbox, feeds)
-    anchorer = window_anchorer(plant, outbox, confirmations=0, receipt_timeout=1)
-    w3 = anchorer.chain.w3
-    w3.provider.make_request("evm_setAutomine", [False])
-    dropped = []
-    original_wait = anchorer.chain.sender.wait
-
-    def drop_then_wait(sent, **kwargs):
-        w3.provider.make_request("anvil_dropTransaction", [sent.tx_hash])
-        dropped.append(sent)
-        return original_wait(sent, **kwargs)
-
-    anchorer.chain.sender.wait = drop_then_wait
-    try:
-        assert anchorer.run_once() == 0
-    finally:
-        anchorer.chain.sender.wait = original_wait
-        w3.provider.make_request("evm_setAutomine", [True])
-    assert dropped and states(outbox, feeds) == {"SUBMITTED"}
-    assert anchorer.run_once() == 2  # a new window with the dropped one's nonce
-    receipt = w3.eth.get_transaction_receipt(outbox.get_batch(feeds[0], 0).txhash)
-    assert w3.eth.get_transaction(receipt["transactionHash"])["nonce"] == dropped[0].nonce
-    assert states(outbox, feeds) == {"CONFIRMED"}
-    assert windowed_feeds(plant).windows == 1

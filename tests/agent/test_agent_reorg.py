@@ -238,7 +238,7 @@ def test_nonce_below_those_in_flight_held_by_an_earlier_run_is_left_alone(plant,
     feeds = batches_of(plant, outbox, SENSORS[:1], 1)
     anchorer = anchorer_for(plant, outbox, confirmations=0, max_items=1, receipt_timeout=1)
     earlier = plant.stack.chain(AGENT).sender  # another process's sender for the same account
-    held = earlier.fill_nonce(earlier.mined_nonce())
+    held = earlier.cancel(earlier.mined_nonce())
     send_rounds(anchorer, 1)
     assert outbox.get_batch(feeds[0], 0).nonce == held.nonce + 1
     time.sleep(1.2)

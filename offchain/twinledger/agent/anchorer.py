@@ -22,19 +22,17 @@ eighth of a block; `suggested_window` sizes the batcher's window to what the cha
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from itertools import groupby
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Callable, Iterator, Sequence
 
 import structlog
-from web3.exceptions import Web3RPCError
 
 from ..chain.connection import TwinLedgerChain
 from ..chain.errors import ContractRevert
-from ..chain.tx import SentTx
+from .inflight import AnchorStats, BatchStorer, InFlight, InFlightTxs, Sealer, measured_block_time
 from .outbox import BatchRecord, BatchState, Outbox, ReconcileReport
-from .publish import PreparedAnchor, prepare_closed, prepare_stored, store_batch
+from .publish import PreparedAnchor, prepare_closed, prepare_stored
 from ..ledger import contracts
 
 log = structlog.get_logger(__name__)
@@ -43,12 +41,6 @@ OPEN_STATES = (BatchState.PENDING, BatchState.STORED, BatchState.SUBMITTED, Batc
 # Reverts that waiting cannot cure: the batches stay in the outbox until an operator acts.
 PERMANENT_REVERTS = {"Unauthorized", "FeedIsRetired", "TwinFrozen", "UnknownFeed", "WrongSigner", "FeedIsPaused",
                      "EnforcedPause"}
-
-
-class Sealer(Protocol):
-    """Turns a batch's encoded bytes into what is stored (agent/sealing.py's BatchSealer encrypts them)."""
-
-    def seal(self, feed: int, seq: int, data: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -63,35 +55,7 @@ class AnchoredBatch:
     anchored_at: float  # wall clock (time.time()) when the receipt was seen
 
 
-@dataclass
-class AnchorStats:
-    batches: int = 0
-    readings: int = 0
-    transactions: int = 0
-    gas: int = 0
-    last_error: str | None = None
-    bumps: int = 0  # replacements of a stuck or dropped transaction
-    max_in_flight: int = 0  # most transactions seen in flight at once
-    gap_fills: int = 0  # empty transfers that used up nonces a reorganisation left below those in flight
-    refused: dict[int, str] = field(default_factory=dict)  # feed -> the custom error that refuses it
-
-
-@dataclass
-class _InFlight:
-    """One anchoring transaction sent and not yet settled, under every hash its nonce was sent as."""
-
-    sent: SentTx
-    prepared: list[tuple[BatchRecord, PreparedAnchor]]
-    sent_at: float  # monotonic time of the latest (re)broadcast
-    hashes: list[str] = field(default_factory=list)
-
-    @property
-    def feeds(self) -> set[int]:
-        return {a.feed for _, a in self.prepared}
-
-
 DEFAULT_GAS_PER_ITEM = 60_000  # until a receipt says better (device-signed anchorMany is ~49k)
-STORE_THREADS = 16
 TX_GAS_SHARE = 0.25  # one transaction takes at most this share of a block
 WINDOW_GAS_SHARE = 0.8  # suggested_window leaves this much of each block to the agent
 
@@ -115,12 +79,11 @@ class Anchorer:
         self._block_time = block_time  # None: measured from the chain when first needed
         self.stats = AnchorStats()
         self._tip: dict[int, tuple[int, bytes]] = {}  # feed -> (next seq, head) after our last tx for it
-        self._inflight: dict[int, _InFlight] = {}  # nonce -> transaction
-        self._polled_block = -1
+        self._flights = InFlightTxs(chain.sender, outbox, self.stats, receipt_timeout)
         self._last_send = 0.0
         self._gas_per_item = DEFAULT_GAS_PER_ITEM
         self._gas_limit: int | None = None
-        self._pool: ThreadPoolExecutor | None = None  # stores batches on IPFS in parallel
+        self._storer = BatchStorer(outbox, store, sealer, "anchor-store")
 
     # -- the round ---------------------------------------------------------------------------
 
@@ -139,7 +102,7 @@ class Anchorer:
         done = self._poll()
         if self.chain.confirmations > 0:
             self._settle(list(self._records([BatchState.ANCHORED], self.max_items)))
-        if len(self._inflight) >= self.max_in_flight:
+        if len(self._flights) >= self.max_in_flight:
             return done
         cap = self.items_per_tx()
         busy = self._busy_feeds()
@@ -157,7 +120,7 @@ class Anchorer:
     @property
     def in_flight(self) -> int:
         """Anchoring transactions sent and not yet mined (or given up)."""
-        return len(self._inflight)
+        return len(self._flights)
 
     def pending(self) -> int:
         """Batches not yet confirmed (the outbox depth)."""
@@ -170,7 +133,7 @@ class Anchorer:
 
     def _records(self, states: list[BatchState], limit: int) -> Iterator[BatchRecord]:
         """Up to `limit` of this agent's records in `states`, leaving out batches of transactions in flight."""
-        taken = {(a.feed, a.seq) for f in self._inflight.values() for _, a in f.prepared}
+        taken = self._flights.taken()
         n = 0
         for record in self.outbox.batches(states=states):
             if record.feed not in self.device_keys:  # another config's batch in a shared outbox: not ours
@@ -183,20 +146,14 @@ class Anchorer:
                 return
 
     def _busy_feeds(self) -> set[int]:
-        return {feed for f in self._inflight.values() for feed in f.feeds}
+        return self._flights.busy_feeds()
 
     # -- sizing to the chain ---------------------------------------------------------------------
 
     def block_time(self) -> float:
         """Seconds between blocks (0: a block per transaction), given or measured over recent blocks."""
         if self._block_time is None:
-            eth = self.chain.w3.eth
-            latest = eth.get_block("latest")
-            back = max(0, latest["number"] - 10)
-            span = latest["number"] - back
-            old = eth.get_block(back)
-            measured = (latest["timestamp"] - old["timestamp"]) / span if span else 0.0
-            self._block_time = measured if measured >= 1.0 else 0.0
+            self._block_time = measured_block_time(self.chain.sender)
         return self._block_time
 
     def gas_limit(self) -> int:
@@ -222,74 +179,33 @@ class Anchorer:
 
     def _poll(self, force: bool = False) -> int:
         """Settle in-flight transactions in nonce order: receipts, reverts, stuck or dropped ones."""
-        if not self._inflight:
-            return 0
-        now = time.monotonic()
-        block = self.chain.w3.eth.block_number
-        overdue = any(now - f.sent_at >= self.receipt_timeout for f in self._inflight.values())
-        if block == self._polled_block and not force and not overdue:
-            return 0
-        self._polled_block = block
-        if overdue:
+        if self._flights.overdue():
             self._fill_nonce_gap()
         done = 0
-        for nonce in sorted(self._inflight):
-            flight = self._inflight[nonce]
-            receipt = self._receipt_of(flight)
-            if receipt is not None:
-                del self._inflight[nonce]
-                if receipt["status"] == 1:
-                    done += self._record_success(flight.prepared, receipt)
-                else:
-                    self._give_up(flight, "reverted on-chain")
-            elif now - flight.sent_at >= self.receipt_timeout:
-                self._unstick(nonce, flight)
+        for settled in self._flights.poll(force):
+            if settled.ok:
+                done += self._record_success(settled.flight.prepared, settled.receipt)
+            else:
+                self._give_up(settled.flight, settled.why or "reverted on-chain")
+                if settled.why:  # another transaction took its nonce: our count is off
+                    self.chain.sender.resync_nonce()
         return done
-
-    def _receipt_of(self, flight: _InFlight) -> Any:
-        for tx_hash in flight.hashes:
-            receipt = self.chain.sender.receipt(tx_hash)
-            if receipt is not None:
-                return receipt
-        return None
 
     def _fill_nonce_gap(self) -> None:
         """Nonces between the chain's and our lowest in flight belong to no transaction of ours any more (a
         reorganisation removed theirs and the node did not keep them): nothing of ours above them can be mined,
         however often it is bumped, until each is used, so each gets an empty transfer."""
         mined = self.chain.sender.mined_nonce()
-        for nonce in range(mined, min(self._inflight)):
+        for nonce in range(mined, self._flights.lowest_nonce()):
             try:
-                sent = self.chain.sender.fill_nonce(nonce)
-            except (ValueError, Web3RPCError) as exc:  # the node holds one there (e.g. one an earlier run sent)
+                sent = self.chain.sender.cancel(nonce)
+            except ValueError as exc:  # the node holds one there (e.g. one an earlier run sent)
                 log.info("nonce below those in flight is taken, not filled", nonce=nonce, error=str(exc))
                 continue
             self.stats.gap_fills += 1
             log.warning("nonce gap below transactions in flight filled", nonce=nonce, tx=sent.tx_hash)
 
-    def _unstick(self, nonce: int, flight: _InFlight) -> None:
-        """Not mined in time: stuck behind a fee spike or dropped from the pool. Same nonce, higher fees."""
-        dropped = not self.chain.sender.is_pending(flight.sent.tx_hash)
-        try:
-            sent = self.chain.sender.bump(flight.sent)
-        except (ValueError, Web3RPCError) as exc:  # the node refused the replacement (web3 7 raises Web3RPCError)
-            if "nonce too low" in str(exc) and self._receipt_of(flight) is None:
-                del self._inflight[nonce]  # something else took the nonce: our batches are not on-chain
-                self._give_up(flight, "nonce taken by another transaction")
-                self.chain.sender.resync_nonce()
-                return
-            log.warning("fee bump refused, will retry", tx=flight.sent.tx_hash, error=str(exc))
-            flight.sent_at = time.monotonic()
-            return
-        self.stats.bumps += 1
-        log.warning("anchor transaction " + ("dropped, resubmitted" if dropped else "stuck, fee bumped"),
-                    old=flight.sent.tx_hash, new=sent.tx_hash, nonce=nonce)
-        flight.sent, flight.sent_at = sent, time.monotonic()
-        flight.hashes.append(sent.tx_hash)
-        self.outbox.move_many([(a.feed, a.seq, {"txhash": sent.tx_hash, "nonce": sent.nonce})
-                               for _, a in flight.prepared], BatchState.SUBMITTED)
-
-    def _give_up(self, flight: _InFlight, why: str) -> None:
+    def _give_up(self, flight: InFlight, why: str) -> None:
         """Its batches go back to stored; their feeds are re-read from the chain once nothing is in flight."""
         log.warning("anchor transaction failed, will resubmit", tx=flight.sent.tx_hash, why=why)
         self.stats.last_error = why
@@ -298,7 +214,7 @@ class Anchorer:
             record = self.outbox.get_batch(anchor.feed, anchor.seq)
             if record.state is BatchState.SUBMITTED:
                 self.outbox.mark_dropped(anchor.feed, anchor.seq)
-        if not self._inflight:
+        if not self._flights:
             self.chain.sender.resync_nonce()
 
     # -- steps ---------------------------------------------------------------------------------
@@ -328,28 +244,11 @@ class Anchorer:
         unread = sorted({r.feed for r in records} - self._tip.keys())
         if len(unread) > 1:  # the chain tips of a round's new feeds in one round trip (_chain_tip reads one)
             self._tip.update(contracts.tips_of(self.chain, unread))
-        records = self._store_all(records, data)
+        records = self._storer.store_all(records, data)
         prepared: list[tuple[BatchRecord, PreparedAnchor]] = []
         for feed, group in groupby(records, key=lambda r: r.feed):
             prepared.extend(self._prepare_feed(feed, list(group), data))
         return prepared
-
-    def _store_all(self, records: list[BatchRecord], data: dict[tuple[int, int], bytes]) -> list[BatchRecord]:
-        """Store every batch that has no CID yet, several at once (each store waits on its own fsyncs), and
-        record the CIDs in one commit; a crash before it only stores the same blocks again."""
-        new = [r for r in records if r.cid is None]
-        if not new:
-            return records
-        if len(new) == 1 or self.sealer is not None:  # a sealer may publish a key epoch: one at a time
-            cids = [self._store(r, data[(r.feed, r.seq)]) for r in new]
-        else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="anchor-store")
-            cids = list(self._pool.map(lambda r: self._store(r, data[(r.feed, r.seq)]), new))
-        by_key = {(r.feed, r.seq): cid for r, cid in zip(new, cids)}
-        self.outbox.move_many([(f, q, {"cid": cid}) for (f, q), cid in by_key.items()], BatchState.STORED)
-        return [replace(r, cid=by_key[(r.feed, r.seq)], state=BatchState.STORED) if r.cid is None else r
-                for r in records]
 
     def _chain_tip(self, feed: int) -> tuple[int, bytes]:
         if feed not in self._tip:
@@ -376,7 +275,7 @@ class Anchorer:
         for record in records:
             if record.seq != next_seq:
                 break
-            assert record.cid is not None  # _store_all gave every record one
+            assert record.cid is not None  # store_all gave every record one
             key, chain_id, contract = self.device_keys.get(feed), self.chain.sender.chain_id, self.chain.feeds.address
             anchor = (prepare_closed(feed, record.seq, record.count, record.t_first, record.t_last, record.root,
                                      record.cid, head, key, chain_id, contract) if record.root is not None
@@ -385,32 +284,27 @@ class Anchorer:
             head, next_seq = anchor.head, next_seq + 1
         return out
 
-    def _store(self, record: BatchRecord, data: bytes) -> str:
-        if self.sealer is not None:  # the CID is of what is stored; the root stays over the plaintext
-            data = self.sealer.seal(record.feed, record.seq, data)
-        return store_batch(self.store, data)
-
     def _submit(self, prepared: list[tuple[BatchRecord, PreparedAnchor]]) -> bool:
         feeds = self.chain.feeds.functions
         if len(prepared) == 1:
             call = feeds.anchor(*prepared[0][1].anchor_args())
         else:
             call = feeds.anchorMany([p.as_input() for _, p in prepared])
-        chained = bool(self._inflight)
+        chained = bool(self._flights)
         try:
-            sent = self.chain.sender.submit(call, estimate_on="pending" if chained else None)
+            sent = self.chain.sender.sign(call, estimate_on="pending" if chained else None)
         except ContractRevert as exc:
             for _, anchor in prepared:
                 self._tip.pop(anchor.feed, None)
             self._handle_revert(exc, prepared)
             return False
         self._last_send = time.monotonic()
-        self._inflight[sent.nonce] = _InFlight(sent, prepared, self._last_send, [sent.tx_hash])
-        self.stats.max_in_flight = max(self.stats.max_in_flight, len(self._inflight))
-        self.outbox.move_many([(a.feed, a.seq, {"txhash": sent.tx_hash, "nonce": sent.nonce}) for _, a in prepared],
-                              BatchState.SUBMITTED)
+        # recorded as in flight before it can reach the node: if the broadcast fails half way (the node got it,
+        # the answer was lost), its receipt still settles it, and a bump at its nonce resends one that never arrived
+        self._flights.add(sent, prepared)
         for _, anchor in prepared:
             self._tip[anchor.feed] = (anchor.seq + 1, anchor.head)
+        self.chain.sender.broadcast(sent)
         return True
 
     def _record_success(self, prepared: list[tuple[BatchRecord, PreparedAnchor]], receipt) -> int:
@@ -430,7 +324,7 @@ class Anchorer:
                 self.on_anchored(AnchoredBatch(anchor.feed, anchor.seq, anchor.count, anchor.t_first, anchor.t_last,
                                                receipt["blockNumber"], gas_share, now))
         log.info("anchored", batches=len(prepared), readings=sum(p.count for _, p in prepared),
-                 block=receipt["blockNumber"], gas=receipt["gasUsed"], in_flight=len(self._inflight))
+                 block=receipt["blockNumber"], gas=receipt["gasUsed"], in_flight=len(self._flights))
         return len(prepared)
 
     def _handle_revert(self, exc: ContractRevert, prepared: list[tuple[BatchRecord, PreparedAnchor]]) -> None:

@@ -3,32 +3,53 @@ window per round, its content to IPFS and its root to `GatewayAnchors.anchorWind
 
 It keeps the per-feed anchorer's guarantees with the same outbox states (pending -> stored -> submitted ->
 anchored -> confirmed). Each feed's chain in this mode is the chain of its leaves in this gateway's windows, so
-its tip (next seq, head) is re-derived from the chain exactly as the per-feed anchorer re-reads `nextSeq`: from
-this gateway's `WindowAnchored` events and the window contents they name, cached only while anchoring succeeds.
-After a crash, a dropped transaction or a reorganisation it is re-read, whatever is in a window on-chain is
-marked anchored and the rest goes into the next window, byte for byte as claimed. Every leaf carries the device's
-EIP-712 signature (a feed without a device key cannot be aggregated: it is refused and its batches stay).
+its tip (next seq, head) is derived from the chain (`chain_tips`: this gateway's `WindowAnchored` events and the
+window contents they name). Every leaf carries the device's EIP-712 signature (a feed without a device key cannot
+be aggregated: it is refused and its batches stay).
+
+Several windows are in flight (up to `max_in_flight`, shared bookkeeping in agent/inflight.py). A round settles
+the windows sent before in nonce order, then sends the next one at the next local nonce without waiting for a
+receipt: its leaf for a feed chains on that feed's leaf in the latest window in flight (the tip is the chain's
+tip extended by the windows in flight). A window is recorded as submitted under its hash before it is broadcast.
+On a chain with a block time, windows are spaced so that about half of `max_in_flight` go per block, and just
+before the next block is due one goes every few rounds, so a batch closed before a block is carried by it.
+Nothing on-chain refuses a second window of the same batches (as `SensorFeed` refuses a seq it has seen), so the
+policy below makes sure a batch is never in two windows that can both be mined:
+
+- stuck or dropped (no receipt `receipt_timeout` after its latest broadcast): the same window is sent again at
+  its nonce with higher fees; no new window is sent until every replaced one is mined;
+- mined, then gone in a reorganisation: the same signed transaction is broadcast again (same nonce, same
+  window), and is in flight again;
+- reverted, or its nonce taken by another transaction (its batches cannot be on-chain), and after any error in a
+  round (IPFS or chain outage, a crash before this process started): the anchorer *recovers*. It sends no new
+  window; the later windows in flight, whose leaves chain on the failed one, are replaced at their nonces by
+  zero-value transfers (cancels), and so is anything of this account still waiting in the pool (e.g. windows
+  sent before a crash); once nothing is in flight and the pool holds nothing of ours, the tips are re-read from
+  the chain, whatever is in a window on-chain is marked anchored and the rest goes into the next windows, byte
+  for byte as claimed. A window gas-estimated on top of the ones in flight reverts only if the gateway role was
+  revoked meanwhile, which reverts the later ones too; one mined before its cancel could be is the single case
+  that can leave leaves on-chain that extend no chain (`chain_tips` skips them, verifiers report them).
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from itertools import groupby
+from typing import Any
 
 import structlog
 
 from ..chain.connection import TwinLedgerChain
-from ..chain.errors import ChainError, ContractRevert
+from ..chain.errors import ContractRevert
 from ..chain.logs import LogReader
 from ..formats import cids
 from ..formats.aggregate import Window, WindowLeaf, decode_window
 from ..formats.headchain import GENESIS_HEAD
 from ..ledger import gateway
-from .anchorer import OPEN_STATES, STORE_THREADS, AnchoredBatch, AnchorStats, Sealer
+from .anchorer import OPEN_STATES, AnchoredBatch
+from .inflight import AnchorStats, BatchStorer, InFlight, InFlightTxs, Sealer, measured_block_time
 from .outbox import BatchRecord, BatchState, Outbox
-from .publish import PreparedAnchor, prepare_stored, store_batch
+from .publish import PreparedAnchor, prepare_stored
 
 log = structlog.get_logger(__name__)
 
@@ -75,12 +96,13 @@ def chain_tips(chain: TwinLedgerChain, store: object, gateway_address: str, from
 
 
 class WindowAnchorer:
-    """Moves the batches of every feed through the outbox states, one window (one transaction) per round.
-    Same interface as `Anchorer`, so the daemon drives either."""
+    """Moves the batches of every feed through the outbox states, one window (one transaction) at a time, several
+    in flight. Same interface as `Anchorer`, so the daemon drives either."""
 
     def __init__(self, outbox: Outbox, store: object, chain: TwinLedgerChain, device_keys: dict[int, bytes | None],
                  *, max_items: int = 10_000, receipt_timeout: float = 30.0,
-                 on_anchored: Callable[[AnchoredBatch], None] | None = None, sealer: Sealer | None = None) -> None:
+                 on_anchored: Callable[[AnchoredBatch], None] | None = None, sealer: Sealer | None = None,
+                 max_in_flight: int = 8, block_time: float | None = None) -> None:
         self.outbox = outbox
         self.store = store
         self.chain = chain
@@ -88,18 +110,32 @@ class WindowAnchorer:
         self.max_items = max_items
         self.receipt_timeout = receipt_timeout
         self.on_anchored = on_anchored
-        self.sealer = sealer
+        self.max_in_flight = max(1, max_in_flight)
+        self._block_time = block_time  # None: measured from the chain when first needed
         self.stats = AnchorStats()
-        self._tips: dict[int, Tip] | None = None  # known to be on-chain; None: re-read the chain
-        self._pool: ThreadPoolExecutor | None = None  # stores batches on IPFS in parallel
+        self._tips: dict[int, Tip] | None = None  # on-chain, extended by the windows in flight; None: re-read
+        self._flights = InFlightTxs(chain.sender, outbox, self.stats, receipt_timeout)
+        self._mined: dict[int, tuple[InFlight, int]] = {}  # nonce -> (window, block) until its batches confirm
+        self._recovering = True  # at start: whatever a previous run left in flight is settled first
+        self._cancel_factor: dict[int, float] = {}  # nonce -> fee factor of the next cancel there
+        self._storer = BatchStorer(outbox, store, sealer, "window-store")
+        self._last_send = 0.0
+        self._last_round = 0.0
+        self._round_gap = 0.05  # seconds between rounds, smoothed
+        self._block_seen = (-1, 0.0)  # (latest block number, monotonic time it was first seen)
 
     def run_once(self) -> int:
-        """One round; returns how many batches it anchored. Raises on IPFS or chain trouble."""
+        """One round; returns how many batches it saw anchored. Raises on IPFS or chain trouble."""
         try:
             return self._round()
         except Exception:
-            self._tips = None
+            self._recovering = True
             raise
+
+    @property
+    def in_flight(self) -> int:
+        """Window transactions sent and not yet mined (or given up)."""
+        return len(self._flights)
 
     def pending(self) -> int:
         return sum(1 for _ in self.outbox.batches(states=list(OPEN_STATES)))
@@ -109,13 +145,18 @@ class WindowAnchorer:
         return sum(1 for _ in self.outbox.batches(states=states))
 
     def suggested_window(self, feeds: int, window_s: float = 1.0) -> float:
-        """One window transaction per round whatever the number of feeds (about 78k gas): the configured
-        window always fits the chain."""
+        """One window transaction (about 78k gas) whatever the number of feeds: the configured window always
+        fits the chain."""
         return window_s
+
+    def block_time(self) -> float:
+        if self._block_time is None:
+            self._block_time = measured_block_time(self.chain.sender)
+        return self._block_time
 
     def reconcile_all(self, feeds: Sequence[int]) -> None:
         """At start: align the outbox with this gateway's windows for every configured feed."""
-        tips = self._chain_tips()
+        tips = chain_tips(self.chain, self.store, self.chain.sender.address, self.chain.deployment.block)
         for feed in feeds:
             report = self.outbox.reconcile(feed, tips.get(feed, (0, GENESIS_HEAD))[0])
             log.info("reconciled with windows", feed=feed, next_seq=report.next_seq,
@@ -123,92 +164,66 @@ class WindowAnchorer:
 
     # -- the round -----------------------------------------------------------------------------
 
-    def _chain_tips(self) -> dict[int, Tip]:
-        if self._tips is None:
-            self._tips = chain_tips(self.chain, self.store, self.chain.sender.address, self.chain.deployment.block)
-        return self._tips
-
     def _round(self) -> int:
+        if self.chain.confirmations > 0:
+            self._settle()  # first: a window gone in a reorganisation is in flight again for the poll
+        self._observe_round()
+        done = self._poll()
+        if self._recovering and not self._recover():
+            return done
+        if len(self._flights) >= self.max_in_flight or self._flights.bumped():
+            return done
+        taken = self._flights.taken()
         records = []
-        for record in self.outbox.batches(states=list(OPEN_STATES)):
+        for record in self.outbox.batches(states=[BatchState.PENDING, BatchState.STORED, BatchState.SUBMITTED]):
+            if record.feed in self.stats.refused or (record.feed, record.seq) in taken:
+                continue
+            if record.state is BatchState.SUBMITTED:  # sent, but not by a window this process tracks
+                self._recovering = True
+                return done
             records.append(record)
             if len(records) >= self.max_items:
                 break
-        if not records:
-            return 0
-        self._settle([r for r in records if r.state is BatchState.ANCHORED])
-        if self._landed([r for r in records if r.state is BatchState.SUBMITTED]):
-            return 0  # an earlier window was mined after all: its batches are marked, the rest go next round
-        todo = [r for r in records if r.state is not BatchState.ANCHORED and r.feed not in self.stats.refused]
-        data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in todo}
-        todo = self._store_all(todo, data)
+        if not records or not self._time_to_send(len(records)):
+            return done
+        data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in records}
+        records = self._storer.store_all(records, data, lambda r: self.device_keys.get(r.feed) is not None)
         prepared: list[tuple[BatchRecord, PreparedAnchor]] = []
-        for feed, group in groupby(todo, key=lambda r: r.feed):
+        for feed, group in groupby(records, key=lambda r: r.feed):
             prepared.extend(self._prepare_feed(feed, list(group), data))
-        return self._submit(prepared) if prepared else 0
+        if prepared and self._submit(prepared):
+            done += self._poll(force=True)  # on an automining chain the receipt is there already
+        return done
 
-    def _store_all(self, records: list[BatchRecord], data: dict[tuple[int, int], bytes]) -> list[BatchRecord]:
-        """Store every batch of a feed with a device key that has no CID yet, several at once (each store waits
-        on its own fsyncs), and record the CIDs in one commit, as the per-feed anchorer does; a crash before it
-        only stores the same blocks again."""
-        new = [r for r in records if r.cid is None and self.device_keys.get(r.feed) is not None]
-        if not new:
-            return records
-        if len(new) == 1 or self.sealer is not None:  # a sealer may publish a key epoch: one at a time
-            cids = [self._store(r, data[(r.feed, r.seq)]) for r in new]
-        else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="window-store")
-            cids = list(self._pool.map(lambda r: self._store(r, data[(r.feed, r.seq)]), new))
-        by_key = {(r.feed, r.seq): cid for r, cid in zip(new, cids)}
-        self.outbox.move_many([(f, q, {"cid": cid}) for (f, q), cid in by_key.items()], BatchState.STORED)
-        return [replace(r, cid=by_key[(r.feed, r.seq)], state=BatchState.STORED) if (r.feed, r.seq) in by_key
-                else r for r in records]
+    def _observe_round(self) -> None:
+        """The time between rounds (smoothed) and when the current block was first seen."""
+        now = time.monotonic()
+        if self._last_round:
+            self._round_gap = 0.8 * self._round_gap + 0.2 * (now - self._last_round)
+        self._last_round = now
+        if self.block_time() > 0:
+            block = self.chain.w3.eth.block_number
+            if block != self._block_seen[0]:
+                self._block_seen = (block, now)
 
-    def _settle(self, anchored: list[BatchRecord]) -> None:
-        """Confirm anchored batches once deep enough; a window gone in a reorganisation sends them back."""
-        if not anchored:
-            return
-        gone = [r for r in anchored if r.txhash is None or not self._still_mined(r)]
-        if gone:
-            self._tips = None
-            tips = self._chain_tips()
-            for feed in sorted({r.feed for r in gone}):
-                log.warning("window gone after reorganisation, resubmitting", feed=feed)
-                self.outbox.reconcile(feed, tips.get(feed, (0, GENESIS_HEAD))[0])
-        tip = self.chain.w3.eth.block_number
-        for r in anchored:
-            if r in gone:
-                continue
-            if r.block is None or tip - r.block + 1 >= max(self.chain.confirmations, 1):
-                self.outbox.mark_confirmed(r.feed, r.seq)
+    def _time_to_send(self, n: int) -> bool:
+        """A full window goes now, and any window on automine. Otherwise windows are spaced so that about half
+        of `max_in_flight` go per block, and in the last moments before the next block is due (a few rounds)
+        one goes every few rounds: a batch closed before a block is in it unless it closed in the last round."""
+        block_time = self.block_time()
+        if n >= self.max_items or block_time <= 0:
+            return True
+        now = time.monotonic()
+        since = now - self._last_send
+        if since >= 2 * block_time / self.max_in_flight:
+            return True
+        zone = min(max(3 * self._round_gap, 0.1), block_time / 4)
+        return self._block_seen[1] + block_time - now <= zone and since >= zone / 3
 
-    def _landed(self, submitted: list[BatchRecord]) -> bool:
-        """Whether the window these batches were sent in has been mined (after a timeout or a crash); if so,
-        the outbox is aligned with the chain's windows."""
-        mined: set[str] = set()
-        for h in {r.txhash for r in submitted if r.txhash is not None}:
-            receipt = self.chain.sender.receipt(h)
-            if receipt is not None:
-                mined.add(h)
-        if not mined:
-            return False
-        self._tips = None
-        tips = self._chain_tips()
-        for feed in sorted({r.feed for r in submitted if r.txhash in mined}):
-            self.outbox.reconcile(feed, tips.get(feed, (0, GENESIS_HEAD))[0])
-        for r in submitted:  # mined but not extending the chain (reverted, or not ours): send them again
-            if r.txhash in mined and self.outbox.get_batch(r.feed, r.seq).state is BatchState.SUBMITTED:
-                self.outbox.mark_dropped(r.feed, r.seq)
-        log.info("an earlier window was mined after all", txs=sorted(mined))
-        return True
-
-    def _still_mined(self, record: BatchRecord) -> bool:
-        try:
-            receipt = self.chain.w3.eth.get_transaction_receipt(record.txhash)  # type: ignore[arg-type]
-        except Exception:  # noqa: BLE001 - web3 raises TransactionNotFound (or a node error): not mined here
-            return False
-        return record.block is None or int(receipt["blockNumber"]) == record.block
+    def _tips_now(self) -> dict[int, Tip]:
+        if self._tips is None:
+            self._tips = chain_tips(self.chain, self.store, self.chain.sender.address, self.chain.deployment.block)
+        return self._tips
 
     def _prepare_feed(self, feed: int, records: list[BatchRecord],
                       data: dict[tuple[int, int], bytes]) -> list[tuple[BatchRecord, PreparedAnchor]]:
@@ -217,86 +232,170 @@ class WindowAnchorer:
             self.stats.refused[feed] = "NoDeviceKey"
             log.error("a feed without a device key cannot be aggregated; batches kept in the outbox", feed=feed)
             return []
-        next_seq, head = self._chain_tips().get(feed, (0, GENESIS_HEAD))
+        next_seq, head = self._tips_now().get(feed, (0, GENESIS_HEAD))
+        chained = feed in self._flights.busy_feeds()  # the tip is what our windows in flight will leave
         if any(r.seq < next_seq for r in records):
-            self.outbox.reconcile(feed, next_seq)  # already in a window (e.g. before a crash)
+            if not chained:
+                self.outbox.reconcile(feed, next_seq)  # already in a window (e.g. before a crash)
             records = [r for r in records if r.seq >= next_seq]
         if not records:
             return []
         if records[0].seq != next_seq:
-            log.error("outbox is ahead of the windows with a gap", feed=feed, chain_next=next_seq,
-                      first=records[0].seq)
+            log.error("outbox is ahead of the windows with a gap", feed=feed, next=next_seq, first=records[0].seq)
             return []
         out = []
         for record in records:
-            assert record.cid is not None  # _store_all gave every record of a keyed feed one
+            if record.seq != next_seq:
+                break
+            assert record.cid is not None  # store_all gave every record of a keyed feed one
             anchor = prepare_stored(data[(feed, record.seq)], record.cid, head, key, self.chain.sender.chain_id,
                                     self.chain.feeds.address)
             out.append((record, anchor))
-            head = anchor.head
+            head, next_seq = anchor.head, next_seq + 1
         return out
 
-    def _store(self, record: BatchRecord, data: bytes) -> str:
-        if self.sealer is not None:  # the CID is of what is stored; the root stays over the plaintext
-            data = self.sealer.seal(record.feed, record.seq, data)
-        return store_batch(self.store, data)
-
-    def _submit(self, prepared: list[tuple[BatchRecord, PreparedAnchor]]) -> int:
+    def _submit(self, prepared: list[tuple[BatchRecord, PreparedAnchor]]) -> bool:
         window = Window([leaf_of(p) for _, p in prepared])
         _, digest, codec = store_window(self.store, window)
         try:
-            sent = self.chain.sender.submit(gateway.anchor_window(self.chain, window, digest, codec),
-                                            nonce=self._resubmit_nonce([r for r, _ in prepared]))
+            sent = self.chain.sender.sign(gateway.anchor_window(self.chain, window, digest, codec),
+                                          estimate_on="pending" if self._flights else None)
         except ContractRevert as exc:
-            self._tips = None
+            self._recovering = True
             self.stats.last_error = str(exc)
             log.error("window refused; batches kept in the outbox", error=str(exc))
-            return 0
-        self.outbox.move_many([(p.feed, p.seq, {"txhash": sent.tx_hash, "nonce": sent.nonce}) for _, p in prepared],
-                              BatchState.SUBMITTED)  # one commit for the window, not one per batch
+            return False
+        self._last_send = time.monotonic()
+        flight = self._flights.add(sent, prepared)  # recorded as submitted before it can reach the node
+        tips = self._tips_now()
+        for _, p in prepared:
+            tips[p.feed] = (p.seq + 1, p.head)
         try:
-            receipt = self.chain.sender.wait(sent, timeout=self.receipt_timeout, confirmations=0)
-        except ChainError as exc:
-            # Not mined in time: dropped, or stuck in the pool. The batches stay submitted with this nonce, so
-            # the next window replaces this transaction (same nonce) instead of joining it; if it is mined
-            # meanwhile, `_landed` finds it. Marking them dropped would let both reach the chain.
-            log.warning("window transaction not mined, will replace it", tx=sent.tx_hash, error=str(exc))
-            self.chain.sender.resync_nonce()
-            self._tips = None
-            return 0
-        return self._record_success(prepared, receipt)
+            self.chain.sender.broadcast(sent)
+        except Exception:
+            flight.sent_at = float("-inf")  # it may or may not have reached the node: sent again at once
+            raise
+        return True
 
-    def _resubmit_nonce(self, records: list[BatchRecord]) -> int | None:
-        """The nonce of an earlier window of these batches that is not mined (e.g. sent just before a crash):
-        the new window replaces it, so at most one of the two reaches the chain. Nothing on-chain refuses a
-        second window of the same batches, as `SensorFeed` refuses a seq it has seen."""
-        nonces = [r.nonce for r in records if r.state is BatchState.SUBMITTED and r.nonce is not None]
-        if not nonces:
-            return None
-        used = self.chain.w3.eth.get_transaction_count(self.chain.sender.address, "latest")
-        if min(nonces) >= used:
-            return min(nonces)
-        for r in records:  # that nonce went to another transaction: the old window can never be mined
-            if r.state is BatchState.SUBMITTED:
-                self.outbox.mark_dropped(r.feed, r.seq)
-        return None
+    # -- receipts --------------------------------------------------------------------------------
 
-    def _record_success(self, prepared: list[tuple[BatchRecord, PreparedAnchor]], receipt: object) -> int:
+    def _poll(self, force: bool = False) -> int:
+        done = 0
+        for settled in self._flights.poll(force):
+            if not settled.flight.prepared:
+                continue  # a cancel
+            if settled.ok:
+                done += self._record_success(settled.nonce, settled.flight, settled.receipt)
+            else:
+                self._give_up(settled.flight, settled.why or "reverted on-chain")
+        return done
+
+    def _give_up(self, flight: InFlight, why: str) -> None:
+        """The window's batches are not on-chain: they go back to stored, every later window in flight (whose
+        leaves chain on this one's) is cancelled, and the anchorer recovers."""
+        log.warning("window transaction failed, recovering", tx=flight.sent.tx_hash, why=why)
+        self.stats.last_error = why
+        self._send_back(flight)
+        for nonce in sorted(n for n, f in self._flights.txs.items() if f.prepared and n > flight.sent.nonce):
+            self._cancel(nonce, self._flights.txs[nonce])
+        self._recovering = True
+
+    def _send_back(self, flight: InFlight) -> None:
+        for _, p in flight.prepared:
+            if self.outbox.get_batch(p.feed, p.seq).state is BatchState.SUBMITTED:
+                self.outbox.mark_dropped(p.feed, p.seq)
+
+    def _cancel(self, nonce: int, flight: InFlight | None) -> None:
+        """Replace what waits at `nonce` (our window `flight`, or something of ours we do not track) by a
+        zero-value transfer; if the window is mined first, recovery finds its batches on-chain."""
+        factor = self._cancel_factor.get(nonce, 1.25 if flight is not None else 3.0)
+        try:
+            cancel = self.chain.sender.cancel(nonce, above=flight.sent if flight is not None else None, factor=factor)
+        except ValueError as exc:  # mined meanwhile ("nonce too low"), or priced too low: dearer next round
+            self._cancel_factor[nonce] = factor * 2
+            log.warning("could not cancel a transaction in flight, will retry", nonce=nonce, error=str(exc))
+            return
+        log.warning("cancelled a transaction in flight", nonce=nonce, window=flight.sent.tx_hash if flight else None)
+        if flight is not None:
+            del self._flights.txs[nonce]
+            self._send_back(flight)
+        self._flights.add(cancel, [])
+
+    def _record_success(self, nonce: int, flight: InFlight, receipt: Any) -> int:
+        prepared = flight.prepared
         now = time.time()
-        block, gas_used = int(receipt["blockNumber"]), int(receipt["gasUsed"])  # type: ignore[index]
+        block, gas_used = int(receipt["blockNumber"]), int(receipt["gasUsed"])
         self.stats.transactions += 1
         self.stats.gas += gas_used
-        tips = self._chain_tips()
         self.outbox.move_many([(p.feed, p.seq, {"block": block}) for _, p in prepared], BatchState.ANCHORED)
         if self.chain.confirmations <= 0:
             self.outbox.move_many([(p.feed, p.seq, {}) for _, p in prepared], BatchState.CONFIRMED)
+        else:
+            self._mined[nonce] = (flight, block)
         for _, p in prepared:
-            tips[p.feed] = (p.seq + 1, p.head)
             self.stats.batches += 1
             self.stats.readings += p.count
             if self.on_anchored:
                 self.on_anchored(AnchoredBatch(p.feed, p.seq, p.count, p.t_first, p.t_last, block,
                                                gas_used // len(prepared), now))
         log.info("window anchored", batches=len(prepared), readings=sum(p.count for _, p in prepared),
-                 block=block, gas=gas_used)
+                 block=block, gas=gas_used, in_flight=len(self._flights))
         return len(prepared)
+
+    # -- confirmations and reorganisations -------------------------------------------------------------------
+
+    def _settle(self) -> None:
+        """Confirm the batches of mined windows once deep enough. A window gone in a reorganisation is broadcast
+        again as it was; one this process did not send (mined before a restart) makes the anchorer recover."""
+        tip = self.chain.w3.eth.block_number
+        for nonce, (flight, block) in sorted(self._mined.items()):
+            receipt = self._flights.receipt_of(flight)
+            if receipt is None or not self.chain.sender.is_canonical(receipt):
+                del self._mined[nonce]
+                log.warning("window gone after reorganisation, broadcasting it again", tx=flight.sent.tx_hash,
+                            nonce=nonce)
+                self.chain.sender.rebroadcast(flight.sent)
+                self._flights.add(flight.sent, flight.prepared)
+            elif tip - int(receipt["blockNumber"]) + 1 >= self.chain.confirmations:
+                del self._mined[nonce]
+                self.outbox.move_many([(p.feed, p.seq, {}) for _, p in flight.prepared], BatchState.CONFIRMED)
+        mine = {(p.feed, p.seq) for f, _ in self._mined.values() for _, p in f.prepared} | self._flights.taken()
+        for record in self.outbox.batches(states=[BatchState.ANCHORED]):
+            if (record.feed, record.seq) in mine:
+                continue
+            if record.txhash is None or not self._still_mined(record):
+                self._recovering = True  # found on-chain by a reconcile, or mined before a restart, and gone
+                return
+            if record.block is None or tip - record.block + 1 >= self.chain.confirmations:
+                self.outbox.mark_confirmed(record.feed, record.seq)
+
+    def _still_mined(self, record: BatchRecord) -> bool:
+        receipt = self.chain.sender.receipt(record.txhash)  # type: ignore[arg-type]
+        return receipt is not None and (record.block is None or int(receipt["blockNumber"]) == record.block)
+
+    # -- recovery --------------------------------------------------------------------------------
+
+    def _recover(self) -> bool:
+        """Settle everything in flight (our windows as they come, anything else of ours in the pool cancelled),
+        then re-read the tips from the chain and align the outbox; True once done, so the round may send."""
+        sender = self.chain.sender
+        mined = sender.mined_nonce()
+        in_pool = int(self.chain.w3.eth.get_transaction_count(sender.address, "pending"))
+        for nonce in range(mined, in_pool):
+            if nonce not in self._flights.txs:
+                self._cancel(nonce, None)
+        if self._flights or in_pool > mined:
+            return False
+        self._mined.clear()
+        self._cancel_factor.clear()
+        self._tips = None
+        tips = self._tips_now()
+        sender.resync_nonce()
+        feeds = sorted({r.feed for r in self.outbox.batches(states=list(OPEN_STATES))})
+        for feed in feeds:
+            self.outbox.reconcile(feed, tips.get(feed, (0, GENESIS_HEAD))[0])
+        for r in list(self.outbox.batches(states=[BatchState.SUBMITTED])):
+            self.outbox.mark_dropped(r.feed, r.seq)  # not on-chain, and nothing of ours can be mined any more
+        self._recovering = False
+        log.info("recovered: tips re-read from the chain", feeds=len(feeds))
+        return True

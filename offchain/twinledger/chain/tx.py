@@ -16,7 +16,7 @@ from eth_typing import HexStr
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
 from web3.types import BlockIdentifier, TxReceipt
 
 from .errors import ChainError, ContractRevert, ErrorDecoder
@@ -38,6 +38,11 @@ class SentTx:
 
 class TxFailed(ChainError):
     """The transaction was mined but reverted."""
+
+
+class TxRejected(ChainError, ValueError):
+    """The node refused a raw transaction ("nonce too low", "replacement transaction underpriced", ...); a
+    ValueError, as web3 raised before version 7."""
 
 
 class TxSender:
@@ -111,11 +116,42 @@ class TxSender:
             tx: Any = fn.build_transaction(params)
             return self._send(tx)
 
-    def _send(self, tx: Any) -> SentTx:
+    def sign(self, fn: Sendable, gas: int | None = None, estimate_on: BlockIdentifier | None = None) -> SentTx:
+        """`submit` without the broadcast: the caller records the transaction first, then `broadcast`s it, so a
+        failure or crash in between leaves a record of everything that may have reached the node."""
+        gas = gas or int(self.estimate(fn, estimate_on) * GAS_MARGIN)
+        with self._lock:
+            params: Any = {"from": self.account.address, "nonce": self._take_nonce(), "gas": gas,
+                           "chainId": self.chain_id, **self._fees()}
+            return self._sign(fn.build_transaction(params))
+
+    def broadcast(self, sent: SentTx) -> None:
+        try:
+            self.w3.eth.send_raw_transaction(sent.raw)
+        except Web3RPCError as exc:
+            raise TxRejected(str(exc)) from exc
+
+    def cancel(self, nonce: int, above: SentTx | None = None, factor: float = BUMP_FACTOR) -> SentTx:
+        """Take `nonce` with a zero-value transfer to ourselves, priced to replace `above` (raised by `factor`),
+        or whatever else of ours waits at that nonce (at `factor` times today's fees)."""
+        now = self._fees()
+        base = above.tx if above is not None and above.tx is not None else now
+        tx: Any = {"from": self.account.address, "to": self.account.address, "value": 0, "gas": 21_000,
+                   "nonce": nonce, "chainId": self.chain_id}
+        for key in now:
+            tx[key] = max(int(int(base.get(key, 0)) * factor) + 1, now[key])
+        with self._lock:
+            return self._send(tx)
+
+    def _sign(self, tx: Any) -> SentTx:
         signed = self.account.sign_transaction(tx)
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        return SentTx(tx_hash=HexBytes(tx_hash).to_0x_hex(), nonce=int(tx["nonce"]), raw=bytes(signed.raw_transaction),
-                      tx=dict(tx))
+        return SentTx(tx_hash=HexBytes(signed.hash).to_0x_hex(), nonce=int(tx["nonce"]),
+                      raw=bytes(signed.raw_transaction), tx=dict(tx))
+
+    def _send(self, tx: Any) -> SentTx:
+        sent = self._sign(tx)
+        self.broadcast(sent)
+        return sent
 
     def bump(self, sent: SentTx, factor: float = BUMP_FACTOR) -> SentTx:
         """Replace a stuck (or dropped) transaction: the same call at the same nonce, fees raised by
@@ -127,14 +163,6 @@ class TxSender:
         for key in ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice"):
             if key in tx:
                 tx[key] = max(int(tx[key] * factor) + 1, now.get(key, 0))
-        with self._lock:
-            return self._send(tx)
-
-    def fill_nonce(self, nonce: int) -> SentTx:
-        """An empty transfer to ourselves at `nonce`: uses up a nonce that nothing of ours will fill any more,
-        so that our transactions above it can be mined. Raises the node's refusal if it holds one there."""
-        tx: Any = {"from": self.address, "to": self.address, "value": 0, "nonce": nonce, "gas": 21_000,
-                   "chainId": self.chain_id, **self._fees()}
         with self._lock:
             return self._send(tx)
 
@@ -152,7 +180,7 @@ class TxSender:
 
     def rebroadcast(self, sent: SentTx) -> None:
         try:
-            self.w3.eth.send_raw_transaction(sent.raw)
+            self.broadcast(sent)
         except ValueError as exc:  # "already known" / "nonce too low" mean it is or was in the pool
             if "already" not in str(exc) and "nonce too low" not in str(exc):
                 raise
