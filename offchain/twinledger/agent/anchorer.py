@@ -32,7 +32,7 @@ from ..chain.connection import TwinLedgerChain
 from ..chain.errors import ContractRevert
 from .inflight import AnchorStats, BatchStorer, InFlight, InFlightTxs, Sealer, measured_block_time
 from .outbox import BatchRecord, BatchState, Outbox, ReconcileReport
-from .publish import PreparedAnchor, prepare_closed, prepare_stored
+from .publish import PreparedAnchor, prepare_chain
 from ..ledger import contracts
 
 log = structlog.get_logger(__name__)
@@ -271,18 +271,8 @@ class Anchorer:
                 log.error("outbox is ahead of the chain with a gap", feed=feed, chain_next=next_seq,
                           first=records[0].seq)
             return []
-        out = []
-        for record in records:
-            if record.seq != next_seq:
-                break
-            assert record.cid is not None  # store_all gave every record one
-            key, chain_id, contract = self.device_keys.get(feed), self.chain.sender.chain_id, self.chain.feeds.address
-            anchor = (prepare_closed(feed, record.seq, record.count, record.t_first, record.t_last, record.root,
-                                     record.cid, head, key, chain_id, contract) if record.root is not None
-                      else prepare_stored(data[(feed, record.seq)], record.cid, head, key, chain_id, contract))
-            out.append((record, anchor))
-            head, next_seq = anchor.head, next_seq + 1
-        return out
+        return prepare_chain(records, data, next_seq, head, self.device_keys.get(feed), self.chain.sender.chain_id,
+                             self.chain.feeds.address)
 
     def _submit(self, prepared: list[tuple[BatchRecord, PreparedAnchor]]) -> bool:
         feeds = self.chain.feeds.functions

@@ -49,7 +49,7 @@ from ..ledger import gateway
 from .anchorer import OPEN_STATES, AnchoredBatch
 from .inflight import AnchorStats, BatchStorer, InFlight, InFlightTxs, Sealer, measured_block_time
 from .outbox import BatchRecord, BatchState, Outbox
-from .publish import PreparedAnchor, prepare_stored
+from .publish import PreparedAnchor, prepare_chain
 
 log = structlog.get_logger(__name__)
 
@@ -243,16 +243,8 @@ class WindowAnchorer:
         if records[0].seq != next_seq:
             log.error("outbox is ahead of the windows with a gap", feed=feed, next=next_seq, first=records[0].seq)
             return []
-        out = []
-        for record in records:
-            if record.seq != next_seq:
-                break
-            assert record.cid is not None  # store_all gave every record of a keyed feed one
-            anchor = prepare_stored(data[(feed, record.seq)], record.cid, head, key, self.chain.sender.chain_id,
-                                    self.chain.feeds.address)
-            out.append((record, anchor))
-            head, next_seq = anchor.head, next_seq + 1
-        return out
+        return prepare_chain(records, data, next_seq, head, key, self.chain.sender.chain_id,
+                             self.chain.feeds.address)
 
     def _submit(self, prepared: list[tuple[BatchRecord, PreparedAnchor]]) -> bool:
         window = Window([leaf_of(p) for _, p in prepared])

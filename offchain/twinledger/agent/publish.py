@@ -2,6 +2,7 @@
 the EIP-712 `Anchor` with the device key. The one implementation used by the daemon, the tools and tests."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from ..formats.eip712 import AnchorMessage, AnchorSigner, sign_anchor
 from ..formats.headchain import next_head
 from ..formats.merkle import MerkleTree, leaf_hash
 from ..formats.batch import encode_reading
+from .outbox import BatchRecord
 
 
 @dataclass(frozen=True)
@@ -101,3 +103,22 @@ def prepare_stored(data: bytes, cid: str, prev_head: bytes, device_key: bytes | 
     return prepare_closed(feed, seq, len(slices), t_first, t_last, root, cid, prev_head, device_key, chain_id,
                           feed_contract)
 
+
+def prepare_chain(records: Sequence[BatchRecord], data: Mapping[tuple[int, int], bytes], next_seq: int, head: bytes,
+                  device_key: bytes | str | None, chain_id: int,
+                  feed_contract: str) -> list[tuple[BatchRecord, PreparedAnchor]]:
+    """The stored `records` of one feed that continue its chain at (`next_seq`, `head`), in seq order, each
+    prepared on the head the one before leaves; signed from the root the outbox kept when it closed the batch
+    (`prepare_closed`), or from its bytes for a batch closed before roots were kept (`prepare_stored`)."""
+    out = []
+    for record in records:
+        if record.seq != next_seq:
+            break
+        assert record.cid is not None, "only stored batches are prepared"
+        anchor = (prepare_closed(record.feed, record.seq, record.count, record.t_first, record.t_last, record.root,
+                                 record.cid, head, device_key, chain_id, feed_contract) if record.root is not None
+                  else prepare_stored(data[(record.feed, record.seq)], record.cid, head, device_key, chain_id,
+                                      feed_contract))
+        out.append((record, anchor))
+        head, next_seq = anchor.head, next_seq + 1
+    return out
