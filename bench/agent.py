@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from eth_utils import keccak
 
 from .batches import DEVICE_ADDRESS, DEVICE_KEY
 from .chainenv import AGENT_INDEX, DEVICE_AGENT, NAIVE_INDEX, T0_MS, BenchEnv
-from .common import NotAvailable, Results, offer_in_real_time, percentile
+from .common import NotAvailable, ReceiptLog, Results, offer_in_real_time
 
 WINDOW_S = 1.0
 IDLE_SLEEP_S = 0.005
@@ -82,7 +81,7 @@ class RunStats:
     pushed: int
     anchored: int
     seconds: float
-    latencies_ms: list[float] = field(default_factory=list)
+    receipts: ReceiptLog = field(default_factory=ReceiptLog)  # per-reading latency
     gas: int = 0
     transactions: int = 0
 
@@ -119,9 +118,7 @@ class AgentRig:
                                       **(anchorer_kwargs or {}))
         self.lock = threading.Lock()
         self.arrivals: dict[int, deque[tuple[int, float]]] = {f: deque() for f in self.feed_ids}
-        self.latencies_ms = array("d")
-        self.arrived_at = array("d")  # per tracked reading: wall time in, and of its anchor's receipt
-        self.anchored_at = array("d")
+        self.receipts = ReceiptLog()  # per tracked reading: wall time in, and of its anchor's receipt
         self.anchored = 0
         self.done = threading.Event()
         self.errors: list[BaseException] = []
@@ -132,9 +129,7 @@ class AgentRig:
         queue = self.arrivals[batch.feed]
         while queue and queue[0][0] <= batch.t_last:
             _, arrived = queue.popleft()
-            self.latencies_ms.append((batch.anchored_at - arrived) * 1000)
-            self.arrived_at.append(arrived)
-            self.anchored_at.append(batch.anchored_at)
+            self.receipts.add(arrived, batch.anchored_at)
 
     def _anchor_loop(self) -> None:
         try:
@@ -201,7 +196,7 @@ def real_time(env: BenchEnv, twin: int, workdir: Path, sensors: int, hz: float, 
     pushed, start = offer_in_real_time(rig, list(rig.sensors), hz, seconds, T0_MS, TICK_S)
     rig.finish()
     elapsed = time.perf_counter() - start
-    stats = RunStats(pushed, rig.anchored, elapsed, latencies_ms=list(rig.latencies_ms), gas=rig.anchorer.stats.gas,
+    stats = RunStats(pushed, rig.anchored, elapsed, receipts=rig.receipts, gas=rig.anchorer.stats.gas,
                      transactions=rig.anchorer.stats.transactions)
     rig.close()
     return stats
@@ -313,8 +308,8 @@ def measure(env: BenchEnv, workdir: Path, plan: AgentPlan = AgentPlan()) -> Resu
         p50, p99, rates = [], [], []
         for _ in range(plan.runs):
             s = real_time(env, twin, wd(), plan.latency_sensors, plan.latency_hz, plan.latency_s)
-            p50.append(percentile(s.latencies_ms, 50))
-            p99.append(percentile(s.latencies_ms, 99))
+            p50.append(s.receipts.percentile(50))
+            p99.append(s.receipts.percentile(99))
             rates.append(s.readings_per_s)
         res.put("agent_latency_p50_ms", p50)
         res.put("agent_latency_p99_ms", p99)
@@ -336,7 +331,7 @@ def measure(env: BenchEnv, workdir: Path, plan: AgentPlan = AgentPlan()) -> Resu
         for n in plan.feed_counts:
             s = real_time(env, twin, wd(), n, 100.0, plan.feed_scaling_s)
             rate[str(n)] = s.readings_per_s
-            p50[str(n)] = percentile(s.latencies_ms, 50)
+            p50[str(n)] = s.receipts.percentile(50)
             gas[str(n)] = s.gas_per_reading
         res.extra["agent_readings_per_s_by_feeds"] = rate
         res.extra["agent_latency_p50_ms_by_feeds"] = p50

@@ -1,10 +1,12 @@
 """Shared helpers: repeated measurements summarised as median and spread, errors, and machine facts."""
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
@@ -49,6 +51,44 @@ def percentile(values: list[float], p: float) -> float:
     lo = int(k)
     hi = min(lo + 1, len(xs) - 1)
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+class ReceiptLog:
+    """Each tracked reading's arrival -> receipt latency and its receipt's wall time, in constant memory: counts per
+    millisecond of latency and per 10 ms of receipt time. The resident memory of a long real-time run is then the
+    agent's, not the bench's (three float arrays per reading grew the process by about 15 MB a minute at 10k/s)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._latency_ms: Counter[int] = Counter()
+        self._receipt_cs: Counter[int] = Counter()  # receipt wall time, rounded up to the centisecond
+
+    def add(self, arrived: float, anchored: float) -> None:
+        self.count += 1
+        self._latency_ms[round((anchored - arrived) * 1000)] += 1
+        self._receipt_cs[math.ceil(anchored * 100)] += 1
+
+    def percentile(self, p: float) -> float:
+        """The p-th percentile (0..100) of the latencies in ms, interpolated as `percentile` does."""
+        if not self.count:
+            raise ValueError("no values")
+        k = (self.count - 1) * p / 100.0
+        lo = int(k)
+        low, high = self._nth(lo), self._nth(min(lo + 1, self.count - 1))
+        return low + (high - low) * (k - lo)
+
+    def received_by(self, deadline: float) -> int:
+        """How many receipts came at or before the wall time `deadline` (to the 10 ms, never late ones)."""
+        limit = math.floor(deadline * 100)
+        return sum(n for cs, n in self._receipt_cs.items() if cs <= limit)
+
+    def _nth(self, index: int) -> int:
+        seen = 0
+        for value in sorted(self._latency_ms):
+            seen += self._latency_ms[value]
+            if seen > index:
+                return value
+        raise IndexError(index)
 
 
 @dataclass

@@ -110,8 +110,9 @@ def realtime_section(r: dict[str, Any]) -> str:
         f"({x.get('realtime_runs', '?')} runs per mode, the two modes alternating) to the agent's stages "
         "(bench/realtime.py), against the bench's anvil switched to interval mining for the run (as "
         "`anvil --block-time`). Aggregated: the gateway's `WindowAnchorer` (the daemon's `anchoring: {mode: "
-        "aggregated}`), one `anchorWindow` per round carrying every feed's device-signed batch, the configured 1 s "
-        "window, one window transaction at a time. Per-feed: the `Anchorer` keeps several `anchorMany` "
+        "aggregated}`), told the block time: `anchorWindow` transactions, several in flight (up to 8), spaced to "
+        "about half the in-flight cap per block, each carrying the device-signed batches every feed closed since the "
+        "last (1 s window). Per-feed: the `Anchorer` keeps several `anchorMany` "
         "transactions in flight and is told the block time; its window is `Anchorer.suggested_window` (at least "
         "1 s, and long enough that one device-signed batch per feed per window fits in 80% of each block's gas). "
         "Kept: readings whose anchor was mined by the end of the offered time plus one window and two blocks, over "
@@ -121,14 +122,14 @@ def realtime_section(r: dict[str, Any]) -> str:
         table(["case", "mode", "kept", "p50 (ms)", "p99 (ms)", "target kept / p99", "window (s)", "transactions",
                "most in flight"], _case_rows(r)),
         "",
-        "Why the aggregated mode misses p99: `WindowAnchorer` waits for each window's receipt before it sends the "
-        "next, so a batch that closes just after a window was sent waits that block and the next: p99 ≈ window + "
-        "2 × block time (≈ 5 s at 2 s blocks, ≈ 25 s at 12 s). Several windows in flight would bring it to ≈ "
-        "window + block time; not done here (it needs the gateway's replace-by-nonce recovery extended to several "
-        "nonces, so that no two windows carry the same batch). At 1,000 feeds the gateway's round itself (store, "
-        "sign and commit 1,000 batches in Python) is the rest of the gap.",
+        "Where the latency goes: a batch closes at most one window after its first reading, waits for the next "
+        "window transaction of the gateway (several are in flight, so it never waits for a receipt), and is "
+        "included in the next block, so p99 ≈ window + block time + the round's own work. At 12 s blocks that is "
+        "≈ 13 s before the gateway's round; at 1,000 feeds the round itself (store, sign and commit 1,000 batches "
+        "in Python on 2 cores) is what is left of the gap.",
         "",
-        f"Memory of the bench process (all the agent's stages run in it; anvil is separate), sampled every second "
+        f"Memory of the bench process (all the agent's stages run in it; anvil is separate; the bench's own record "
+        f"of the readings is constant in size), sampled every second "
         f"over the 100 × 100 Hz, 2 s block runs of each mode: {num(x.get('realtime_rss_seconds'))} s per mode. "
         "Both modes share the process, the aggregated run of each pair first. The issue asks for 10 minutes: "
         "`BENCH_REALTIME_S=600 python -m bench.run --only realtime` runs that. The real-time group took "

@@ -9,6 +9,10 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -68,3 +72,21 @@ def test_bench_quick_end_to_end(tmp_path: Path) -> None:
     assert "3,639,536" in md  # EtherTwin's reference figure, side by side
     for png in ("bench_gas_ops.png", "bench_scaling_batch.png", "bench_scaling_feeds.png"):
         assert (docs / "img" / png).stat().st_size > 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1e4), st.floats(0, 60)), min_size=1, max_size=200),
+       st.floats(0, 100), st.floats(0, 1e4))
+def test_receipt_log_keeps_the_figures_of_the_full_lists(pairs, p, deadline) -> None:
+    """The constant-memory log gives the percentile of the latencies rounded to the millisecond, and counts
+    every receipt up to a deadline (none after it), as the per-reading lists it replaced did."""
+    from bench.common import ReceiptLog, percentile
+
+    log = ReceiptLog()
+    for arrived, wait in pairs:
+        log.add(arrived, arrived + wait)
+    rounded = [round(wait * 1000) for _, wait in pairs]
+    assert log.percentile(p) == pytest.approx(percentile(rounded, p), abs=1e-6)
+    on_time = sum(1 for arrived, wait in pairs if arrived + wait <= deadline - 0.01)
+    late = sum(1 for arrived, wait in pairs if arrived + wait > deadline)
+    assert on_time <= log.received_by(deadline) <= len(pairs) - late
