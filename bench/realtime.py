@@ -176,7 +176,7 @@ def measure(env: BenchEnv, workdir: Path, plan: RealtimePlan = RealtimePlan()) -
     if "aggregated" in modes and not _gateway(env):
         modes.remove("aggregated")
         res.missing([f"realtime_{c.key}_{f}" for c in plan.cases for f in ("kept_ratio", "p99_ms")]
-                    + ["agent_rss_mb_100x100"], "the deployment has no GatewayAnchors contract")
+                    + ["agent_rss_mb_100x100_short"], "the deployment has no GatewayAnchors contract")
     runs = iter(range(10**6))
     details: dict[str, Any] = {}
     rss_all: dict[str, list[float]] = {m: [] for m in modes}
@@ -206,16 +206,42 @@ def measure(env: BenchEnv, workdir: Path, plan: RealtimePlan = RealtimePlan()) -
         details[case.key] = dict(sensors=case.sensors, hz=case.hz, block_s=case.block_s,
                                  runs=info.get("aggregated", []), runs_perfeed=info.get("perfeed", []))
     for mode in modes:
-        sx = suffix(mode)
-        if rss_all[mode]:
-            series = rss_all[mode]
-            res.put(f"agent_rss_mb_100x100{sx}", rss_peaks[mode])
-            third = max(1, len(series) // 3)
-            res.extra[f"agent_rss_mb_100x100_first_third{sx}"] = sum(series[:third]) / third
-            res.extra[f"agent_rss_mb_100x100_last_third{sx}"] = sum(series[-third:]) / third
+        if rss_all[mode]:  # the aggregated mode's issue key is the soak's (`measure_soak`): these are "_short"
+            key = f"agent_rss_mb_100x100{'_short' if mode == 'aggregated' else suffix(mode)}"
+            res.put(key, rss_peaks[mode])
+            res.extra.update(thirds(key, rss_all[mode]))
     res.extra["realtime"] = details
     res.extra["realtime_modes"] = modes
     res.extra["realtime_seconds"] = plan.seconds
     res.extra["realtime_runs"] = plan.runs
     res.extra["realtime_rss_seconds"] = plan.seconds * plan.runs
+    return res
+
+
+def thirds(key: str, series: Sequence[float]) -> dict[str, float]:
+    """Mean of the first and of the last third of an RSS series, under `key` + _first_third / _last_third."""
+    third = max(1, len(series) // 3)
+    return {f"{key}_first_third": sum(series[:third]) / third, f"{key}_last_third": sum(series[-third:]) / third}
+
+
+def measure_soak(env: BenchEnv, workdir: Path, seconds: float) -> Results:
+    """The issue's memory figure: 100 sensors at 100 Hz for `seconds` (10 minutes by default) in the aggregated
+    mode at 2 s blocks, one run, the resident memory sampled every second; flat means the last third's mean is
+    within 10% of the first third's (the first minute, imports and warm-up, is left out of the thirds)."""
+    res = Results()
+    twin, _ = env.create_twin("Soak bench")
+    env.grant(twin, DEVICE_AGENT, AGENT_INDEX)
+    if not _gateway(env):
+        res.missing(["agent_rss_mb_100x100"], "the deployment has no GatewayAnchors contract")
+        return res
+    case = next(c for c in CASES if c.key == RSS_CASE) if seconds >= 60 else Case(RSS_CASE, 10, 20.0, 1)
+    r = run_case(env, twin, Path(workdir) / "soak", case, seconds, RealtimePlan().max_in_flight, sample_rss=True)
+    res.put("agent_rss_mb_100x100", [max(r.rss_mb)])
+    warm = r.rss_mb[60:] if len(r.rss_mb) > 180 else r.rss_mb
+    res.extra.update(thirds("agent_rss_mb_100x100", warm))
+    res.extra["agent_rss_soak_seconds"] = seconds
+    res.extra["agent_rss_soak_samples"] = len(r.rss_mb)
+    res.extra["agent_rss_soak_series_mb"] = r.rss_mb[::10]  # every 10 s, for the record
+    res.extra["soak_kept_ratio"] = r.kept / r.pushed
+    res.extra["soak_p99_ms"] = r.p99_ms
     return res

@@ -1,10 +1,11 @@
 """`make bench`: run every benchmark in one process tree (one anvil chain, the embedded IPFS node), write
 bench/results.json and regenerate docs/benchmarks.md with its plots.
 
-    python -m bench.run                 # everything (< 15 min on 2 cores)
+    python -m bench.run                 # everything (about 25 min on 2 cores, 10 of them the memory soak)
     python -m bench.run --quick         # tiny sizes, to prove the harness works end to end
-    python -m bench.run --only gas      # one group (gas, verify, agent, realtime, ipfs, sources); merged into the existing results
-    BENCH_REALTIME_S=600 python -m bench.run --only realtime   # the real-time cases (and the RSS) for 10 minutes each
+    python -m bench.run --only gas      # one group (gas, verify, agent, realtime, soak, ipfs, sources); merged into the existing results
+    BENCH_REALTIME_S=600 python -m bench.run --only realtime   # the real-time cases for 10 minutes each
+    BENCH_SOAK_S=120 python -m bench.run --only soak   # the memory soak (100 x 100 Hz, aggregated) for 2 minutes, not 10
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from .chainenv import BenchEnv
 from .common import Results, machine
 
 ROOT = Path(__file__).resolve().parents[1]
-GROUPS = ("gas", "verify", "agent", "realtime", "ipfs", "sources")
+GROUPS = ("gas", "verify", "agent", "realtime", "soak", "ipfs", "sources")
 SCHEMA = 1
 
 
@@ -43,6 +44,7 @@ def plans(quick: bool) -> dict[str, dict[str, Any]]:
             "realtime": dict(plan=realtime.RealtimePlan(runs=1, seconds=3.0, cases=(
                 realtime.Case("100x100_block2", 10, 20.0, 1), realtime.Case("100x100_block12", 10, 20.0, 2),
                 realtime.Case("1000x10_block2", 20, 5.0, 1)))),
+            "soak": dict(seconds=3.0),
             "ipfs": dict(runs=1, file_mb=2, small_count=50),
             "sources": dict(runs=1, total=200, modbus_total=50),
         }
@@ -52,6 +54,7 @@ def plans(quick: bool) -> dict[str, dict[str, Any]]:
         "verify": dict(runs=3, batches=100, batch_size=1000),
         "agent": dict(plan=agent.AgentPlan()),
         "realtime": dict(plan=realtime.RealtimePlan(seconds=float(os.environ.get("BENCH_REALTIME_S", "30")))),
+        "soak": dict(seconds=float(os.environ.get("BENCH_SOAK_S", "600"))),
         "ipfs": dict(runs=3, file_mb=100, small_count=2000),
         "sources": dict(runs=3, total=20_000, modbus_total=5_000),
     }
@@ -67,7 +70,7 @@ def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str
     """Run `groups` in order on one chain; returns every figure they measured."""
     res = Results()
     p = plans(quick)
-    chain_groups = [g for g in groups if g in ("gas", "verify", "agent", "realtime")]
+    chain_groups = [g for g in groups if g in ("gas", "verify", "agent", "realtime", "soak")]
     if chain_groups:
         with BenchEnv(workdir / "chain") as env:
             for group in chain_groups:
@@ -79,6 +82,8 @@ def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str
                     res.merge(verify.measure(env, **p["verify"]))
                 elif group == "realtime":
                     res.merge(realtime.measure(env, workdir / "realtime", **p["realtime"]))
+                elif group == "soak":
+                    res.merge(realtime.measure_soak(env, workdir / "soak", **p["soak"]))
                 else:
                     res.merge(agent.measure(env, workdir / "agent", **p["agent"]))
                 res.extra[f"group_seconds_{group}"] = time.perf_counter() - t0
