@@ -231,6 +231,8 @@ def test_aggregated_agent_survives_sigkill_with_windows_in_flight(plant):
     assert status == 0, log.read_text()[-3000:]
     assert assert_exactly_once(plant, outbox, all_anchored=True) > 0
     assert '"in_flight": 1' in log.read_text() or '"in_flight": 2' in log.read_text(), "never a window behind another"
+    with Outbox(outbox) as o:  # confirmations: 0, so what is in a window on-chain is final, found there or not
+        assert {r.state for r in o.batches()} == {BatchState.CONFIRMED}
 
 
 def test_aggregated_chain_outage_mid_run_then_recovery(plant):

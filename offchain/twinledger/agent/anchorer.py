@@ -30,7 +30,7 @@ import structlog
 
 from ..chain.connection import TwinLedgerChain
 from ..chain.errors import ContractRevert
-from .inflight import AnchorStats, BatchStorer, InFlight, InFlightTxs, Sealer, measured_block_time
+from .inflight import AnchorStats, BatchStorer, InFlight, InFlightTxs, Sealer, found_on_chain, measured_block_time
 from .outbox import BatchRecord, BatchState, Outbox, ReconcileReport
 from .publish import PreparedAnchor, prepare_chain
 from ..ledger import contracts
@@ -329,15 +329,7 @@ class Anchorer:
         raise exc
 
     def _found_on_chain(self, feed: int, next_seq: int) -> ReconcileReport:
-        """Align the feed's batches with the chain's next seq. With no confirmations to wait for, rounds
-        settle nothing, so what is on-chain is confirmed here (else it stayed anchored, never pruned)."""
-        report = self.outbox.reconcile(feed, next_seq)
-        if self.chain.confirmations <= 0:
-            final = [(feed, r.seq, {}) for r in self.outbox.batches(feed, states=[BatchState.ANCHORED])
-                     if r.seq < next_seq]
-            if final:
-                self.outbox.move_many(final, BatchState.CONFIRMED)
-        return report
+        return found_on_chain(self.outbox, feed, next_seq, self.chain.confirmations)
 
     def reconcile_all(self, feeds: Sequence[int]) -> None:
         """At start: align the outbox with the chain for every configured feed."""

@@ -1,5 +1,5 @@
-"""The gateway-aggregated anchorer (`anchoring: {mode: aggregated}`): the sealed batches of all feeds go into one
-window per round, its content to IPFS and its root to `GatewayAnchors.anchorWindow` (docs/formats.md section 9).
+"""The gateway-aggregated anchorer (`anchoring: {mode: aggregated}`): the sealed batches of all feeds go into
+windows, each window's content to IPFS and its root to `GatewayAnchors.anchorWindow` (docs/formats.md section 9).
 
 It keeps the per-feed anchorer's guarantees with the same outbox states (pending -> stored -> submitted ->
 anchored -> confirmed). Each feed's chain in this mode is the chain of its leaves in this gateway's windows, so
@@ -47,7 +47,7 @@ from ..formats.aggregate import Window, WindowLeaf, decode_window
 from ..formats.headchain import GENESIS_HEAD
 from ..ledger import gateway
 from .anchorer import OPEN_STATES, AnchoredBatch
-from .inflight import AnchorStats, BatchStorer, InFlight, InFlightTxs, Sealer, measured_block_time
+from .inflight import AnchorStats, BatchStorer, InFlight, InFlightTxs, Sealer, found_on_chain, measured_block_time
 from .outbox import BatchRecord, BatchState, Outbox
 from .publish import PreparedAnchor, prepare_chain
 
@@ -158,7 +158,7 @@ class WindowAnchorer:
         """At start: align the outbox with this gateway's windows for every configured feed."""
         tips = chain_tips(self.chain, self.store, self.chain.sender.address, self.chain.deployment.block)
         for feed in feeds:
-            report = self.outbox.reconcile(feed, tips.get(feed, (0, GENESIS_HEAD))[0])
+            report = found_on_chain(self.outbox, feed, tips.get(feed, (0, GENESIS_HEAD))[0], self.chain.confirmations)
             log.info("reconciled with windows", feed=feed, next_seq=report.next_seq,
                      found_on_chain=len(report.marked_anchored), reorged_out=len(report.reverted))
 
@@ -236,7 +236,7 @@ class WindowAnchorer:
         chained = feed in self._flights.busy_feeds()  # the tip is what our windows in flight will leave
         if any(r.seq < next_seq for r in records):
             if not chained:
-                self.outbox.reconcile(feed, next_seq)  # already in a window (e.g. before a crash)
+                found_on_chain(self.outbox, feed, next_seq, self.chain.confirmations)  # already in a window
             records = [r for r in records if r.seq >= next_seq]
         if not records:
             return []
@@ -385,7 +385,7 @@ class WindowAnchorer:
         sender.resync_nonce()
         feeds = sorted({r.feed for r in self.outbox.batches(states=list(OPEN_STATES))})
         for feed in feeds:
-            self.outbox.reconcile(feed, tips.get(feed, (0, GENESIS_HEAD))[0])
+            found_on_chain(self.outbox, feed, tips.get(feed, (0, GENESIS_HEAD))[0], self.chain.confirmations)
         for r in list(self.outbox.batches(states=[BatchState.SUBMITTED])):
             self.outbox.mark_dropped(r.feed, r.seq)  # not on-chain, and nothing of ours can be mined any more
         self._recovering = False

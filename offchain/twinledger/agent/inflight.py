@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import structlog
 
 from ..chain.tx import SentTx, TxSender
-from .outbox import BatchRecord, BatchState, Outbox
+from .outbox import BatchRecord, BatchState, Outbox, ReconcileReport
 from .publish import PreparedAnchor, store_batch
 
 log = structlog.get_logger(__name__)
@@ -170,6 +170,18 @@ class InFlightTxs:
         if flight.prepared:
             self.outbox.move_many([(a.feed, a.seq, {"txhash": flight.sent.tx_hash, "nonce": flight.sent.nonce})
                                    for _, a in flight.prepared], BatchState.SUBMITTED)
+
+
+def found_on_chain(outbox: Outbox, feed: int, next_seq: int, confirmations: int) -> ReconcileReport:
+    """Align the feed's batches with the chain's next seq (`Outbox.reconcile`). With no confirmations to wait for,
+    the anchorers' rounds settle nothing, so what is on-chain is confirmed here (else it stayed anchored, never
+    pruned)."""
+    report = outbox.reconcile(feed, next_seq)
+    if confirmations <= 0:
+        final = [(feed, r.seq, {}) for r in outbox.batches(feed, states=[BatchState.ANCHORED]) if r.seq < next_seq]
+        if final:
+            outbox.move_many(final, BatchState.CONFIRMED)
+    return report
 
 
 def measured_block_time(sender: TxSender) -> float:
