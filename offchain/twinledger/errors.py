@@ -14,6 +14,7 @@ Each layer's errors derive from it, most also from the built-in class their call
     ├── CommandError                                  sim/       (ValueError)
     ├── ChainError                                    chain/     (RuntimeError)
     │   ├── ChainUnavailable, ContractRevert, TxFailed, AccountError, LogRangeTooLarge, KeystoreError
+    │   ├── TxRejected                                chain/tx   (ValueError: the node refused a raw transaction)
     │   ├── LookupFailed                              ledger/
     │   ├── NotFound                                  ledger/reader (TwinNotFound, FeedNotFound)
     │   │   └── DigestMismatch, NotReadable, BoundsError   ledger/documents, ledger/programs
