@@ -6,6 +6,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,11 @@ class Anvil:
     chain_id: int = DEV_CHAIN_ID
     state_file: Path | None = None
     log_file: Path | None = None
+    cache_dir: Path | None = None  # where anvil spills old states; None: a directory of its own, removed on stop
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    # anvil spills old states to disk; in its default (~/.foundry/anvil/tmp) they are never removed, and a
+    # session's test and bench chains left 80 GB there. Each process gets its own directory, removed on stop.
+    _states: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -81,6 +86,9 @@ class Anvil:
             args += ["--block-time", str(self.block_time)]
         if self.state_file:
             args += ["--state", str(self.state_file)]
+        if self.cache_dir is None:
+            self._states = tempfile.TemporaryDirectory(prefix="anvil-states-")
+        args += ["--cache-path", str(self.cache_dir or self._states.name)]  # type: ignore[union-attr]
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for_rpc(self.url, proc=self.proc)
@@ -95,6 +103,9 @@ class Anvil:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
+        if self._states is not None:
+            self._states.cleanup()
+            self._states = None
 
     def __enter__(self) -> "Anvil":
         return self.start()

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -171,7 +172,8 @@ def _start(port: int, ipfs_port: int) -> DevState:
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     root = STATE_DIR.resolve()
     # The chain lives in anvil's state file: written when `dev down` stops anvil, loaded by the next `dev up`.
-    anvil = Anvil(port=port, log_file=root / "anvil.log", state_file=root / CHAIN_STATE)
+    # anvil outlives this process: its spilled states go next to its state file, not to a temporary directory
+    anvil = Anvil(port=port, log_file=root / "anvil.log", state_file=root / CHAIN_STATE, cache_dir=root / "anvil-states")
     kept = (root / CHAIN_STATE).exists()
     click.echo(f"Starting anvil on 127.0.0.1:{port}{' with the chain kept by the last dev down' if kept else ''}…",
                err=True)
@@ -247,6 +249,7 @@ def dev_down(reset: bool) -> None:
         return
     stopped = _stop_all(state) if state else []
     STATE_FILE.unlink(missing_ok=True)
+    shutil.rmtree(STATE_DIR / "anvil-states", ignore_errors=True)  # the state file holds the chain, not these
     kept = "the chain is kept for the next `dev up` (`dev down --reset` forgets it)"
     if reset:
         (STATE_DIR / CHAIN_STATE).unlink(missing_ok=True)
