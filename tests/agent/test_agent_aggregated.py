@@ -88,8 +88,9 @@ def assert_exactly_once(plant, outbox, *, all_anchored: bool) -> int:
 def test_aggregated_agent_end_to_end(plant):
     source = {"kind": "simulator", "seed": 3, "realtime": False, "duration_s": 3,
               "rates_hz": {s: 50 for s in SENSORS}}
-    config = plant.config("aggregated", source=source, anchoring=AGGREGATED)
+    config = plant.config("aggregated", source=source, anchoring={**AGGREGATED, "max_in_flight": 3})
     daemon = AgentDaemon(load_config(config))
+    assert daemon.anchorer.max_in_flight == 3
     summary = daemon.run(status_every_s=60, install_signals=False)
     assert summary["accepted"] == summary["readings_anchored"] > 0
     outbox = load_config(config).outbox_path
@@ -100,6 +101,7 @@ def test_aggregated_agent_end_to_end(plant):
     batches = sum(len(s) for s in w.seqs.values())
     assert w.windows < batches, "windows carry the batches of several feeds"
     assert daemon.anchorer.stats.transactions == w.windows
+    assert 1 <= daemon.anchorer.stats.max_in_flight <= 3
     for feed in plant.feeds.values():  # nothing went through the per-feed anchors
         assert chain.feeds.functions.nextSeqOf(feed).call() == 0
 

@@ -80,6 +80,9 @@ BASE = {"twin_id": 1, "device_key_file": "k", "feeds": {"a": {"feed_id": 1, "com
     ({"batching": {"max_bytes": 300_000}}, "batching.max_bytes"),
     ({"batching": {"window_s": 0}}, "window_s"),
     ({"ipfs": "s3://bucket"}, "ipfs"),
+    ({"anchoring": {"max_in_flight": 0}}, "anchoring.max_in_flight"),
+    ({"anchoring": {"receipt_timeout_s": 0}}, "anchoring.receipt_timeout_s"),
+    ({"anchoring": {"mode": "batched"}}, "anchoring.mode"),
     ({"validation": {"ranges": {"zzz": {"min": 0}}}}, "zzz"),
     ({"validation": {"ranges": {"a": {"min": 2, "max": 1}}}}, "above max"),
     ({"validation": {"redundant_groups": [{"sensors": ["a"], "tolerance": 1}]}}, "sensors"),
@@ -115,3 +118,11 @@ def test_keys_can_be_named_as_accounts_and_exactly_one_device_key_is_required():
         parse_config(base)
     with pytest.raises(ConfigError, match="exactly one of device_key_file and device_account"):
         parse_config({**base, "device_account": "TEST::9", "device_key_file": "/k"})
+
+
+def test_anchoring_knobs_reach_the_anchorer_and_unset_ones_keep_its_defaults():
+    cfg = parse_config({**BASE, "anchoring": {"mode": "aggregated", "max_in_flight": 3, "receipt_timeout_s": 45,
+                                              "block_time_s": 12}}, origin="agent.yaml")
+    assert cfg.anchoring.anchorer_kwargs() == {"max_in_flight": 3, "receipt_timeout": 45.0, "block_time": 12.0}
+    assert parse_config(BASE, origin="agent.yaml").anchoring.anchorer_kwargs() == {"max_in_flight": 8,
+                                                                                  "receipt_timeout": 30.0}

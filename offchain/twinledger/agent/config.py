@@ -194,6 +194,24 @@ class AnchoringConfig(_Model):
     # per_feed: SensorFeed.anchor/anchorMany; aggregated: one GatewayAnchors window per round over every feed
     # (agent/gateway.py; the account needs GATEWAY_ROLE, and every feed a device key).
     mode: Literal["per_feed", "aggregated"] = "per_feed"
+    # Anchoring transactions sent before the first receipt is awaited (nonces managed locally).
+    max_in_flight: int = Field(8, ge=1, le=256)
+    # A transaction not mined this long after its latest broadcast is sent again at its nonce with higher fees.
+    receipt_timeout_s: float = Field(30.0, gt=0, le=3600)
+    # Batches per transaction: anchorMany inputs (per_feed) or window leaves (aggregated); None: the mode's default.
+    max_items: int | None = Field(None, ge=1, le=100_000)
+    # The chain's block time in seconds; None: measured from the chain's last blocks at start (0 on automine).
+    block_time_s: float | None = Field(None, ge=0, le=600)
+
+    def anchorer_kwargs(self) -> dict[str, float | int]:
+        """What the configured anchorer takes (`Anchorer`, `WindowAnchorer`); unset knobs keep its defaults."""
+        kwargs: dict[str, float | int] = {"max_in_flight": self.max_in_flight,
+                                          "receipt_timeout": self.receipt_timeout_s}
+        if self.max_items is not None:
+            kwargs["max_items"] = self.max_items
+        if self.block_time_s is not None:
+            kwargs["block_time"] = self.block_time_s
+        return kwargs
 
 
 class AgentConfig(_Model):

@@ -136,7 +136,7 @@ class AgentDaemon:
         self.sealer = BatchSealer(self.chain, self.store, c.twin_id) if c.encryption.enabled else None
         anchorer_class = WindowAnchorer if c.anchoring.mode == "aggregated" else Anchorer
         self.anchorer = anchorer_class(self.outbox, self.store, self.chain, keys, on_anchored=self._on_anchored,
-                                       sealer=self.sealer)
+                                       sealer=self.sealer, **c.anchoring.anchorer_kwargs())
         # the window the chain carries: one batch per feed per window must fit its block time and gas limit
         self.batcher.window_s = self.anchorer.suggested_window(len(c.feeds), c.batching.window_s)
         self.replacer = SensorReplacer(self.chain, c.twin_id, self.outbox, c.outbox_path.parent,
