@@ -189,3 +189,4 @@ def test_window_removed_by_a_reorganisation_is_resubmitted(plant, tmp_path):
     w3.provider.make_request("anvil_mine", [3])
     anchorer.run_once()
     assert states(outbox, feeds) == {"CONFIRMED"}
+    assert (anchorer.stats.batches, anchorer.stats.transactions) == (2, 1)  # anchored twice, counted once

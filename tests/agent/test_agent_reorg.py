@@ -56,6 +56,7 @@ def test_anchor_removed_by_a_reorganisation_is_resubmitted(plant, tmp_path):
     w3.provider.make_request("anvil_mine", [3])
     anchorer.run_once()
     assert outbox.get_batch(feed, 0).state is BatchState.CONFIRMED
+    assert anchorer.stats.batches == 1  # anchored twice, counted once
 
 
 def test_dropped_transaction_is_resubmitted(plant, tmp_path):

@@ -231,6 +231,7 @@ class Anchorer:
                 if record.feed in self._busy_feeds():
                     continue  # settled once its in-flight successors are
                 log.warning("anchor gone after reorganisation, resubmitting", feed=record.feed, seq=record.seq)
+                self.stats.undo(1, record.count)
                 self._tip.pop(record.feed, None)
                 self.outbox.reconcile(record.feed, on_chain_next)
                 continue

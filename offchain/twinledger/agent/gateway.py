@@ -115,7 +115,7 @@ class WindowAnchorer:
         self.stats = AnchorStats()
         self._tips: dict[int, Tip] | None = None  # on-chain, extended by the windows in flight; None: re-read
         self._flights = InFlightTxs(chain.sender, outbox, self.stats, receipt_timeout)
-        self._mined: dict[int, tuple[InFlight, int]] = {}  # nonce -> (window, block) until its batches confirm
+        self._mined: dict[int, tuple[InFlight, int, int]] = {}  # nonce -> (window, block, gas) until confirmed
         self._recovering = True  # at start: whatever a previous run left in flight is settled first
         self._cancel_factor: dict[int, float] = {}  # nonce -> fee factor of the next cancel there
         self._storer = BatchStorer(outbox, store, sealer, "window-store")
@@ -323,7 +323,7 @@ class WindowAnchorer:
         if self.chain.confirmations <= 0:
             self.outbox.move_many([(p.feed, p.seq, {}) for _, p in prepared], BatchState.CONFIRMED)
         else:
-            self._mined[nonce] = (flight, block)
+            self._mined[nonce] = (flight, block, gas_used)
         for _, p in prepared:
             self.stats.batches += 1
             self.stats.readings += p.count
@@ -340,10 +340,12 @@ class WindowAnchorer:
         """Confirm the batches of mined windows once deep enough. A window gone in a reorganisation is broadcast
         again as it was; one this process did not send (mined before a restart) makes the anchorer recover."""
         tip = self.chain.w3.eth.block_number
-        for nonce, (flight, block) in sorted(self._mined.items()):
+        for nonce, (flight, _block, gas_used) in sorted(self._mined.items()):
             receipt = self._flights.receipt_of(flight)
             if receipt is None or not self.chain.sender.is_canonical(receipt):
                 del self._mined[nonce]
+                self.stats.undo(len(flight.prepared), sum(p.count for _, p in flight.prepared), transactions=1,
+                                gas=gas_used)
                 log.warning("window gone after reorganisation, broadcasting it again", tx=flight.sent.tx_hash,
                             nonce=nonce)
                 self.chain.sender.rebroadcast(flight.sent)
@@ -351,7 +353,7 @@ class WindowAnchorer:
             elif tip - int(receipt["blockNumber"]) + 1 >= self.chain.confirmations:
                 del self._mined[nonce]
                 self.outbox.move_many([(p.feed, p.seq, {}) for _, p in flight.prepared], BatchState.CONFIRMED)
-        mine = {(p.feed, p.seq) for f, _ in self._mined.values() for _, p in f.prepared} | self._flights.taken()
+        mine = {(p.feed, p.seq) for f, _, _ in self._mined.values() for _, p in f.prepared} | self._flights.taken()
         for record in self.outbox.batches(states=[BatchState.ANCHORED]):
             if (record.feed, record.seq) in mine:
                 continue

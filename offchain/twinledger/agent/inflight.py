@@ -32,6 +32,10 @@ class Sealer(Protocol):
 
 @dataclass
 class AnchorStats:
+    """What this process saw anchored. A reorganisation that removes an anchor takes it out again (`undo`), so a
+    batch anchored, reorganised away and anchored again counts once; the per-feed anchorer keeps the gas and the
+    transaction of a removed anchor (one transaction carries batches a reorganisation may split)."""
+
     batches: int = 0
     readings: int = 0
     transactions: int = 0
@@ -41,6 +45,13 @@ class AnchorStats:
     max_in_flight: int = 0  # most transactions seen in flight at once
     gap_fills: int = 0  # empty transfers that used up nonces a reorganisation left below those in flight
     refused: dict[int, str] = field(default_factory=dict)  # feed -> the custom error that refuses it
+
+    def undo(self, batches: int, readings: int, *, transactions: int = 0, gas: int = 0) -> None:
+        """A reorganisation removed what was counted as anchored; it is counted again once it is mined again."""
+        self.batches -= batches
+        self.readings -= readings
+        self.transactions -= transactions
+        self.gas -= gas
 
 
 @dataclass
