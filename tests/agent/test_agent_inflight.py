@@ -59,3 +59,23 @@ def test_several_transactions_in_flight_all_batches_anchored_exactly_once(plant,
     blocks = {outbox.get_batch(f, s).block for f in feeds for s in range(per_feed)}
     assert len(blocks) < anchorer.stats.transactions  # several transactions shared a block
     assert min(blocks) > block0
+
+
+def test_a_measured_block_time_follows_the_chain(plant):
+    """Measured on automine the block time is 0; once the chain has blocks 3 s apart, the next measurement
+    (`REMEASURE_S` later) sees 3 s. A configured block time is never measured."""
+    from twinledger.agent.inflight import REMEASURE_S, BlockClock
+
+    w3 = plant.stack.chain(None).w3
+    w3.provider.make_request("evm_setIntervalMining", [0])
+    w3.provider.make_request("evm_setAutomine", [True])
+    w3.provider.make_request("anvil_mine", [12, 0])  # twelve blocks in the same second: automine-like
+    now = [0.0]
+    block_clock = BlockClock(plant.stack.chain(AGENT).sender, clock=lambda: now[0])
+    assert block_clock.seconds() == 0.0
+    w3.provider.make_request("anvil_mine", [12, 3])  # twelve blocks, 3 s apart
+    now[0] = REMEASURE_S - 1
+    assert block_clock.seconds() == 0.0  # not measured again yet
+    now[0] = REMEASURE_S
+    assert block_clock.seconds() == 3.0
+    assert BlockClock(plant.stack.chain(AGENT).sender, configured=12.0).seconds() == 12.0

@@ -30,7 +30,7 @@ import structlog
 
 from ..chain.connection import TwinLedgerChain
 from ..chain.errors import ContractRevert
-from .inflight import AnchorStats, BatchStorer, InFlight, InFlightTxs, Sealer, found_on_chain, measured_block_time
+from .inflight import AnchorStats, BatchStorer, BlockClock, InFlight, InFlightTxs, Sealer, found_on_chain
 from .outbox import BatchRecord, BatchState, Outbox, ReconcileReport
 from .publish import PreparedAnchor, prepare_chain
 from ..ledger import contracts
@@ -76,7 +76,7 @@ class Anchorer:
         self.on_anchored = on_anchored
         self.sealer = sealer  # None: batches are stored as they are
         self.max_in_flight = max(1, max_in_flight)
-        self._block_time = block_time  # None: measured from the chain when first needed
+        self._block_clock = BlockClock(chain.sender, block_time)  # None: measured from the chain
         self.stats = AnchorStats()
         self._tip: dict[int, tuple[int, bytes]] = {}  # feed -> (next seq, head) after our last tx for it
         self._flights = InFlightTxs(chain.sender, outbox, self.stats, receipt_timeout)
@@ -152,9 +152,7 @@ class Anchorer:
 
     def block_time(self) -> float:
         """Seconds between blocks (0: a block per transaction), given or measured over recent blocks."""
-        if self._block_time is None:
-            self._block_time = measured_block_time(self.chain.sender)
-        return self._block_time
+        return self._block_clock.seconds()
 
     def gas_limit(self) -> int:
         if self._gas_limit is None:

@@ -47,7 +47,7 @@ from ..formats.aggregate import Window, WindowLeaf, decode_window
 from ..formats.headchain import GENESIS_HEAD
 from ..ledger import gateway
 from .anchorer import OPEN_STATES, AnchoredBatch
-from .inflight import AnchorStats, BatchStorer, InFlight, InFlightTxs, Sealer, found_on_chain, measured_block_time
+from .inflight import AnchorStats, BatchStorer, BlockClock, InFlight, InFlightTxs, Sealer, found_on_chain
 from .outbox import BatchRecord, BatchState, Outbox
 from .publish import PreparedAnchor, prepare_chain
 
@@ -111,7 +111,7 @@ class WindowAnchorer:
         self.receipt_timeout = receipt_timeout
         self.on_anchored = on_anchored
         self.max_in_flight = max(1, max_in_flight)
-        self._block_time = block_time  # None: measured from the chain when first needed
+        self._block_clock = BlockClock(chain.sender, block_time)  # None: measured from the chain
         self.stats = AnchorStats()
         self._tips: dict[int, Tip] | None = None  # on-chain, extended by the windows in flight; None: re-read
         self._flights = InFlightTxs(chain.sender, outbox, self.stats, receipt_timeout)
@@ -150,9 +150,7 @@ class WindowAnchorer:
         return window_s
 
     def block_time(self) -> float:
-        if self._block_time is None:
-            self._block_time = measured_block_time(self.chain.sender)
-        return self._block_time
+        return self._block_clock.seconds()
 
     def reconcile_all(self, feeds: Sequence[int]) -> None:
         """At start: align the outbox with this gateway's windows for every configured feed."""

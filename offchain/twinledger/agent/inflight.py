@@ -206,6 +206,29 @@ def measured_block_time(sender: TxSender) -> float:
     return measured if measured >= 1.0 else 0.0
 
 
+REMEASURE_S = 60.0  # a measured block time is measured again this often (a chain switched from automine, say)
+
+
+class BlockClock:
+    """The chain's block time: as configured, or measured from its last blocks and measured again every
+    `REMEASURE_S` (an agent started right after the chain mined on demand would otherwise keep 0 for good)."""
+
+    def __init__(self, sender: TxSender, configured: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.sender = sender
+        self.configured = configured
+        self.clock = clock
+        self._measured: tuple[float, float] | None = None  # (seconds, clock time of the measurement)
+
+    def seconds(self) -> float:
+        if self.configured is not None:
+            return self.configured
+        now = self.clock()
+        if self._measured is None or now - self._measured[1] >= REMEASURE_S:
+            self._measured = (measured_block_time(self.sender), now)
+        return self._measured[0]
+
+
 class BatchStorer:
     """Stores every batch that has no CID yet, several at once (each store waits on its own fsyncs), and records
     the CIDs in one commit; a crash before it only stores the same blocks again. A sealer may publish a key epoch,
