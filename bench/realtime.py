@@ -214,6 +214,7 @@ def measure(env: BenchEnv, workdir: Path, plan: RealtimePlan = RealtimePlan()) -
     res.extra["realtime_modes"] = modes
     res.extra["realtime_seconds"] = plan.seconds
     res.extra["realtime_runs"] = plan.runs
+    res.extra["realtime_max_in_flight"] = plan.max_in_flight
     res.extra["realtime_rss_seconds"] = plan.seconds * plan.runs
     return res
 
