@@ -31,7 +31,7 @@ import structlog
 from ..chain.connection import TwinLedgerChain
 from ..chain.errors import ContractRevert
 from .inflight import AnchorStats, BatchStorer, BlockClock, InFlight, InFlightTxs, Sealer, found_on_chain
-from .outbox import BatchRecord, BatchState, Outbox, ReconcileReport
+from .outbox import BatchRecord, BatchState, Outbox
 from .publish import PreparedAnchor, prepare_chain
 from ..ledger import contracts
 
@@ -261,7 +261,8 @@ class Anchorer:
         next_seq, head = self._chain_tip(feed)
         if any(r.seq < next_seq for r in records):
             if not chained:
-                self._found_on_chain(feed, next_seq)  # they made it (e.g. before a crash)
+                # they made it (e.g. before a crash)
+                found_on_chain(self.outbox, feed, next_seq, self.chain.confirmations)
             records = [r for r in records if r.seq >= next_seq]
         if not records:
             return []
@@ -327,12 +328,10 @@ class Anchorer:
             return
         raise exc
 
-    def _found_on_chain(self, feed: int, next_seq: int) -> ReconcileReport:
-        return found_on_chain(self.outbox, feed, next_seq, self.chain.confirmations)
-
     def reconcile_all(self, feeds: Sequence[int]) -> None:
         """At start: align the outbox with the chain for every configured feed."""
         for feed in feeds:
-            report = self._found_on_chain(feed, contracts.next_seq_of(self.chain, feed))
+            report = found_on_chain(self.outbox, feed, contracts.next_seq_of(self.chain, feed),
+                                    self.chain.confirmations)
             log.info("reconciled with chain", feed=feed, next_seq=report.next_seq,
                      found_on_chain=len(report.marked_anchored), reorged_out=len(report.reverted))
