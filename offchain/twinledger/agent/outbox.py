@@ -102,37 +102,30 @@ _TRANSITIONS: dict[BatchState, frozenset[BatchState]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class BatchRecord:
-    """A batch's bookkeeping row (without its bytes; see ``Outbox.batch_data``)."""
+class ClosedBatch:
+    """What closing a batch made (``Outbox.close_batch``): its place, size and time span, no readings. A
+    ``BatchRecord`` is one of these with its state and chain bookkeeping added."""
 
     feed: int
     seq: int
-    state: BatchState
     count: int
     first_rid: int
     last_rid: int
     t_first: int
     t_last: int
     size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchRecord(ClosedBatch):
+    """A batch's bookkeeping row (without its bytes; see ``Outbox.batch_data``)."""
+
+    state: BatchState
     cid: str | None
     txhash: str | None
     nonce: int | None
     block: int | None
     root: bytes | None = None  # the readings' Merkle root, stored when the batch was closed (schema 4)
-
-
-@dataclass(frozen=True, slots=True)
-class ClosedBatch:
-    """What closing a batch made (``Outbox.close_batch``): its place, size and time span, no readings."""
-
-    feed: int
-    seq: int
-    count: int
-    first_rid: int
-    last_rid: int
-    t_first: int
-    t_last: int
-    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -589,5 +582,6 @@ class Outbox:
 
 def _record(row: tuple) -> BatchRecord:
     feed, seq, state, count, first_rid, last_rid, t_first, t_last, size, cid, txhash, nonce, block, root = row
-    return BatchRecord(feed, seq, BatchState(state), count, first_rid, last_rid, t_first, t_last, size,
-                       cid, txhash, nonce, block, None if root is None else bytes(root))
+    return BatchRecord(feed=feed, seq=seq, state=BatchState(state), count=count, first_rid=first_rid,
+                       last_rid=last_rid, t_first=t_first, t_last=t_last, size=size, cid=cid, txhash=txhash,
+                       nonce=nonce, block=block, root=None if root is None else bytes(root))
