@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from twinledger.formats import batch as fmt
 from twinledger.formats.batch import (
-    MAX_UINT64,
     Batch,
     BatchFormatError,
     Reading,
@@ -17,19 +16,11 @@ from twinledger.formats.batch import (
     encode_reading_reference,
 )
 
-# Integers around every CBOR head-size boundary.
-boundaries = [0, 23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, MAX_UINT64]
-uints = st.one_of(st.sampled_from(boundaries), st.integers(min_value=0, max_value=MAX_UINT64))
-texts = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=300)
-floats = st.floats(allow_nan=False, allow_infinity=False)
+from batch_strategies import mixed_batches
 
 
-@st.composite
-def batches(draw):
-    n = draw(st.integers(min_value=1, max_value=30))
-    rids = sorted(draw(st.sets(uints, min_size=n, max_size=n)))
-    readings = tuple(Reading(rid, draw(texts), draw(uints), draw(floats), draw(st.integers(0, 31))) for rid in rids)
-    return Batch(draw(uints), draw(uints), readings)
+def batches():
+    return mixed_batches(max_name=300, max_quality=31)
 
 
 def _slow_decode(data: bytes):

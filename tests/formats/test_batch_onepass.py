@@ -20,19 +20,7 @@ from twinledger.formats.batch import (
     reading_slices,
 )
 
-boundaries = [0, 23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, MAX_UINT64]
-uints = st.one_of(st.sampled_from(boundaries), st.integers(min_value=0, max_value=MAX_UINT64))
-texts = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40)
-floats = st.floats(allow_nan=False, allow_infinity=False)
-
-
-@st.composite
-def mixed_batches(draw):
-    """Every reading of its own shape: head sizes and name lengths change from one reading to the next."""
-    n = draw(st.integers(min_value=1, max_value=30))
-    rids = sorted(draw(st.sets(uints, min_size=n, max_size=n)))
-    readings = tuple(Reading(rid, draw(texts), draw(uints), draw(floats), draw(st.integers(0, 127))) for rid in rids)
-    return Batch(draw(uints), draw(uints), readings)
+from batch_strategies import mixed_batches, uints
 
 
 @st.composite
