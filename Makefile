@@ -95,7 +95,7 @@ demo: compile
 demo-cold-chain: compile
 	$(VENV)/bin/twinledger demo cold-chain
 
-bench: compile
+bench: compile $(MOSQUITTO_STAMP)
 	$(VENV)/bin/python -m bench.run
 
 clean:

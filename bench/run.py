@@ -66,37 +66,56 @@ def quiet_logs() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
-def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str], None]) -> Results:
-    """Run `groups` in order on one chain; returns every figure they measured."""
+def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str], None],
+               failed: dict[str, str] | None = None) -> Results:
+    """Run `groups` in order on one chain; returns every figure they measured. A group that fails is named in
+    `failed` (group -> the error) and the others still run: a late failure does not lose the figures before it."""
     res = Results()
+    failed = {} if failed is None else failed
     p = plans(quick)
-    chain_groups = [g for g in groups if g in ("gas", "verify", "agent", "realtime", "soak")]
+    env_box: list[BenchEnv] = []
+    measures: dict[str, Callable[[], Results]] = {
+        "gas": lambda: _merged(gas.measure(env_box[0], **p["gas"]),  # next to the per-feed figures
+                               aggregate.measure(env_box[0], **p["aggregate"])),
+        "verify": lambda: verify.measure(env_box[0], **p["verify"]),
+        "agent": lambda: agent.measure(env_box[0], workdir / "agent", **p["agent"]),
+        "realtime": lambda: realtime.measure(env_box[0], workdir / "realtime", **p["realtime"]),
+        "soak": lambda: realtime.measure_soak(env_box[0], workdir / "soak", **p["soak"]),
+        "ipfs": lambda: ipfs.measure(workdir, **p["ipfs"]),
+        "sources": lambda: sources.measure(workdir / "sources", **p["sources"]),
+    }
+
+    def run(group: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            res.merge(measures[group]())
+        except Exception as exc:  # noqa: BLE001 - named in `failed`, and the run ends non-zero
+            failed[group] = f"{type(exc).__name__}: {exc}"
+            say(f"{group}: FAILED ({failed[group]})")
+            return
+        res.extra[f"group_seconds_{group}"] = time.perf_counter() - t0
+        say(f"{group}: {res.extra[f'group_seconds_{group}']:.1f} s")
+
+    chain_groups = [g for g in groups if g in CHAIN_GROUPS]
     if chain_groups:
         with BenchEnv(workdir / "chain") as env:
+            env_box.append(env)
             for group in chain_groups:
-                t0 = time.perf_counter()
-                if group == "gas":
-                    res.merge(gas.measure(env, **p["gas"]))
-                    res.merge(aggregate.measure(env, **p["aggregate"]))  # next to the per-feed figures
-                elif group == "verify":
-                    res.merge(verify.measure(env, **p["verify"]))
-                elif group == "realtime":
-                    res.merge(realtime.measure(env, workdir / "realtime", **p["realtime"]))
-                elif group == "soak":
-                    res.merge(realtime.measure_soak(env, workdir / "soak", **p["soak"]))
-                else:
-                    res.merge(agent.measure(env, workdir / "agent", **p["agent"]))
-                res.extra[f"group_seconds_{group}"] = time.perf_counter() - t0
-                say(f"{group}: {res.extra[f'group_seconds_{group}']:.1f} s")
-    if "ipfs" in groups:
-        t0 = time.perf_counter()
-        res.merge(ipfs.measure(workdir, **p["ipfs"]))
-        say(f"ipfs: {time.perf_counter() - t0:.1f} s")
-    if "sources" in groups:
-        t0 = time.perf_counter()
-        res.merge(sources.measure(workdir / "sources", **p["sources"]))
-        say(f"sources: {time.perf_counter() - t0:.1f} s")
+                run(group)
+    for group in groups:
+        if group not in CHAIN_GROUPS:
+            run(group)
     return res
+
+
+CHAIN_GROUPS = ("gas", "verify", "agent", "realtime", "soak")
+
+
+def _merged(*parts: Results) -> Results:
+    out = Results()
+    for part in parts:
+        out.merge(part)
+    return out
 
 
 def assemble(res: Results, previous: dict[str, Any] | None, quick: bool, seconds: float) -> dict[str, Any]:
@@ -139,21 +158,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {line}", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
+    failed: dict[str, str] = {}
     try:
-        res = run_groups(groups, args.workdir, args.quick, say)
+        res = run_groups(groups, args.workdir, args.quick, say, failed)
     finally:
         if not args.keep:
             shutil.rmtree(args.workdir, ignore_errors=True)
     previous = None
-    if args.only and args.results.exists():
+    if (args.only or failed) and args.results.exists():  # a failed group keeps its last figures
         previous = json.loads(args.results.read_text(encoding="utf-8"))
     results = assemble(res, previous, args.quick, time.perf_counter() - t0)
+    results["extra"]["failed_groups"] = failed
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     md = report.render(results, args.docs)
     say(f"wrote {args.results} and {md} in {results['runtime_s']:.0f} s")
     for key, reason in sorted(results["unavailable"].items()):
         say(f"null: {key}: {reason}")
+    if failed:
+        say(f"{len(failed)} group(s) failed and kept their previous figures: " + ", ".join(failed))
+        return 1
     return 0
 
 
