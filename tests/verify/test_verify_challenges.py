@@ -154,4 +154,8 @@ def test_honest_window_from_before_a_key_rotation_is_not_offered_as_forged(world
     assert contracts_accept._provable(honest)
     # ... so the finder asks the key history, and offers nothing
     assert finder(world, gw).faults() == []
+    ledger = Ledger(world.chain())  # the finder's one query for every feed's keys says what each feed's own says
+    every = ledger.key_histories()
+    assert [c.key for c in every[feed]] == [world.device.address, account_of(FORGER).address]
+    assert all(every[f] == ledger.key_history(f) for f in every) and len(every) > 1
     world.owner.sender.transact(world.owner.feeds.functions.rotateDeviceKey(feed, world.device.address))

@@ -292,18 +292,26 @@ class Ledger:
 
     def key_history(self, feed_id: int) -> list[KeyChange]:
         """The feed's device keys in order: registration, then every rotation."""
-        changes: list[KeyChange] = []
-        for log in self.reader.logs(self.feeds.address, [[FEED_REGISTERED, KEY_ROTATED], word(feed_id)],
-                                    self.from_block, self.to_block):
+        return self._key_changes([[FEED_REGISTERED, KEY_ROTATED], word(feed_id)]).get(feed_id, [])
+
+    def key_histories(self) -> dict[int, list[KeyChange]]:
+        """`key_history` of every feed registered in the range, from one log query (not one per feed)."""
+        return self._key_changes([[FEED_REGISTERED, KEY_ROTATED]])
+
+    def _key_changes(self, topics: list[Any]) -> dict[int, list[KeyChange]]:
+        changes: dict[int, list[KeyChange]] = {}
+        for log in self.reader.logs(self.feeds.address, topics, self.from_block, self.to_block):
+            feed_id = int.from_bytes(log["topics"][1], "big")
             tx = HexBytes(log["transactionHash"]).to_0x_hex()
             if log["topics"][0] == FEED_REGISTERED:
                 key = to_checksum_address(bytes(log["data"])[12:32])
-                changes.append(KeyChange(feed_id, key, None, log["blockNumber"], log["logIndex"], tx))
+                change = KeyChange(feed_id, key, None, log["blockNumber"], log["logIndex"], tx)
             else:
                 old = to_checksum_address(bytes(log["topics"][2])[12:])
                 new = to_checksum_address(bytes(log["topics"][3])[12:])
-                changes.append(KeyChange(feed_id, new, old, log["blockNumber"], log["logIndex"], tx))
-        return sorted(changes, key=lambda c: c.position)
+                change = KeyChange(feed_id, new, old, log["blockNumber"], log["logIndex"], tx)
+            changes.setdefault(feed_id, []).append(change)
+        return {feed: sorted(found, key=lambda c: c.position) for feed, found in changes.items()}
 
     def feeds_of_twin(self, twin: int) -> list[int]:
         """Every feed ever registered for `twin` (retired ones too), by id."""

@@ -60,7 +60,7 @@ class ChallengeFinder:
         self.index = WindowIndex(ledger, store)
         self.gateway = to_checksum_address(gateway_address) if gateway_address else None
         self._recoverer = AnchorRecoverer(ledger.chain_id, ledger.chain.feeds.address)
-        self._key_histories: dict[int, list[KeyChange]] = {}
+        self._key_histories: dict[int, list[KeyChange]] | None = None  # every feed's, read once
         self._feed_anchored: dict[int, bool] = {}
         self._seen: dict[tuple[int, int], tuple[int, int, WindowLeaf]] = {}  # (feed, seq) -> its first leaf
 
@@ -170,9 +170,9 @@ class ChallengeFinder:
         return True
 
     def _key_history(self, feed_id: int) -> list[KeyChange]:
-        if feed_id not in self._key_histories:
-            self._key_histories[feed_id] = self.ledger.key_history(feed_id)
-        return self._key_histories[feed_id]
+        if self._key_histories is None:  # one log query for all feeds: a window may carry thousands
+            self._key_histories = self.ledger.key_histories()
+        return self._key_histories.get(feed_id, [])
 
     def _has_feed_anchors(self, feed_id: int) -> bool:
         """Whether `SensorFeed` holds per-feed anchors of the feed (else no leaf can conflict with them)."""
