@@ -1,9 +1,23 @@
-"""A TCP proxy on 127.0.0.1 that a test can cut and restore, to put a real network outage between
-the agent and its chain node or IPFS daemon."""
+"""Real network faults between the agent and its services: a TCP proxy on 127.0.0.1 that a test can cut and
+restore (an outage of the chain node or IPFS daemon), and a Kubo-compatible IPFS server in its own process
+that a test SIGKILLs and starts again on the same repo and port."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
+
+
+def serve_kubo_like(repo: Path, port: int) -> subprocess.Popen:
+    """`twinledger.cli.ipfs serve` over the embedded repo `repo` on 127.0.0.1:`port`, in a session of its own
+    (so `os.killpg` kills it and nothing else); returns once it listens."""
+    proc = subprocess.Popen([sys.executable, "-m", "twinledger.cli.ipfs", "--store", f"embedded:{repo}",
+                             "serve", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    assert proc.stdout is not None and b"listening" in proc.stdout.readline()
+    return proc
 
 
 class CuttableProxy:

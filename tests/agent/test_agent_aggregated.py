@@ -123,11 +123,20 @@ def test_aggregated_agent_survives_sigkill(plant):
     print(f"crash seed {seed}")
     source = {"kind": "simulator", "seed": 7, "realtime": True, "rates_hz": {s: 100 for s in SENSORS}}
     config = plant.config("aggregated-crash", source=source, window_s=0.3, anchoring=AGGREGATED)
+    crash_then_drain(plant, config, rng, alive_s=(2.0, 6.0), settle_s=2.0, drain_timeout_s=90)
+
+
+def crash_then_drain(plant, config, rng: random.Random, *, alive_s: tuple[float, float], settle_s: float,
+                     drain_timeout_s: float, kills: int = 3) -> str:
+    """SIGKILL a real agent `kills` times, each after a random time alive in `alive_s`, checking after each that
+    what is on-chain is there exactly once and the outbox is intact; then a last run that gets ready, runs
+    `settle_s` more and is stopped by SIGTERM, which drains everything (exit 0, every reading anchored once).
+    Returns the agent's log."""
     outbox = load_config(config).outbox_path
     log = config.parent / "agent.log"
-    for _ in range(3):
+    for _ in range(kills):
         proc = start_agent(config, log)
-        time.sleep(rng.uniform(2.0, 6.0))
+        time.sleep(rng.uniform(*alive_s))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         if outbox.exists():
@@ -139,11 +148,12 @@ def test_aggregated_agent_survives_sigkill(plant):
     deadline = time.monotonic() + 60
     while log.read_text().count('"agent ready"') == readies and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(2)
+    time.sleep(settle_s)
     os.killpg(proc.pid, signal.SIGTERM)
-    status = proc.wait(timeout=90)
+    status = proc.wait(timeout=drain_timeout_s)
     assert status == 0, log.read_text()[-3000:]
     assert assert_exactly_once(plant, outbox, all_anchored=True) > 0
+    return log.read_text()
 
 
 # -- a reorganisation on automine (the window anchorer alone; with windows in flight: test_agent_aggregated_faults.py)

@@ -7,16 +7,14 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from plant_support import AGENT, SENSORS, provision_plant
-from test_agent_aggregated import AGGREGATED, assert_exactly_once, window_anchorer, windowed_feeds
-from test_agent_crash import queue_close_valve, realtime, run_in_thread, start_agent, wait_for_failure
-from netfault import CuttableProxy
+from test_agent_aggregated import AGGREGATED, assert_exactly_once, crash_then_drain, window_anchorer, windowed_feeds
+from test_agent_crash import queue_close_valve, realtime, run_in_thread, wait_for_failure
+from netfault import CuttableProxy, serve_kubo_like
 from twinledger.agent.config import load_config
 from twinledger.agent.daemon import AgentDaemon
 from twinledger.agent.outbox import BatchState, Outbox
@@ -209,29 +207,9 @@ def test_aggregated_agent_survives_sigkill_with_windows_in_flight(plant):
     rng = random.Random(seed)
     print(f"crash seed {seed}")
     config = plant.config("aggregated-crash", source=realtime(100), window_s=0.3, anchoring=AGGREGATED)
-    outbox = load_config(config).outbox_path
-    log = config.parent / "agent.log"
-    for _ in range(3):
-        proc = start_agent(config, log)
-        time.sleep(rng.uniform(3.0, 8.0))
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        if outbox.exists():
-            assert_exactly_once(plant, outbox, all_anchored=False)
-            with Outbox(outbox) as o:
-                o.check_integrity()
-    readies = log.read_text().count('"agent ready"')
-    proc = start_agent(config, log)  # a last run that ends cleanly and drains everything
-    deadline = time.monotonic() + 60
-    while log.read_text().count('"agent ready"') == readies and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(4)
-    os.killpg(proc.pid, signal.SIGTERM)
-    status = proc.wait(timeout=120)
-    assert status == 0, log.read_text()[-3000:]
-    assert assert_exactly_once(plant, outbox, all_anchored=True) > 0
-    assert '"in_flight": 1' in log.read_text() or '"in_flight": 2' in log.read_text(), "never a window behind another"
-    with Outbox(outbox) as o:  # confirmations: 0, so what is in a window on-chain is final, found there or not
+    log = crash_then_drain(plant, config, rng, alive_s=(3.0, 8.0), settle_s=4.0, drain_timeout_s=120)
+    assert '"in_flight": 1' in log or '"in_flight": 2' in log, "never a window behind another"
+    with Outbox(load_config(config).outbox_path) as o:  # confirmations: 0, so what is in a window on-chain is final, found there or not
         assert {r.state for r in o.batches()} == {BatchState.CONFIRMED}
 
 
@@ -263,15 +241,7 @@ def test_aggregated_ipfs_outage_mid_run_then_recovery(plant, tmp_path):
     mining(plant, BLOCK_TIME_S)
     port = free_port()
     repo = tmp_path / "kubo-like"
-
-    def serve() -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "twinledger.cli.ipfs", "--store", f"embedded:{repo}",
-                                 "serve", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        assert b"listening" in proc.stdout.readline()
-        return proc
-
-    server = serve()
+    server = serve_kubo_like(repo, port)
     from plant_support import PLANT_AML
     from twinledger.ipfs import open_store
     kubo = f"kubo:http://127.0.0.1:{port}"
@@ -285,7 +255,7 @@ def test_aggregated_ipfs_outage_mid_run_then_recovery(plant, tmp_path):
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
         wait_for_failure(daemon)
-        server = serve()
+        server = serve_kubo_like(repo, port)
         thread.join(timeout=180)
         assert not thread.is_alive()
         assert summary["accepted"] == summary["readings_anchored"]

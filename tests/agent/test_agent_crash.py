@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from netfault import CuttableProxy
+from netfault import CuttableProxy, serve_kubo_like
 from plant_support import (MINING, SENSORS, agent_txs_in_pool, anchored_feed, assert_nothing_lost, outbox_rids,
                            provision_plant, set_mining)
 from twinledger.agent.config import load_config
@@ -214,15 +214,7 @@ def queue_close_valve(plant) -> int:
 def test_ipfs_outage_mid_run_then_recovery(plant, tmp_path):
     port = free_port()
     repo = tmp_path / "kubo-like"
-
-    def serve() -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "twinledger.cli.ipfs", "--store", f"embedded:{repo}",
-                                 "serve", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        assert b"listening" in proc.stdout.readline()
-        return proc
-
-    server = serve()
+    server = serve_kubo_like(repo, port)
     from twinledger.ipfs import open_store
     from plant_support import PLANT_AML
     kubo = f"kubo:http://127.0.0.1:{port}"
@@ -237,7 +229,7 @@ def test_ipfs_outage_mid_run_then_recovery(plant, tmp_path):
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
         wait_for_failure(daemon)
-        server = serve()
+        server = serve_kubo_like(repo, port)
         thread.join(timeout=120)
         assert not thread.is_alive()
         assert summary["accepted"] == summary["readings_anchored"]
