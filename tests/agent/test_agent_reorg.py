@@ -34,6 +34,23 @@ def anchorer_for(plant, outbox: Outbox, confirmations: int, **kwargs) -> Anchore
     return Anchorer(outbox, plant.stack.store(), chain, {f: key for f in plant.feeds.values()}, **kwargs)
 
 
+@pytest.fixture
+def manual_mining(plant):
+    w3 = plant.stack.chain(None).w3
+    w3.provider.make_request("evm_setAutomine", [False])
+    yield w3
+    w3.provider.make_request("evm_setAutomine", [True])
+
+
+def one_batch_unmined(plant, tmp_path, sensor: str) -> tuple[int, Outbox, Anchorer]:
+    """One batch of `sensor`'s feed in a fresh outbox, and an anchorer that sends it again after 1 s without a
+    receipt (the chain mines only when told: `manual_mining`)."""
+    feed = plant.feeds[sensor]
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    one_batch(outbox, feed)
+    return feed, outbox, anchorer_for(plant, outbox, confirmations=0, receipt_timeout=1)
+
+
 def test_anchor_removed_by_a_reorganisation_is_resubmitted(plant, tmp_path):
     feed = plant.feeds[SENSORS[0]]
     outbox = Outbox(tmp_path / "outbox.sqlite")
@@ -59,57 +76,43 @@ def test_anchor_removed_by_a_reorganisation_is_resubmitted(plant, tmp_path):
     assert anchorer.stats.batches == 1  # anchored twice, counted once
 
 
-def test_dropped_transaction_is_resubmitted(plant, tmp_path):
+def test_dropped_transaction_is_resubmitted(plant, tmp_path, manual_mining):
     """The pool forgets the anchor transaction: once `receipt_timeout` passes without a receipt, the
     anchorer sends the same anchors again at the same nonce with higher fees, and they land once."""
-    feed = plant.feeds[SENSORS[1]]
-    outbox = Outbox(tmp_path / "outbox.sqlite")
-    one_batch(outbox, feed)
-    anchorer = anchorer_for(plant, outbox, confirmations=0, receipt_timeout=1)
+    feed, outbox, anchorer = one_batch_unmined(plant, tmp_path, SENSORS[1])
     w3 = anchorer.chain.w3
-    w3.provider.make_request("evm_setAutomine", [False])
-    try:
-        assert anchorer.run_once() == 0  # sent, not mined
-        first = outbox.get_batch(feed, 0)
-        assert first.state is BatchState.SUBMITTED and anchorer.in_flight == 1
-        assert w3.provider.make_request("anvil_dropTransaction", [first.txhash])["result"] == first.txhash
-        assert not anchorer.chain.sender.is_pending(first.txhash)
-        time.sleep(1.2)
-        assert anchorer.run_once() == 0  # overdue and gone from the pool: resubmitted, same nonce
-        again = outbox.get_batch(feed, 0)
-        assert again.state is BatchState.SUBMITTED and again.txhash != first.txhash and again.nonce == first.nonce
-        assert anchorer.stats.bumps == 1 and anchorer.chain.sender.is_pending(again.txhash)
-        w3.provider.make_request("anvil_mine", [1])
-        assert anchorer.run_once() == 1
-    finally:
-        w3.provider.make_request("evm_setAutomine", [True])
+    assert anchorer.run_once() == 0  # sent, not mined
+    first = outbox.get_batch(feed, 0)
+    assert first.state is BatchState.SUBMITTED and anchorer.in_flight == 1
+    assert w3.provider.make_request("anvil_dropTransaction", [first.txhash])["result"] == first.txhash
+    assert not anchorer.chain.sender.is_pending(first.txhash)
+    time.sleep(1.2)
+    assert anchorer.run_once() == 0  # overdue and gone from the pool: resubmitted, same nonce
+    again = outbox.get_batch(feed, 0)
+    assert again.state is BatchState.SUBMITTED and again.txhash != first.txhash and again.nonce == first.nonce
+    assert anchorer.stats.bumps == 1 and anchorer.chain.sender.is_pending(again.txhash)
+    w3.provider.make_request("anvil_mine", [1])
+    assert anchorer.run_once() == 1
     assert anchored_feed(plant, feed).seqs == [0]
     assert outbox.get_batch(feed, 0).state is BatchState.CONFIRMED
     assert anchorer.in_flight == 0
 
 
-def test_stuck_transaction_is_replaced_with_higher_fees(plant, tmp_path):
+def test_stuck_transaction_is_replaced_with_higher_fees(plant, tmp_path, manual_mining):
     """A transaction still in the pool past the timeout is replaced at its nonce with higher fees; only the
     replacement is mined, and the batch is anchored once."""
-    feed = plant.feeds[SENSORS[2]]
-    outbox = Outbox(tmp_path / "outbox.sqlite")
-    one_batch(outbox, feed)
-    anchorer = anchorer_for(plant, outbox, confirmations=0, receipt_timeout=1)
+    feed, outbox, anchorer = one_batch_unmined(plant, tmp_path, SENSORS[2])
     w3 = anchorer.chain.w3
-    w3.provider.make_request("evm_setAutomine", [False])
-    try:
-        assert anchorer.run_once() == 0
-        first = outbox.get_batch(feed, 0)
-        old_fee = w3.eth.get_transaction(first.txhash)["maxPriorityFeePerGas"]
-        time.sleep(1.2)
-        assert anchorer.run_once() == 0  # still in the pool but overdue: replaced
-        bumped = outbox.get_batch(feed, 0)
-        assert bumped.txhash != first.txhash and bumped.nonce == first.nonce
-        assert w3.eth.get_transaction(bumped.txhash)["maxPriorityFeePerGas"] > old_fee
-        w3.provider.make_request("anvil_mine", [1])
-        assert anchorer.run_once() == 1
-    finally:
-        w3.provider.make_request("evm_setAutomine", [True])
+    assert anchorer.run_once() == 0
+    first = outbox.get_batch(feed, 0)
+    old_fee = w3.eth.get_transaction(first.txhash)["maxPriorityFeePerGas"]
+    time.sleep(1.2)
+    assert anchorer.run_once() == 0  # still in the pool but overdue: replaced
+    bumped = outbox.get_batch(feed, 0)
+    assert bumped.txhash != first.txhash and bumped.nonce == first.nonce
+    assert w3.eth.get_transaction(bumped.txhash)["maxPriorityFeePerGas"] > old_fee
+    w3.provider.make_request("anvil_mine", [1])
+    assert anchorer.run_once() == 1
     assert anchored_feed(plant, feed).seqs == [0]
     assert w3.eth.get_transaction_receipt(bumped.txhash)["status"] == 1
     assert anchorer.chain.sender.receipt(first.txhash) is None  # replaced: never mined
@@ -146,14 +149,6 @@ def assert_each_once(plant, feeds: list[int], per_feed: int, n: int = 5) -> None
         on_chain = anchored_feed(plant, feed)  # checks CIDs, roots and the head chain
         assert on_chain.seqs == list(range(per_feed))
         assert len(on_chain.rids) == len(set(on_chain.rids)) == n * per_feed
-
-
-@pytest.fixture
-def manual_mining(plant):
-    w3 = plant.stack.chain(None).w3
-    w3.provider.make_request("evm_setAutomine", [False])
-    yield w3
-    w3.provider.make_request("evm_setAutomine", [True])
 
 
 @pytest.mark.parametrize("kept", [True, False], ids=["node-keeps-removed-txs", "removed-txs-gone"])
