@@ -23,7 +23,12 @@ allowed: in WAL mode it still survives a process crash (kill -9), because commit
 already in the OS page cache, but the last transactions can roll back on an OS crash or power cut.
 
 Memory: no call loads every row; candidates for a batch are streamed and bounded by
-``max_readings``, and listings are paged.
+``max_readings``, and listings are paged. What this connection committed and no batch holds yet is also
+kept in memory (``UnbatchedRows``, at most 100,000 rows), so a close need not read it back; the close counts
+the feed's unbatched rows in its own transaction and reads the file whenever that copy is not whole.
+
+Commits: ``closing`` puts several closes in one transaction (one fsync for a round of many small batches),
+each close still all or none in its own savepoint.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ from twinledger.formats.batch import (
 from twinledger.formats.merkle import fast_root, leaf_hashes
 from ..errors import TwinLedgerError
 from . import checkpoints as checkpoints_sql
-from .outbox_rows import Appended, Row, insert_all, insert_one_by_one, row_params
+from .outbox_rows import Appended, Param, Row, UnbatchedRows, insert_all, insert_one_by_one, row_params
 from .outbox_schema import BATCH_COLUMNS, MIGRATABLE, SCHEMA, SCHEMA_VERSION, migrate_v4
 
 __all__ = ["Appended", "BatchRecord", "BatchState", "ClosedBatch", "Outbox", "OutboxError", "ReadingIn",
@@ -170,6 +175,8 @@ class Outbox:
             raise ValueError("synchronous must be FULL or NORMAL")
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._unbatched = UnbatchedRows()  # what this connection committed and no batch holds yet
+        self._depth = 0  # transactions open on the connection (nested ones are savepoints)
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so the write lock is taken up
         # front and a transaction never has to upgrade from a read lock.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -209,26 +216,46 @@ class Outbox:
         self.close()
 
     class _Tx:
-        def __init__(self, outbox: Outbox) -> None:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on an exception); inside another one, a savepoint that
+        an exception rolls back alone. ``keep_on_error``: the outermost level commits what its savepoints kept
+        even when an exception leaves it (``closing``)."""
+
+        def __init__(self, outbox: Outbox, keep_on_error: bool = False) -> None:
             self.outbox = outbox
+            self.keep_on_error = keep_on_error
 
         def __enter__(self) -> sqlite3.Connection:
-            self.outbox._lock.acquire()
+            outbox = self.outbox
+            outbox._lock.acquire()
             try:
-                self.outbox._db.execute("BEGIN IMMEDIATE")
+                outbox._db.execute(f"SAVEPOINT nested_{outbox._depth}" if outbox._depth else "BEGIN IMMEDIATE")
             except BaseException:
-                self.outbox._lock.release()
+                outbox._lock.release()
                 raise
-            return self.outbox._db
+            outbox._depth += 1
+            return outbox._db
 
         def __exit__(self, exc_type: object, *rest: object) -> None:
+            outbox = self.outbox
+            outbox._depth -= 1
             try:
-                self.outbox._db.execute("ROLLBACK" if exc_type else "COMMIT")
+                if outbox._depth:
+                    if exc_type:
+                        outbox._db.execute(f"ROLLBACK TO nested_{outbox._depth}")
+                    outbox._db.execute(f"RELEASE nested_{outbox._depth}")
+                else:
+                    outbox._db.execute("ROLLBACK" if exc_type and not self.keep_on_error else "COMMIT")
             finally:
-                self.outbox._lock.release()
+                outbox._lock.release()
 
     def _tx(self) -> Outbox._Tx:
         return Outbox._Tx(self)
+
+    def closing(self) -> Outbox._Tx:
+        """One transaction around several ``close_batch`` calls, so a round that closes many feeds' batches
+        commits (and fsyncs) once. Each close is still all or none (a savepoint); when one raises, the closes
+        before it are committed, as they would have been one transaction each."""
+        return Outbox._Tx(self, keep_on_error=True)
 
     def transaction(self) -> Outbox._Tx:
         """One ``BEGIN IMMEDIATE`` transaction on the outbox's connection, for the operations that share
@@ -259,20 +286,22 @@ class Outbox:
             if checkpoints:
                 self.save_checkpoints(checkpoints)
             return Appended([], {})
-        with self._tx() as db:
-            first_rid = db.execute("SELECT last FROM rid_counter WHERE id = 0").fetchone()[0] + 1
-            appended = row_params(rows, first_rid)
-            db.execute("SAVEPOINT append_many")
-            before = db.total_changes
-            insert_all(db, appended.params)
-            if db.total_changes - before != len(rows):
-                db.execute("ROLLBACK TO append_many")
-                appended = insert_one_by_one(db, appended.params)
-            db.execute("RELEASE append_many")
-            if appended.params:
-                db.execute("UPDATE rid_counter SET last = ? WHERE id = 0", (appended.params[-1][0],))
-            if checkpoints:
-                checkpoints_sql.save_checkpoints(db, checkpoints)
+        with self._lock:  # held from the commit until the copy of what it stored is kept
+            with self._tx() as db:
+                first_rid = db.execute("SELECT last FROM rid_counter WHERE id = 0").fetchone()[0] + 1
+                appended = row_params(rows, first_rid)
+                db.execute("SAVEPOINT append_many")
+                before = db.total_changes
+                insert_all(db, appended.params)
+                if db.total_changes - before != len(rows):
+                    db.execute("ROLLBACK TO append_many")
+                    appended = insert_one_by_one(db, appended.params)
+                db.execute("RELEASE append_many")
+                if appended.params:
+                    db.execute("UPDATE rid_counter SET last = ? WHERE id = 0", (appended.params[-1][0],))
+                if checkpoints:
+                    checkpoints_sql.save_checkpoints(db, checkpoints)
+            self._unbatched.committed(appended.rows_of)
         return appended
 
     def save_checkpoints(self, positions: Mapping[str, int]) -> None:
@@ -365,24 +394,23 @@ class Outbox:
             raise ValueError("max_readings must be at least 1")
         if max_bytes >= BATCH_SIZE_LIMIT:
             raise ValueError(f"max_bytes must be below {BATCH_SIZE_LIMIT}")
-        with self._tx() as db:
+        with self._lock, self._tx() as db:
             row = db.execute("SELECT next_seq, batched_rid FROM feeds WHERE feed = ?", (feed,)).fetchone()
             seq, after = (int(row[0]), int(row[1])) if row else (0, 0)
-            rows = db.execute(
-                "SELECT rid, sensor, t_ms, value, quality FROM readings WHERE feed = ? AND rid > ? ORDER BY rid LIMIT ?",
-                (feed, after, max_readings)).fetchall()  # one key range, in rid order
+            rows = self._unbatched_rows(db, feed, after, max_readings)
             if not rows:
                 return None
             encode = encode_reading_fields  # the fields were checked when appended
-            encoded = [encode(rid, sensor, t_ms, value, quality) for rid, sensor, t_ms, value, quality in rows]
+            encoded = [encode(rid, sensor, t_ms, value, quality) for rid, _, sensor, t_ms, value, quality, _ in rows]
             n = _fitting(feed, seq, list(map(len, encoded)), max_bytes)
             rows, encoded = rows[:n], encoded[:n]
             blob = encode_batch_of_encoded(feed, seq, encoded)
             if len(blob) > max_bytes:
                 raise OutboxError(f"feed {feed} seq {seq}: a reading of {len(blob)} bytes is above {max_bytes}")
-            times = list(map(itemgetter(2), rows))
+            times = list(map(itemgetter(3), rows))
             first_rid, last_rid, t_first, t_last = rows[0][0], rows[-1][0], min(times), max(times)
-            readings = [trusted_reading(*row) for row in rows] if keep else []
+            readings = [trusted_reading(rid, sensor, t_ms, value, quality)
+                        for rid, _, sensor, t_ms, value, quality, _ in rows] if keep else []
             closed = ClosedBatch(feed, seq, len(rows), first_rid, last_rid, t_first, t_last, len(blob))
             root = fast_root(leaf_hashes(encoded))  # the leaves are the readings' own bytes (formats.md §2)
             now = _now_ms()
@@ -396,8 +424,23 @@ class Outbox:
                 " DO UPDATE SET next_seq = excluded.next_seq, batched_rid = excluded.batched_rid",
                 (feed, seq + 1, last_rid),
             )
+            self._unbatched.batched(feed, last_rid)  # within the lock; after a failed commit it only reads more
         log.debug("batch claimed", feed=feed, seq=seq, count=closed.count, bytes=closed.size)
         return closed, readings
+
+    def _unbatched_rows(self, db: sqlite3.Connection, feed: int, after: int, limit: int) -> list[Param]:
+        """The feed's oldest ``limit`` readings after rid ``after``, as ``Param`` rows in rid order: from the copy
+        this connection kept when it committed them if that copy is whole (counted in this transaction), else
+        from the file."""
+        count = db.execute("SELECT count(*) FROM readings WHERE feed = ? AND rid > ?", (feed, after)).fetchone()[0]
+        if not count:
+            return []
+        kept = self._unbatched.matching(feed, after, count)
+        if kept is not None:
+            return kept[:limit]
+        return db.execute(
+            "SELECT rid, feed, sensor, t_ms, value, quality, size FROM readings WHERE feed = ? AND rid > ?"
+            " ORDER BY rid LIMIT ?", (feed, after, limit)).fetchall()  # one key range, in rid order
 
     def batch_data(self, feed: int, seq: int) -> bytes:
         """The exact encoded bytes stored when the batch was claimed."""

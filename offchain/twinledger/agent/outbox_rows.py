@@ -8,16 +8,18 @@ normalised types when that fails), so the outbox never stores what a batch could
 from __future__ import annotations
 
 import sqlite3
+from bisect import bisect_right
+from operator import itemgetter
 from itertools import chain
 from math import inf
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from twinledger.formats.batch import MAX_UINT64, Quality, Reading, reading_encoded_size
 
 from .outbox_schema import INSERT_READING
 
-__all__ = ["Appended", "Param", "Row", "insert_all", "insert_one_by_one", "row_params"]
+__all__ = ["Appended", "Param", "Row", "UnbatchedRows", "insert_all", "insert_one_by_one", "row_params"]
 
 Row = tuple[int, str, int, float, int]  # feed, sensor, t_ms, value, quality
 Param = tuple[int, int, str, int, float, int, int]  # rid, feed, sensor, t_ms, value, quality, encoded size
@@ -30,6 +32,7 @@ class Appended:
 
     params: list[Param]
     by_feed: dict[int, list[int]]
+    rows_of: dict[int, list[Param]] = field(default_factory=dict)  # per feed, its params in rid order
 
 
 _BASE: dict[str, int] = {}  # sensor -> encoded size of a reading of it less its three integer heads
@@ -59,6 +62,7 @@ def row_params(rows: Sequence[Row], first_rid: int) -> Appended:
     params: list[Param] = []
     append = params.append
     by_feed: dict[int, list[int]] = {}
+    rows_of: dict[int, list[Param]] = {}
     base_of = _BASE.get
     rid = first_rid
     for feed, sensor, t_ms, value, quality in rows:
@@ -70,15 +74,20 @@ def row_params(rows: Sequence[Row], first_rid: int) -> Appended:
             base = _base(sensor)
         size = (base + (rid_size or _uint_size(rid)) + (9 if t_ms > 0xFFFFFFFF else _uint_size(t_ms))
                 + (1 if quality < _SMALL else 2))
-        append((rid, feed, sensor, t_ms, value, quality, size))
-        totals = by_feed.get(feed)
-        if totals is None:
+        # + 0.0: SQLite gives -0.0 back as 0.0, so the row kept in memory is the row a restart reads.
+        param = (rid, feed, sensor, t_ms, value + 0.0, quality, size)
+        append(param)
+        feed_rows = rows_of.get(feed)
+        if feed_rows is None:
+            rows_of[feed] = [param]
             by_feed[feed] = [1, size]
         else:
+            feed_rows.append(param)
+            totals = by_feed[feed]
             totals[0] += 1
             totals[1] += size
         rid += 1
-    return Appended(params, by_feed)
+    return Appended(params, by_feed, rows_of)
 
 
 _CHUNK = 32  # rows per INSERT statement: fewer statement steps per row than one executemany row each
@@ -108,3 +117,58 @@ def insert_one_by_one(db: sqlite3.Connection, params: Sequence[Param]) -> Append
             stored.append((feed, sensor, t_ms, value, quality))
             next_rid += 1
     return row_params(stored, params[0][0])
+
+
+class UnbatchedRows:
+    """Each feed's unbatched readings as this connection committed them, so that closing a batch does not
+    read them back from the file (``Outbox._close``). A copy, not the truth: the close counts the feed's
+    unbatched rows in its own transaction and reads them from the file whenever the copy does not match (a
+    restart, another writer, the memory cap below). Unbatched rows are never deleted, so a copy whose count
+    matches holds exactly the file's rows."""
+
+    MAX_ROWS = 100_000  # all feeds together; past it the copy is dropped and rebuilt from later commits
+
+    def __init__(self) -> None:
+        self._rows: dict[int, list[Param]] = {}
+        self._held = 0
+        self.used = 0  # closes served from the copy (the rest read the file)
+
+    def committed(self, rows_of: dict[int, list[Param]]) -> None:
+        """Rows just committed, per feed (``Appended.rows_of``)."""
+        for feed, rows in rows_of.items():
+            held = self._rows.get(feed)
+            if held is None:
+                self._rows[feed] = list(rows)
+            else:
+                held.extend(rows)
+            self._held += len(rows)
+        if self._held > self.MAX_ROWS:
+            self.clear()
+
+    def matching(self, feed: int, after: int, count: int) -> list[Param] | None:
+        """The feed's rows after rid ``after`` if the copy holds all ``count`` of them, else None."""
+        rows = self._rows.get(feed)
+        if not rows:
+            return None
+        if rows[0][0] <= after:  # another writer batched some: keep only what is still unbatched
+            self._drop(feed, after)
+            rows = self._rows.get(feed, [])
+        if len(rows) != count:
+            return None
+        self.used += 1
+        return rows
+
+    def batched(self, feed: int, last_rid: int) -> None:
+        """The feed's rows up to ``last_rid`` are in a batch now."""
+        if self._rows.get(feed):
+            self._drop(feed, last_rid)
+
+    def clear(self) -> None:
+        self._rows.clear()
+        self._held = 0
+
+    def _drop(self, feed: int, upto_rid: int) -> None:
+        rows = self._rows[feed]
+        n = bisect_right(rows, upto_rid, key=itemgetter(0))
+        self._held -= n
+        self._rows[feed] = rows[n:]

@@ -3,14 +3,15 @@ string, `None` or garbage, and `error` says a line could not be split) or a `Sen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Union
+from typing import Any, Iterable, NamedTuple, Union
 
 
+class Sample(NamedTuple):
+    """A raw, unvalidated sample. ``error`` is set when the input could not be parsed at all.
 
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """A raw, unvalidated sample. ``error`` is set when the input could not be parsed at all."""
+    A named tuple, not a frozen dataclass: one is built per reading on the ingest path, and a frozen
+    dataclass costs about three times as much to build (its ``__init__`` sets each field through
+    ``object.__setattr__``)."""
 
     sensor: Any
     t_ms: Any
