@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -73,22 +74,23 @@ def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str
     res = Results()
     failed = {} if failed is None else failed
     p = plans(quick)
-    env_box: list[BenchEnv] = []
-    measures: dict[str, Callable[[], Results]] = {
-        "gas": lambda: _merged(gas.measure(env_box[0], **p["gas"]),  # next to the per-feed figures
-                               aggregate.measure(env_box[0], **p["aggregate"])),
-        "verify": lambda: verify.measure(env_box[0], **p["verify"]),
-        "agent": lambda: agent.measure(env_box[0], workdir / "agent", **p["agent"]),
-        "realtime": lambda: realtime.measure(env_box[0], workdir / "realtime", **p["realtime"]),
-        "soak": lambda: realtime.measure_soak(env_box[0], workdir / "soak", **p["soak"]),
+    measures: dict[str, Callable[[BenchEnv], Results]] = {  # the chain groups; the others need none
+        "gas": lambda env: _merged(gas.measure(env, **p["gas"]),  # next to the per-feed figures
+                                   aggregate.measure(env, **p["aggregate"])),
+        "verify": lambda env: verify.measure(env, **p["verify"]),
+        "agent": lambda env: agent.measure(env, workdir / "agent", **p["agent"]),
+        "realtime": lambda env: realtime.measure(env, workdir / "realtime", **p["realtime"]),
+        "soak": lambda env: realtime.measure_soak(env, workdir / "soak", **p["soak"]),
+    }
+    chainless: dict[str, Callable[[], Results]] = {
         "ipfs": lambda: ipfs.measure(workdir, **p["ipfs"]),
         "sources": lambda: sources.measure(workdir / "sources", **p["sources"]),
     }
 
-    def run(group: str) -> None:
+    def run(group: str, measure: Callable[[], Results]) -> None:
         t0 = time.perf_counter()
         try:
-            res.merge(measures[group]())
+            res.merge(measure())
         except Exception as exc:  # noqa: BLE001 - named in `failed`, and the run ends non-zero
             failed[group] = f"{type(exc).__name__}: {exc}"
             say(f"{group}: FAILED ({failed[group]})")
@@ -96,19 +98,15 @@ def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str
         res.extra[f"group_seconds_{group}"] = time.perf_counter() - t0
         say(f"{group}: {res.extra[f'group_seconds_{group}']:.1f} s")
 
-    chain_groups = [g for g in groups if g in CHAIN_GROUPS]
+    chain_groups = [g for g in groups if g in measures]
     if chain_groups:
         with BenchEnv(workdir / "chain") as env:
-            env_box.append(env)
             for group in chain_groups:
-                run(group)
+                run(group, partial(measures[group], env))
     for group in groups:
-        if group not in CHAIN_GROUPS:
-            run(group)
+        if group in chainless:
+            run(group, chainless[group])
     return res
-
-
-CHAIN_GROUPS = ("gas", "verify", "agent", "realtime", "soak")
 
 
 def _merged(*parts: Results) -> Results:

@@ -90,3 +90,32 @@ def test_receipt_log_keeps_the_figures_of_the_full_lists(pairs, p, deadline) -> 
     on_time = sum(1 for arrived, wait in pairs if arrived + wait <= deadline - 0.01)
     late = sum(1 for arrived, wait in pairs if arrived + wait > deadline)
     assert on_time <= log.received_by(deadline) <= len(pairs) - late
+
+
+def test_a_failing_group_is_named_keeps_its_figures_and_the_others_still_run(tmp_path: Path, monkeypatch) -> None:
+    """One group raises: the run exits 1, names it in `extra.failed_groups`, keeps its previous figures, and the
+    group after it still writes its own."""
+    results_path = tmp_path / "results.json"
+    previous = json.loads((ROOT / "bench" / "results.json").read_text())
+    results_path.write_text(json.dumps(previous))
+
+    def broken(*_args: object, **_kwargs: object) -> run.Results:
+        raise RuntimeError("disk full")
+
+    def sources_measured(*_args: object, **_kwargs: object) -> run.Results:
+        res = run.Results()
+        res.put("ingest_readings_per_s_file", [123.0, 125.0])
+        return res
+
+    monkeypatch.setattr(run.ipfs, "measure", broken)
+    monkeypatch.setattr(run.sources, "measure", sources_measured)
+    assert run.main(["--only", "ipfs", "--only", "sources", "--results", str(results_path),
+                     "--docs", str(tmp_path / "docs"), "--workdir", str(tmp_path / "work")]) == 1
+
+    r = json.loads(results_path.read_text())
+    assert r["extra"]["failed_groups"] == {"ipfs": "RuntimeError: disk full"}
+    assert r["ipfs_add_mb_per_s"] == previous["ipfs_add_mb_per_s"]
+    assert r["ingest_readings_per_s_file"] == 124.0 and r["spread"]["ingest_readings_per_s_file"]["min"] == 123.0
+    assert "group_seconds_ipfs" not in r["extra"] or r["extra"]["group_seconds_ipfs"] == previous["extra"].get(
+        "group_seconds_ipfs")
+    assert (tmp_path / "docs" / "benchmarks.md").stat().st_size > 0
