@@ -69,7 +69,7 @@ def test_honest_windows_hold_no_fault(world: World, tl: Twinledger, gw: int) -> 
 def test_forged_signature_is_found_and_challenged_from_the_cli(world: World, tl: Twinledger, gw: int) -> None:
     fs = GatewayFeeds(world, 2, gateway=gw)
     good, victim = fs.feeds
-    fs.window(fs.batch(good), fs.batch(victim))
+    honest_id, _ = fs.window(fs.batch(good), fs.batch(victim))
     window_id, _ = fs.window(fs.batch(good), fs.batch(victim, key=account_of(FORGER).key))
 
     found = check(tl, gw)
@@ -94,6 +94,17 @@ def test_forged_signature_is_found_and_challenged_from_the_cli(world: World, tl:
            f"{account_of(OUTSIDER).address} (forged signature)" in again.stdout
     assert "challenged in tx" not in again.stdout  # nothing is sent twice
     assert "yes" in tl("gateway", "windows", "--gateway", account_of(gw).address).stdout
+
+    # the listing reads every window in one JSON-RPC batch: the views `window` reads one by one, the same error
+    chain = world.chain()
+    both = gateway.windows(chain, [honest_id, window_id])
+    assert both == [gateway.window(chain, honest_id), gateway.window(chain, window_id)]
+    assert [v.challenged for v in both] == [False, True] and both[0].gateway == account_of(gw).address
+    unknown = gateway.window_count(chain) + 1
+    with pytest.raises(Exception) as alone:
+        gateway.window(chain, unknown)
+    with pytest.raises(type(alone.value), match=str(unknown)):
+        gateway.windows(chain, [window_id, unknown])
 
 
 def test_broken_head_chain_and_seq_used_twice_are_sequence_faults(world: World, gw: int) -> None:

@@ -5,10 +5,14 @@ reads at that block (None: the latest). A revert comes back as the contract's de
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi import decode
 from eth_utils import to_checksum_address
+from eth_utils.abi import get_abi_output_types
+from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.types import BlockIdentifier
@@ -237,6 +241,30 @@ def tips_of(chain: TwinLedgerChain, feed_ids: list[int]) -> dict[int, tuple[int,
         else:
             functions = feeds.functions
             out[feed] = (int(functions.nextSeqOf(feed).call()), bytes(functions.headOf(feed).call()))
+    return out
+
+
+def read_many(chain: TwinLedgerChain, contract: Contract, name: str, args_list: Sequence[Sequence[Any]],
+              block: BlockIdentifier | None = None) -> list[Any]:
+    """`read(chain, contract.functions.<name>(*args), block)` for each of `args_list`, in one JSON-RPC batch of
+    `eth_call`s. An answer that is not a result (a revert, a provider without batches) is read again alone, so
+    any error is the one `read` raises."""
+    make_batch = getattr(chain.w3.provider, "make_batch_request", None)
+    responses: Any = None
+    if make_batch is not None and args_list:
+        tag = "latest" if block is None else hex(block) if isinstance(block, int) else block
+        responses = make_batch([("eth_call", [{"to": contract.address, "data": contract.encode_abi(name, args=list(a))},
+                                              tag]) for a in args_list])
+    types = get_abi_output_types(contract.get_function_by_name(name).abi)
+    out = []
+    for i, args in enumerate(args_list):
+        answer = responses[i] if isinstance(responses, list) and i < len(responses) else None
+        result = answer.get("result") if isinstance(answer, dict) else None
+        if isinstance(result, str) and len(result) > 2:
+            decoded = decode(types, bytes.fromhex(result[2:]))
+            out.append(decoded[0] if len(decoded) == 1 else decoded)  # as `call()` gives a single output
+        else:
+            out.append(read(chain, getattr(contract.functions, name)(*args), block))
     return out
 
 

@@ -18,7 +18,7 @@ from web3.types import BlockIdentifier
 from ..chain.connection import TwinLedgerChain
 from ..chain.logs import LogReader
 from ..formats.aggregate import Window, WindowLeaf
-from .contracts import read
+from .contracts import read, read_many
 from .names import GATEWAY_ROLE, GatewayFault
 
 CONTRACT = "GatewayAnchors"
@@ -53,7 +53,16 @@ class WindowView:
 
 
 def window(chain: TwinLedgerChain, window_id: int, block: BlockIdentifier | None = None) -> WindowView:
-    v = read(chain, gateways(chain).functions.window(window_id), block)
+    return _window_view(window_id, read(chain, gateways(chain).functions.window(window_id), block))
+
+
+def windows(chain: TwinLedgerChain, window_ids: Sequence[int], block: BlockIdentifier | None = None) -> list[WindowView]:
+    """`window` of each of `window_ids`, in one JSON-RPC batch."""
+    views = read_many(chain, gateways(chain), "window", [[i] for i in window_ids], block)
+    return [_window_view(i, v) for i, v in zip(window_ids, views)]
+
+
+def _window_view(window_id: int, v: Any) -> WindowView:
     return WindowView(window_id, bytes(v[0]), to_checksum_address(v[1]), int(v[2]), bool(v[3]))
 
 

@@ -42,8 +42,8 @@ def windows_cmd(cli: CliContext, gateway_address: str | None, last: int) -> None
         records = [r for r in records if r.gateway == wanted]
     t = table(f"{len(records)} window(s) at block {ledger.to_block}", "window", "gateway", "feeds", "readings",
               "block", "anchored", "challenged")
-    for r in records[-last:]:
-        view = gateway_ledger.window(cli.chain, r.window_id, ledger.to_block)
+    shown = records[-last:]
+    for r, view in zip(shown, gateway_ledger.windows(cli.chain, [r.window_id for r in shown], ledger.to_block)):
         t.add_row(cell(r.window_id), cell(r.gateway), cell(r.feed_count), cell(r.reading_count), cell(r.block),
                   cell(when(view.anchored_at)), cell("yes" if view.challenged else "no"))
     console().print(t)
