@@ -132,6 +132,7 @@ def run_case(env: BenchEnv, twin: int, workdir: Path, case: Case, seconds: float
                        anchorer_kwargs=dict(block_time=case.block_s, max_in_flight=max_in_flight))
         if mode == "aggregated":
             rig.anchorer = window_anchorer(env, rig, block_time=case.block_s, max_in_flight=max_in_flight)
+            rig.batcher.cuts = rig.anchorer.cuts  # as the daemon wires it
         window = rig.anchorer.suggested_window(case.sensors)
         rig.batcher.window_s = window
         rss: list[float] = []

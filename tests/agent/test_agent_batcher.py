@@ -3,13 +3,14 @@
 import psutil
 import pytest
 
-from twinledger.agent.batcher import Batcher, Pipeline, UnknownSensorError
+from twinledger.agent.batcher import Batcher, BlockCuts, Pipeline, UnknownSensorError
 from twinledger.agent.outbox import Outbox
 from twinledger.agent.sources import Sample
 from twinledger.sim import FillingPlantSimulator, Swap
 from twinledger.agent.validation import Accepted, RedundantGroup, ValidationRules, Validator
 from twinledger.formats.batch import BATCH_SIZE_LIMIT, Quality, decode_batch
 
+T0 = 1_700_000_000_000
 FEEDS = {"tank_level_a": 1, "tank_level_b": 1, "pipe_flow": 2, "bottle_level": 3, "valve_position": 4}
 
 
@@ -142,3 +143,59 @@ def test_flood_of_200k_readings_in_bounded_memory(tmp_path):
         # Keeping one ~200-byte object per reading would add ~36 MB over the last 180k readings.
         assert growth < 12 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB"
         ob.check_integrity()
+
+
+def test_a_block_cut_closes_every_open_batch_once(tmp_path):
+    """The gateway's anchorer sets a cut just before the next block: once the clock passes it, every open batch
+    closes (its 1 s window not over), and the cut is closed once (`BlockCuts.closed`); what opens after it waits
+    for its window or the next cut."""
+    clock = Clock()
+    with Outbox(tmp_path / "o.sqlite") as ob:
+        b = Batcher(ob, FEEDS, window_s=1.0, clock=clock)
+        b.cuts = BlockCuts(next=0.5)
+        b.add_many([acc("pipe_flow", 0), acc("bottle_level", 1)])  # opened at 0.0
+        clock.now = 0.4
+        assert b.due() == [] and b.cuts.closed == 0.0
+        clock.now = 0.5
+        b.add(acc("valve_position", 2))
+        assert [(x.feed, x.count) for x in b.due()] == [(2, 1), (3, 1), (4, 1)]
+        assert b.cuts.closed == 0.5
+        clock.now = 0.6
+        b.add(acc("pipe_flow", 3))
+        assert b.due() == []  # the cut is closed; its window runs until 1.6
+        b.cuts.next = 0.7
+        clock.now = 0.7
+        assert [(x.feed, x.count) for x in b.due()] == [(2, 1)] and b.cuts.closed == 0.7
+        clock.now = 0.8
+        b.add(acc("pipe_flow", 4))
+        clock.now = 1.79
+        assert b.due() == []
+        clock.now = 1.8
+        assert [(x.feed, x.count) for x in b.due()] == [(2, 1)]  # no cut set: the window closes it
+
+
+def test_the_pipeline_commits_its_group_at_a_cut(tmp_path):
+    """A reading still in the group commit when the cut passes is committed and closed at the cut, on the next
+    push or tick, not a group delay later."""
+    clock = Clock()
+    sensors = {"a": 1, "b": 2}
+    with Outbox(tmp_path / "o.sqlite") as ob:
+        batcher = Batcher(ob, sensors, window_s=1.0, clock=clock)
+        batcher.cuts = BlockCuts(next=0.52)
+        closed = []
+        p = Pipeline(Validator(ValidationRules(known_sensors=frozenset(sensors))), batcher, group_delay_s=0.05,
+                     on_batch=closed.append)
+        clock.now = 0.5
+        p.push(Sample("a", T0, 1.0))
+        clock.now = 0.51
+        p.tick()
+        assert p.uncommitted == 1 and closed == []  # neither the delay nor the cut has passed
+        clock.now = 0.52
+        p.tick()
+        assert p.uncommitted == 0 and [(x.feed, x.count) for x in closed] == [(1, 1)]
+        batcher.cuts.next = 0.60
+        clock.now = 0.58
+        p.push(Sample("b", T0, 2.0))  # the group's deadline: the cut at 0.60, before its delay (0.63)
+        clock.now = 0.60
+        p.push(Sample("a", T0 + 1, 3.0))
+        assert p.uncommitted == 0 and [(x.feed, x.count) for x in closed[1:]] == [(1, 1), (2, 1)]

@@ -30,6 +30,7 @@ import structlog
 
 from ..chain.connection import TwinLedgerChain
 from ..chain.errors import ContractRevert
+from .batcher import BlockCuts
 from .inflight import AnchorStats, BatchStorer, BlockClock, InFlight, InFlightTxs, Sealer, found_on_chain
 from .outbox import BatchRecord, BatchState, Outbox
 from .publish import PreparedAnchor, prepare_chain
@@ -77,6 +78,7 @@ class Anchorer:
         self.sealer = sealer  # None: batches are stored as they are
         self.max_in_flight = max(1, max_in_flight)
         self._block_clock = BlockClock(chain.sender, block_time)  # None: measured from the chain
+        self.cuts: BlockCuts | None = None  # per-feed anchors are not block-aligned (the gateway's are)
         self.stats = AnchorStats()
         self._tip: dict[int, tuple[int, bytes]] = {}  # feed -> (next seq, head) after our last tx for it
         self._flights = InFlightTxs(chain.sender, outbox, self.stats, receipt_timeout)

@@ -20,7 +20,7 @@ from twinledger.agent.validation import Accepted, Rejected, Validator
 from twinledger.formats.batch import BATCH_SIZE_LIMIT, Reading, batch_overhead, trusted_reading
 from ..errors import TwinLedgerError
 
-__all__ = ["Batcher", "IngestStats", "Pipeline", "UnknownSensorError"]
+__all__ = ["Batcher", "BlockCuts", "IngestStats", "Pipeline", "UnknownSensorError"]
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +32,24 @@ CLOSE_COMMIT_READINGS = 4096
 
 class UnknownSensorError(TwinLedgerError, KeyError):
     """A reading whose sensor is not mapped to any feed."""
+
+
+@dataclass
+class BlockCuts:
+    """Block-aligned closing, shared by the two threads: the anchorer's sets `next`, the monotonic time just
+    before the next block is due (by as long as sending a window has lately taken; None on automine or before a
+    block is seen), and the batcher, once the clock passes it, commits the pending group, closes every open
+    batch and sets `closed` to it, which tells the anchorer to send them now. A reading then waits
+    for at most one block, not a block plus the window plus the send spacing. Each field is one float, written
+    by one thread."""
+
+    next: float | None = None
+    closed: float = 0.0
+
+    def due(self, now: float) -> float | None:
+        """The cut to close at `now`, if one has passed and was not closed yet."""
+        cut = self.next
+        return cut if cut is not None and cut <= now and cut > self.closed else None
 
 
 @dataclass
@@ -62,6 +80,7 @@ class Batcher:
         self.max_readings = max_readings
         self.max_bytes = max_bytes
         self.clock = clock
+        self.cuts: BlockCuts | None = None  # set by the daemon for an anchorer that aligns to blocks
         self._open: dict[int, _Open] = {}
         now = clock()
         for feed in outbox.feeds_with_unbatched():   # readings left unbatched by a previous run
@@ -106,23 +125,30 @@ class Batcher:
     def due(self, now: float | None = None) -> list[ClosedBatch]:
         """Close every batch that is full or whose window has passed."""
         now = self.clock() if now is None else now
+        cut = self.cuts.due(now) if self.cuts is not None else None
         due = [feed for feed, state in sorted(self._open.items())
-               if state.count and (now - state.opened_at >= self.window_s or self._full(feed, state))]
+               if state.count and (self._expired(state, now, cut) or self._full(feed, state))]
         closed: list[ClosedBatch] = []
         next_feed = 0
         while next_feed < len(due):
             with self.outbox.closing():  # small batches share a commit; a big one commits before the next
-                held = 0
-                while held < CLOSE_COMMIT_READINGS and next_feed < len(due):
+                held = 0  # (a cut's batches all commit together: the anchorer sends them as one window)
+                while (held < CLOSE_COMMIT_READINGS or cut is not None) and next_feed < len(due):
                     feed, next_feed = due[next_feed], next_feed + 1
                     state = self._open[feed]
-                    expired = now - state.opened_at >= self.window_s
+                    expired = self._expired(state, now, cut)
                     while state.count and (expired or self._full(feed, state)):
                         closed.append(self._claim(feed, state))
                         held += closed[-1].count
         for feed in [f for f, state in self._open.items() if not state.count]:
             del self._open[feed]
+        if cut is not None and self.cuts is not None:
+            self.cuts.closed = cut
         return closed
+
+    def _expired(self, state: _Open, now: float, cut: float | None) -> bool:
+        """Its window has passed, or a block cut is being closed (every open batch closes at a cut)."""
+        return cut is not None or now - state.opened_at >= self.window_s
 
     def flush(self) -> list[ClosedBatch]:
         """Close every open batch now (shutdown)."""
@@ -185,6 +211,7 @@ class Pipeline:
         self.stats = IngestStats()
         self._group: list[Row] = []
         self._group_since = 0.0
+        self._commit_by = 0.0
         self._positions: dict[str, int] = {}   # source -> position after its last pushed item, not yet committed
         self.on_committed: Callable[[Mapping[str, int]], None] | None = None
 
@@ -224,10 +251,19 @@ class Pipeline:
         clock = self.batcher.clock
         if not group:
             self._group_since = clock()
+            self._commit_by = self._group_deadline(self._group_since)
         group.append((feed, *fields))
-        if len(group) >= self.group_size or clock() - self._group_since >= self.group_delay_s:
+        if len(group) >= self.group_size or clock() >= self._commit_by:
             self.commit()
             self._close(self.batcher.due())
+
+    def _group_deadline(self, since: float) -> float:
+        """When a group started at `since` is committed at the latest: after `group_delay_s`, or at the next
+        block cut if that comes first (the cut closes only what is committed)."""
+        deadline = since + self.group_delay_s
+        cuts = self.batcher.cuts
+        cut = cuts.next if cuts is not None else None
+        return min(deadline, cut) if cut is not None and since < cut and cut > cuts.closed else deadline
 
     @property
     def uncommitted(self) -> int:
@@ -257,8 +293,10 @@ class Pipeline:
             self.on_committed(positions)
 
     def tick(self) -> None:
-        """Time passed without a new item: commit a group that waited long enough, close due batches."""
-        if (self._group and self.batcher.clock() - self._group_since >= self.group_delay_s) or (
+        """Time passed without a new item: commit a group that waited long enough (or that a block cut closes),
+        close due batches."""
+        now = self.batcher.clock()
+        if (self._group and now >= min(self._commit_by, self._group_deadline(self._group_since))) or (
                 self._positions and not self._group):
             self.commit()
         self._close(self.batcher.due())

@@ -139,6 +139,7 @@ class AgentDaemon:
                                        sealer=self.sealer, **c.anchoring.anchorer_kwargs())
         # the window the chain carries: one batch per feed per window must fit its block time and gas limit
         self.batcher.window_s = self.anchorer.suggested_window(len(c.feeds), c.batching.window_s)
+        self.batcher.cuts = self.anchorer.cuts  # aggregated: every batch closes just before the block is due
         self.replacer = SensorReplacer(self.chain, c.twin_id, self.outbox, c.outbox_path.parent,
                                        passphrase_env=c.keystore_passphrase_env)
         self.replacer.resume()  # a swap a crash interrupted is finished before anything is ingested

@@ -12,7 +12,11 @@ the windows sent before in nonce order, then sends the next one at the next loca
 receipt: its leaf for a feed chains on that feed's leaf in the latest window in flight (the tip is the chain's
 tip extended by the windows in flight). A window is recorded as submitted under its hash before it is broadcast.
 On a chain with a block time, windows are spaced so that about half of `max_in_flight` go per block, and just
-before the next block is due one goes every few rounds, so a batch closed before a block is carried by it.
+before the next block is due one goes every few rounds, so a batch closed before a block is carried by it. Each
+block also has a cut (`BlockCuts`): shortly before the block is due (by twice what the last cut took from the cut
+to its broadcast, at least a tenth of the block time), the batcher closes every open batch and this anchorer sends
+them at once, so a reading waits for about one block, not a block plus its window plus the send spacing. The
+block is due at the earliest of the recent blocks' times carried forward (a block is seen after it is mined).
 Nothing on-chain refuses a second window of the same batches (as `SensorFeed` refuses a seq it has seen), so the
 policy below makes sure a batch is never in two windows that can both be mined:
 
@@ -33,6 +37,7 @@ policy below makes sure a batch is never in two windows that can both be mined:
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import groupby
 from typing import Any
@@ -47,11 +52,17 @@ from ..formats.aggregate import Window, WindowLeaf, decode_window
 from ..formats.headchain import GENESIS_HEAD
 from ..ledger import gateway
 from .anchorer import OPEN_STATES, AnchoredBatch
+from .batcher import BlockCuts
 from .inflight import AnchorStats, BatchStorer, BlockClock, InFlight, InFlightTxs, Sealer, found_on_chain
 from .outbox import BatchRecord, BatchState, Outbox
 from .publish import PreparedAnchor, prepare_chain
 
 log = structlog.get_logger(__name__)
+
+# The least lead of a block cut before the block is due: the batcher's tick (50 ms), the close, one round of
+# this anchorer (store, sign, broadcast) and the node's own cut-off, when they are quick. The lead grows to
+# twice what the last cuts took from the cut to the broadcast (at most a third of the block time).
+CUT_LEAD_S = 0.25
 
 Tip = tuple[int, bytes]  # (next seq, head) of a feed in this gateway's windows
 
@@ -123,6 +134,10 @@ class WindowAnchorer:
         self._last_round = 0.0
         self._round_gap = 0.05  # seconds between rounds, smoothed
         self._block_seen = (-1, 0.0)  # (latest block number, monotonic time it was first seen)
+        self.cuts = BlockCuts()  # the batcher closes every feed's batch just before a block is due
+        self._cut_lead = max(CUT_LEAD_S, (block_time or 0.0) / 10)  # how long before the block is due the cut falls
+        self._cut_sent = 0.0  # the latest cut whose batches were sent
+        self._seen: deque[tuple[int, float]] = deque(maxlen=8)  # (block, monotonic time first seen), latest last
 
     def run_once(self) -> int:
         """One round; returns how many batches it saw anchored. Raises on IPFS or chain trouble."""
@@ -172,6 +187,7 @@ class WindowAnchorer:
         if len(self._flights) >= self.max_in_flight or self._flights.bumped():
             return done
         taken = self._flights.taken()
+        cut_closed = self.cuts.closed  # read first: every batch of that cut is among the records read next
         records = []
         for record in self.outbox.batches(states=[BatchState.PENDING, BatchState.STORED, BatchState.SUBMITTED]):
             if record.feed in self.stats.refused or (record.feed, record.seq) in taken:
@@ -182,14 +198,14 @@ class WindowAnchorer:
             records.append(record)
             if len(records) >= self.max_items:
                 break
-        if not records or not self._time_to_send(len(records)):
+        if not records or not self._time_to_send(len(records), cut_closed):
             return done
         data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in records}
         records = self._storer.store_all(records, data, lambda r: self.device_keys.get(r.feed) is not None)
         prepared: list[tuple[BatchRecord, PreparedAnchor]] = []
         for feed, group in groupby(records, key=lambda r: r.feed):
             prepared.extend(self._prepare_feed(feed, list(group), data))
-        if prepared and self._submit(prepared):
+        if prepared and self._submit(prepared, cut_closed):
             done += self._poll(force=True)  # on an automining chain the receipt is there already
         return done
 
@@ -199,18 +215,28 @@ class WindowAnchorer:
         if self._last_round:
             self._round_gap = 0.8 * self._round_gap + 0.2 * (now - self._last_round)
         self._last_round = now
-        if self.block_time() > 0:
+        block_time = self.block_time()
+        if block_time > 0:
             block = self.chain.w3.eth.block_number
-            if block != self._block_seen[0]:
+            if block != self._block_seen[0]:  # one cut per block, before the next one is due
                 self._block_seen = (block, now)
+                self._seen.append((block, now))
+                self.cuts.next = self._next_block_due(block, block_time) - self._cut_lead
+        else:
+            self.cuts.next = None
 
-    def _time_to_send(self, n: int) -> bool:
+    def _next_block_due(self, block: int, block_time: float) -> float:
+        """When block `block + 1` is due: a block is seen some time after it was mined (up to a round later), never
+        before, so the earliest of the recent blocks' times carried forward at the block time is the best guess."""
+        return min(seen + (block + 1 - number) * block_time for number, seen in self._seen)
+
+    def _time_to_send(self, n: int, cut_closed: float) -> bool:
         """A full window goes now, and any window on automine. Otherwise windows are spaced so that about half
         of `max_in_flight` go per block, and in the last moments before the next block is due (a few rounds)
         one goes every few rounds: a batch closed before a block is in it unless it closed in the last round."""
         block_time = self.block_time()
-        if n >= self.max_items or block_time <= 0:
-            return True
+        if n >= self.max_items or block_time <= 0 or cut_closed > self._cut_sent:
+            return True  # full, automine, or the batcher has just closed a block cut's batches
         now = time.monotonic()
         since = now - self._last_send
         if since >= 2 * block_time / self.max_in_flight:
@@ -244,7 +270,7 @@ class WindowAnchorer:
         return prepare_chain(records, data, next_seq, head, key, self.chain.sender.chain_id,
                              self.chain.feeds.address)
 
-    def _submit(self, prepared: list[tuple[BatchRecord, PreparedAnchor]]) -> bool:
+    def _submit(self, prepared: list[tuple[BatchRecord, PreparedAnchor]], cut_closed: float = 0.0) -> bool:
         window = Window([leaf_of(p) for _, p in prepared])
         _, digest, codec = store_window(self.store, window)
         try:
@@ -256,6 +282,11 @@ class WindowAnchorer:
             log.error("window refused; batches kept in the outbox", error=str(exc))
             return False
         self._last_send = time.monotonic()
+        if cut_closed > self._cut_sent:  # the cut's window: lead the next cuts by what this one took
+            self._cut_sent = cut_closed
+            took = self._last_send - self._cut_sent  # a cut sent late misses its block: grow at once, shrink slowly
+            wanted = 2 * took + 2 * self._round_gap
+            self._cut_lead = min(max(CUT_LEAD_S, wanted, 0.8 * self._cut_lead + 0.2 * wanted), self.block_time() / 3)
         flight = self._flights.add(sent, prepared)  # recorded as submitted before it can reach the node
         tips = self._tips_now()
         for _, p in prepared:
