@@ -198,16 +198,25 @@ class WindowAnchorer:
             records.append(record)
             if len(records) >= self.max_items:
                 break
-        if not records or not self._time_to_send(len(records), cut_closed):
+        if not records:
             return done
-        data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in records}
-        records = self._storer.store_all(records, data, lambda r: self.device_keys.get(r.feed) is not None)
+        if not self._time_to_send(len(records), cut_closed):
+            self._store(records)  # ahead of the send: a cut's round then stores only what the cut closed
+            return done
+        records = self._store(records)
+        data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in records if r.root is None}
         prepared: list[tuple[BatchRecord, PreparedAnchor]] = []
         for feed, group in groupby(records, key=lambda r: r.feed):
             prepared.extend(self._prepare_feed(feed, list(group), data))
         if prepared and self._submit(prepared, cut_closed):
             done += self._poll(force=True)  # on an automining chain the receipt is there already
         return done
+
+    def _store(self, records: list[BatchRecord]) -> list[BatchRecord]:
+        """`records`, each batch of a feed with a device key on IPFS (those without a CID stored now)."""
+        new = [r for r in records if r.cid is None]
+        data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in new}
+        return self._storer.store_all(records, data, lambda r: self.device_keys.get(r.feed) is not None)
 
     def _observe_round(self) -> None:
         """The time between rounds (smoothed) and when the current block was first seen."""
