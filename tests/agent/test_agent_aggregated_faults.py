@@ -217,7 +217,7 @@ def test_aggregated_chain_outage_mid_run_then_recovery(plant):
     mining(plant, BLOCK_TIME_S)
     proxy = CuttableProxy(plant.stack.anvil.port)
     try:
-        config = plant.config("aggregated-chain-outage", source={**realtime(50), "duration_s": 10},
+        config = plant.config("aggregated-chain-outage", source={**realtime(50), "duration_s": 20},
                               rpc_url=proxy.url, window_s=0.3, anchoring=AGGREGATED)
         daemon = AgentDaemon(load_config(config))
         thread, summary = run_in_thread(daemon)
@@ -226,6 +226,8 @@ def test_aggregated_chain_outage_mid_run_then_recovery(plant):
         wait_for_failure(daemon)
         assert daemon.pipeline.stats.accepted > 0, "readings keep being accepted while the chain is down"
         proxy.restore()
+        # the source still runs, so the daemon cannot drain and stop before the watcher polls the call
+        assert not daemon.source_done.is_set(), "the outage outlasted the source: lengthen duration_s"
         call_id = queue_close_valve(plant)  # the program-call watcher must have survived the outage
         thread.join(timeout=180)
         assert not thread.is_alive()
