@@ -114,7 +114,8 @@ def realtime_section(r: dict[str, Any]) -> str:
         f"aggregated}}`), told the block time: `anchorWindow` transactions, several in flight (up to "
         f"{x.get('realtime_max_in_flight', '?')}), spaced to "
         "about half the in-flight cap per block, each carrying the device-signed batches every feed closed since the "
-        "last (1 s window). Per-feed: the `Anchorer` keeps several `anchorMany` "
+        "last (1 s window); and once per block a cut: just before the block is due, every open batch closes and "
+        "goes at once (`BlockCuts`, agent/batcher.py). Per-feed: the `Anchorer` keeps several `anchorMany` "
         "transactions in flight and is told the block time; its window is `Anchorer.suggested_window` (at least "
         "1 s, and long enough that one device-signed batch per feed per window fits in 80% of each block's gas). "
         "Kept: readings whose anchor was mined by the end of the offered time plus one window and two blocks, over "
@@ -124,11 +125,13 @@ def realtime_section(r: dict[str, Any]) -> str:
         table(["case", "mode", "kept", "p50 (ms)", "p99 (ms)", "target kept / p99", "window (s)", "transactions",
                "most in flight"], _case_rows(r)),
         "",
-        "Where the latency goes: a batch closes at most one window after its first reading, waits for the next "
-        "window transaction of the gateway (several are in flight, so it never waits for a receipt), and is "
-        "included in the next block, so p99 ≈ window + block time + the round's own work. At 12 s blocks that is "
-        "≈ 13 s before the gateway's round; at 1,000 feeds the round itself (store, sign and commit 1,000 batches "
-        "in Python on 2 cores) is what is left of the gap.",
+        "Where the latency goes: in per-feed mode a batch closes at most one window after its first reading, "
+        "waits for the next transaction (several are in flight, so none waits for a receipt) and is included in the "
+        "next block, so p99 ≈ window + block time + the round's own work. In aggregated mode the block cut closes "
+        "every batch shortly before the block is due and sends them in one window, so p99 ≈ block time + the "
+        "cut's lead (twice what the last cut took from the cut to its broadcast, at least a tenth of the block "
+        "time). A cut that misses its block costs a whole block for the readings it carries. At 1,000 feeds the "
+        "cut's round itself (store and sign 1,000 batches in Python on 2 cores) is most of the lead.",
         "",
         f"Memory of the bench process (all the agent's stages run in it; anvil is separate; the bench's own record "
         f"of the readings is constant in size), sampled every second at 100 × 100 Hz and 2 s blocks: the soak "
