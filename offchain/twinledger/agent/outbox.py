@@ -61,6 +61,7 @@ from twinledger.formats.merkle import fast_root, leaf_hashes
 from ..errors import TwinLedgerError
 from . import checkpoints as checkpoints_sql
 from .outbox_rows import Appended, Param, Row, UnbatchedRows, insert_all, insert_one_by_one, row_params
+from .outbox_tx import Transaction, Transactions
 from .outbox_schema import BATCH_COLUMNS, MIGRATABLE, SCHEMA, SCHEMA_VERSION, migrate_v4
 
 __all__ = ["Appended", "BatchRecord", "BatchState", "ClosedBatch", "Outbox", "OutboxError", "ReadingIn",
@@ -176,10 +177,10 @@ class Outbox:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._unbatched = UnbatchedRows()  # what this connection committed and no batch holds yet
-        self._depth = 0  # transactions open on the connection (nested ones are savepoints)
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so the write lock is taken up
         # front and a transaction never has to upgrade from a read lock.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._txs = Transactions(self._db, self._lock)
         self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
@@ -215,49 +216,16 @@ class Outbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    class _Tx:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on an exception); inside another one, a savepoint that
-        an exception rolls back alone. ``keep_on_error``: the outermost level commits what its savepoints kept
-        even when an exception leaves it (``closing``)."""
+    def _tx(self) -> Transaction:
+        return self._txs.open()
 
-        def __init__(self, outbox: Outbox, keep_on_error: bool = False) -> None:
-            self.outbox = outbox
-            self.keep_on_error = keep_on_error
-
-        def __enter__(self) -> sqlite3.Connection:
-            outbox = self.outbox
-            outbox._lock.acquire()
-            try:
-                outbox._db.execute(f"SAVEPOINT nested_{outbox._depth}" if outbox._depth else "BEGIN IMMEDIATE")
-            except BaseException:
-                outbox._lock.release()
-                raise
-            outbox._depth += 1
-            return outbox._db
-
-        def __exit__(self, exc_type: object, *rest: object) -> None:
-            outbox = self.outbox
-            outbox._depth -= 1
-            try:
-                if outbox._depth:
-                    if exc_type:
-                        outbox._db.execute(f"ROLLBACK TO nested_{outbox._depth}")
-                    outbox._db.execute(f"RELEASE nested_{outbox._depth}")
-                else:
-                    outbox._db.execute("ROLLBACK" if exc_type and not self.keep_on_error else "COMMIT")
-            finally:
-                outbox._lock.release()
-
-    def _tx(self) -> Outbox._Tx:
-        return Outbox._Tx(self)
-
-    def closing(self) -> Outbox._Tx:
+    def closing(self) -> Transaction:
         """One transaction around several ``close_batch`` calls, so a round that closes many feeds' batches
         commits (and fsyncs) once. Each close is still all or none (a savepoint); when one raises, the closes
         before it are committed, as they would have been one transaction each."""
-        return Outbox._Tx(self, keep_on_error=True)
+        return self._txs.open(keep_on_error=True)
 
-    def transaction(self) -> Outbox._Tx:
+    def transaction(self) -> Transaction:
         """One ``BEGIN IMMEDIATE`` transaction on the outbox's connection, for the operations that share
         its file (agent/operations.py): committed on a clean exit, rolled back on an exception."""
         return self._tx()
