@@ -129,7 +129,7 @@ def realtime_section(r: dict[str, Any]) -> str:
         "waits for the next transaction (several are in flight, so none waits for a receipt) and is included in the "
         "next block, so p99 ≈ window + block time + the round's own work. In aggregated mode the block cut closes "
         "every batch shortly before the block is due and sends them in one window, so p99 ≈ block time + the "
-        "cut's lead (twice what the last cut took from the cut to its broadcast, at least a tenth of the block "
+        "cut's lead (twice what the last cut took from the cut to its broadcast, starting at a tenth of the block "
         "time). A cut that misses its block costs a whole block for the readings it carries. At 1,000 feeds the "
         "cut's round itself (store and sign 1,000 batches in Python on 2 cores) is most of the lead.",
         "",

@@ -14,7 +14,7 @@ tip extended by the windows in flight). A window is recorded as submitted under 
 On a chain with a block time, windows are spaced so that about half of `max_in_flight` go per block, and just
 before the next block is due one goes every few rounds, so a batch closed before a block is carried by it. Each
 block also has a cut (`BlockCuts`): shortly before the block is due (by twice what the last cut took from the cut
-to its broadcast, at least a tenth of the block time), the batcher closes every open batch and this anchorer sends
+to its broadcast, starting at a tenth of the block time), the batcher closes every open batch and this anchorer sends
 them at once, so a reading waits for about one block, not a block plus its window plus the send spacing. The
 block is due at the earliest of the recent blocks' times carried forward (a block is seen after it is mined).
 Nothing on-chain refuses a second window of the same batches (as `SensorFeed` refuses a seq it has seen), so the
