@@ -4,6 +4,7 @@ account holding DEVICE_AGENT and MAINTAINER, one feed per sensor, and a config w
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,15 +105,34 @@ class AnchoredFeed:
     head: bytes
 
 
-def anchored_feed(plant: Plant, feed: int) -> AnchoredFeed:
-    """Re-read a feed from events and IPFS, checking each batch's CID, Merkle root and the head chain."""
+def settled_block(plant: Plant) -> int:
+    """The newest block whose events and state a read can pin. While anvil mines a block, a read at its
+    newest block can see the state of the block being mined (seen: `headOf` at block N answered with block
+    N+1's head, and right after with N's). So on interval mining this waits for the next block and pins
+    the one before it. On automine or manual mining a block comes only from a request: callers read
+    after their sender has stopped, so the newest block is settled."""
+    w3 = plant.stack.chain(None).w3
+    newest = w3.eth.block_number
+    interval = w3.provider.make_request("anvil_getIntervalMining", [])["result"]
+    if not interval:
+        return newest
+    deadline = time.monotonic() + 3 * int(interval) + 5
+    while w3.eth.block_number <= newest:
+        assert time.monotonic() < deadline, f"no block after {newest} although the chain mines every {interval} s"
+        time.sleep(0.05)
+    return newest
+
+
+def anchored_feed(plant: Plant, feed: int, block: int | None = None) -> AnchoredFeed:
+    """Re-read a feed from events and IPFS at `block` (`settled_block` if None), checking each batch's
+    CID, Merkle root and the head chain."""
     from twinledger.formats.batch import decode_batch
     from twinledger.formats.cids import raw_cid_from_digest
     from twinledger.formats.headchain import GENESIS_HEAD, next_head
     from twinledger.agent.publish import merkle_tree
 
     chain, store = plant.stack.chain(), plant.stack.store()
-    block = chain.w3.eth.block_number  # events and head read at one block: the chain may mine meanwhile
+    block = settled_block(plant) if block is None else block  # events and head at one block
     events = chain.feeds.events.Anchored.get_logs(from_block=0, to_block=block, argument_filters={"feedId": feed})
     head, seqs, rids = GENESIS_HEAD, [], []
     for event in sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"])):
@@ -124,7 +144,8 @@ def anchored_feed(plant: Plant, feed: int) -> AnchoredFeed:
         assert head == bytes(a["head"]), f"feed {feed} seq {a['seq']}: head chain broken"
         seqs.append(a["seq"])
         rids.extend(r.rid for r in batch.readings)
-    assert head == bytes(chain.feeds.functions.headOf(feed).call(block_identifier=block))
+    on_chain = bytes(chain.feeds.functions.headOf(feed).call(block_identifier=block))
+    assert head == on_chain, f"feed {feed} at block {block}: the events chain to {head.hex()}, headOf is {on_chain.hex()}"
     return AnchoredFeed(feed, seqs, rids, head)
 
 
@@ -146,8 +167,9 @@ def assert_nothing_lost(plant: Plant, outbox: Path) -> int:
     """Every accepted reading is anchored exactly once, and every feed's seqs are 0..n-1."""
     accepted = outbox_rids(outbox)
     total = 0
+    block = settled_block(plant)
     for feed, rids in accepted.items():
-        anchored = anchored_feed(plant, feed)
+        anchored = anchored_feed(plant, feed, block)
         assert anchored.seqs == list(range(len(anchored.seqs))), f"feed {feed}: seqs {anchored.seqs}"
         assert len(anchored.rids) == len(set(anchored.rids)), f"feed {feed}: a reading was anchored twice"
         missing = set(rids) - set(anchored.rids)

@@ -20,7 +20,7 @@ import pytest
 
 from netfault import CuttableProxy, serve_kubo_like
 from plant_support import (MINING, SENSORS, agent_txs_in_pool, anchored_feed, assert_nothing_lost, outbox_rids,
-                           provision_plant, set_mining)
+                           provision_plant, set_mining, settled_block)
 from twinledger.agent.config import load_config
 from twinledger.agent.daemon import AgentDaemon
 from twinledger.agent.outbox import BatchState, Outbox
@@ -54,8 +54,9 @@ def assert_consistent_at_any_moment(plant, outbox_path: Path) -> None:
     """What must hold even right after a SIGKILL: the chain holds no duplicate and no gap, every
     anchored reading is one the outbox accepted, and the outbox's own invariants hold."""
     accepted = outbox_rids(outbox_path)
+    block = settled_block(plant)
     for feed in plant.feeds.values():
-        anchored = anchored_feed(plant, feed)  # checks CIDs, roots and the head chain
+        anchored = anchored_feed(plant, feed, block)  # checks CIDs, roots and the head chain
         assert anchored.seqs == list(range(len(anchored.seqs))), f"feed {feed}: seqs {anchored.seqs}"
         assert len(anchored.rids) == len(set(anchored.rids)), f"feed {feed}: a reading anchored twice"
         assert set(anchored.rids) <= set(accepted.get(feed, [])), f"feed {feed}: anchored a reading never accepted"
