@@ -132,10 +132,13 @@ def test_program_refused_by_the_server_bounds_check_when_the_page_is_bypassed(wo
 
 def test_a_live_reading_appears_on_the_feed_chart(world: World, owner_url: str, tab) -> None:
     page = open_page(tab, f"{owner_url}/twins/{world.twin}/feeds/{world.feeds['tank_level_a']}")
-    before = page.evaluate("window.twinledgerChart.points.length")
+    # counted from the page's own initial data: a live batch may arrive before the test's first look
+    initial = page.evaluate("JSON.parse(document.getElementById('initial-batches').textContent)"
+                            ".reduce((n, batch) => n + batch.points.length, 0)")
     page.wait_for_function("window.twinledgerChart.received() > 0", timeout=60_000)
     point = page.evaluate("window.twinledgerChart.points[window.twinledgerChart.points.length - 1]")
-    assert page.evaluate("window.twinledgerChart.points.length") > before
+    shown, received = page.evaluate("[window.twinledgerChart.points.length, window.twinledgerChart.received()]")
+    assert shown == initial + received
     assert point["mark"] in ("verified", "suspect")
     page.evaluate("window.twinledgerOpenProof(window.twinledgerChart.points.length - 1)")
     assert "proof holds" in page.locator("#proof-verdict").inner_text()
