@@ -7,7 +7,9 @@ One thread runs an asyncio loop holding the client. Each (re)connection, in this
 2. backfill with HistoryRead (raw, by source time) every node from just after the last reading
    known for it (committed in the outbox at start, emitted since then on a reconnect) on; a first
    start, with nothing committed, begins at the subscription's current value;
-3. release the held-back notifications, dropping those at or before what the backfill gave.
+3. release the held-back notifications, dropping those at or before what the backfill gave; a
+   node's notifications keep being checked so until one newer than the backfill has passed, since
+   one that repeats the backfill's last value can come just after the release.
 A dead connection (the keep-alive read fails) is dropped and rebuilt with exponential backoff;
 readings made meanwhile are read back from the server's history in step 2.
 
@@ -137,7 +139,7 @@ class OpcuaConnector(QueueConnector):
                     self._last_t[sensor] = t
         self._sensor_of: dict[str, str] = {}
         self._held: list[tuple[str, ua.DataValue]] | None = None
-        self._first_live: set[str] = set()
+        self._overlapping: set[str] = set()   # sensors whose next notification may repeat the backfill
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Client | None = None
         self.connected = threading.Event()
@@ -215,7 +217,7 @@ class OpcuaConnector(QueueConnector):
             if node is not None:
                 nodes.append((sensor, node))
         self._sensor_of = {}
-        self._first_live = set()
+        self._overlapping = set()
         self._swap_lock = asyncio.Lock()
         subscription = self._subscription = await client.create_subscription(self.publishing_interval_ms,
                                                                               _Handler(self))
@@ -238,9 +240,10 @@ class OpcuaConnector(QueueConnector):
             for sensor, node in nodes:
                 await self._backfill(sensor, node)
         held, self._held = self._held, None
+        self._overlapping |= {sensor for sensor, _ in nodes}
         for sensor, value in held:
-            self._deliver(sensor, value, SourceQuality.GOOD, overlap=True)
-        self._first_live |= {sensor for sensor, _ in nodes} - {sensor for sensor, _ in held}
+            if self._deliver(sensor, value, SourceQuality.GOOD, overlap=True):
+                self._overlapping.discard(sensor)
 
     # -- sensor swaps ----------------------------------------------------------------------------
 
@@ -322,27 +325,29 @@ class OpcuaConnector(QueueConnector):
         if self._held is not None:
             self._held.append((sensor, value))
         else:
-            first = sensor in self._first_live
-            self._first_live.discard(sensor)
-            self._deliver(sensor, value, SourceQuality.GOOD, overlap=first)
+            overlap = sensor in self._overlapping
+            if self._deliver(sensor, value, SourceQuality.GOOD, overlap=overlap) and overlap:
+                self._overlapping.discard(sensor)
 
-    def _deliver(self, sensor: str, value: ua.DataValue, flags: SourceQuality, *, overlap: bool = False) -> None:
-        """``overlap``: the value may repeat one already delivered (it arrived while the backfill
-        ran, or it is the subscription's first, current value); drop it if it is not newer. Live
-        values pass even when their source time goes backwards: the outbox refuses exact copies."""
+    def _deliver(self, sensor: str, value: ua.DataValue, flags: SourceQuality, *, overlap: bool = False) -> bool:
+        """Emit one value; False if it was dropped. ``overlap``: the value may repeat one already
+        delivered (it arrived while the backfill ran, or it is the subscription's current value, read
+        by the backfill too); drop it if it is not newer. Live values pass even when their source
+        time goes backwards: the outbox refuses exact copies."""
         stamp = value.SourceTimestamp
         if stamp is None:
             stamp, flags = value.ServerTimestamp, flags | SourceQuality.UNCERTAIN
         if stamp is None:
             self.emit([PlantSample(sensor, None, None, f"opcua:{sensor}", "no source or server timestamp")])
-            return
+            return False
         t_ms = to_ms(stamp)
         if overlap and t_ms <= self._last_t.get(sensor, -1):
-            return
+            return False
         self._last_t[sensor] = max(t_ms, self._last_t.get(sensor, t_ms))
         raw = value.Value.Value if value.Value is not None else None
         self.emit([PlantSample(sensor, t_ms, raw, f"opcua:{sensor}",
                                source_quality=flags | status_quality(value.StatusCode))])
+        return True
 
     # -- program calls -------------------------------------------------------------------------
 
