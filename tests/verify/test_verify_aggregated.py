@@ -97,3 +97,27 @@ def test_tampered_window_content_is_reported(world: World) -> None:
     result = world.verifier().verify_twin(world.twin)
     tampered = [f for f in result.findings if f.kind is Kind.TAMPERED]
     assert tampered and "the chain anchored" in tampered[0].message
+
+
+def test_a_window_mined_before_the_feed_was_registered_is_not_its_history(world: World) -> None:
+    """A leaf for a feed id that did not exist yet is nobody's batch, even signed by the key the feed gets later:
+    the feed's verifier starts at its registration (and does not decode the windows before it)."""
+    from twinledger.formats.headchain import GENESIS_HEAD
+
+    fs = Feeds(world, 1)
+    future = world.chain().feeds.functions.feedCount().call() + 1
+    fs.heads[future], fs.seqs[future] = GENESIS_HEAD, 0
+    early_id, _ = fs.window(fs.batch(future))  # seq 0 of the id the next registration takes
+    registered = world.new_feed("pipe_flow").feed
+    assert registered == future
+    fs.heads[future], fs.seqs[future] = GENESIS_HEAD, 0
+    fs.window(fs.batch(future))
+    fs.window(fs.batch(future))
+
+    verifier = world.verifier()
+    result = verifier.verify_feed(future)
+    assert result.status is Status.PASS, [str(x) for x in result.findings]
+    assert [b.anchor.seq for b in result.batches] == [0, 1]
+    assert early_id not in verifier.windows.windows  # never fetched for this feed
+    assert early_id in verifier.windows.all_windows()  # the whole range is still there for a challenger
+    assert verifier.verify_batch(future, 0).verified

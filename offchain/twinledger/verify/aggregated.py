@@ -7,6 +7,11 @@ A leaf's "anchoring transaction" is its window's: its sender is the gateway and 
 the leaf's fields and device signature. An empty signature is a BAD_SIGNATURE here, never UNSIGNED: in this mode
 no ANCHOR holder may stand in for the device. Window-level problems (content missing, tampered or undecodable,
 a challenged window) are kept in `findings`.
+
+A feed's batches are looked for only in windows mined from the block that registered it on: a leaf for a feed id
+that did not exist yet is nobody's batch (no device key could have signed it for that feed), and skipping the
+windows before spares the verifier of a new feed from decoding a long history of other feeds' windows.
+`all_windows` (the challenger's view) still reads every window of the range.
 """
 from __future__ import annotations
 
@@ -26,11 +31,14 @@ from .signatures import SignatureCheck
 
 @dataclass
 class WindowIndex:
-    """The windows of one `Ledger` range, loaded on first use; empty on a deployment without `GatewayAnchors`."""
+    """The windows of one `Ledger` range, loaded on first use from the earliest block asked for; empty on a
+    deployment without `GatewayAnchors`."""
 
     ledger: Ledger
     store: Any
-    _by_feed: dict[int, list[AnchorRecord]] | None = field(default=None, repr=False)
+    _by_feed: dict[int, list[AnchorRecord]] = field(default_factory=dict, repr=False)
+    _loaded_from: int | None = field(default=None, repr=False)  # windows of [_loaded_from, to_block] are loaded
+    _challenged: dict[int, gateway.ChallengeRecord] | None = field(default=None, repr=False)
     _txs: dict[str, AnchorTx] = field(default_factory=dict, repr=False)
     _places: dict[str, tuple[int, Window]] = field(default_factory=dict, repr=False)
     windows: dict[int, tuple[gateway.WindowRecord, Window | None]] = field(default_factory=dict, repr=False)
@@ -43,21 +51,23 @@ class WindowIndex:
 
     def all_windows(self) -> dict[int, tuple[gateway.WindowRecord, Window | None]]:
         """Every window of the range by id, with its content (None where it could not be read or checked)."""
-        self._load()
+        self._load(self.ledger.from_block)
         return self.windows
 
-    def anchors(self, feed_id: int) -> list[AnchorRecord]:
-        """The feed's batches in windows, as anchors (in window order)."""
-        return list(self._load().get(feed_id, ()))
+    def anchors(self, feed_id: int, since_block: int | None = None) -> list[AnchorRecord]:
+        """The feed's batches in windows mined from `since_block` on (the range's start if None), as anchors in
+        window order."""
+        start = self.ledger.from_block if since_block is None else max(since_block, self.ledger.from_block)
+        self._load(start)
+        return [a for a in self._by_feed.get(feed_id, ()) if a.block >= start]
 
     def tx(self, tx_hash: str) -> AnchorTx | None:
-        """The window transaction `tx_hash` as an anchoring transaction, None if it anchored no window."""
-        self._load()
+        """The window transaction `tx_hash` as an anchoring transaction; None if it anchored no window that is
+        loaded (every window anchor comes from `anchors`, which loaded its window)."""
         return self._txs.get(tx_hash)
 
     def place(self, anchor: AnchorRecord) -> tuple[int, Window, int] | None:
         """(window id, window, leaf index) of a batch anchored in a window; None for a per-feed anchor."""
-        self._load()
         found = self._places.get(anchor.tx_hash)
         if found is None:
             return None
@@ -91,28 +101,33 @@ class WindowIndex:
     def is_window_tx(self, tx: AnchorTx) -> bool:
         return tx.tx_hash in self._txs and self._txs[tx.tx_hash] is tx
 
-    def _load(self) -> dict[int, list[AnchorRecord]]:
-        if self._by_feed is not None:
-            return self._by_feed
-        self._by_feed = {}
+    def _load(self, start: int) -> None:
+        """Load the windows mined in [start, the block the range loaded from so far)."""
+        if self._loaded_from is not None and self._loaded_from <= start:
+            return
+        end = self.ledger.to_block if self._loaded_from is None else self._loaded_from - 1
+        self._loaded_from = start
         address = self.address
-        if address is None:
-            return self._by_feed
+        if address is None or end < start:
+            return
         chain, ledger = self.ledger.chain, self.ledger
-        challenged = {c.window_id: c for c in gateway.challenge_records(chain, ledger.reader, ledger.from_block,
-                                                                         ledger.to_block)}
-        for record in gateway.window_records(chain, ledger.reader, ledger.from_block, ledger.to_block):
+        if self._challenged is None:  # challenges come after their window: read them over the whole range once
+            self._challenged = {c.window_id: c for c in gateway.challenge_records(chain, ledger.reader,
+                                                                                  ledger.from_block, ledger.to_block)}
+        touched: set[int] = set()
+        for record in gateway.window_records(chain, ledger.reader, start, end):
             window = self._fetch(record)
             self.windows[record.window_id] = (record, window)
-            if record.window_id in challenged:
-                c = challenged[record.window_id]
+            if record.window_id in self._challenged:
+                c = self._challenged[record.window_id]
                 self.findings.append(Finding.of(Kind.CHAIN_MISMATCH, Location(feed=c.feed_id, seq=c.seq,
                                                                             block=c.block, tx=c.tx_hash),
                                                 f"window {record.window_id} of gateway {record.gateway} was "
                                                 f"challenged on-chain by {c.challenger}: {c.fault}"))
             if window is not None:
-                self._add(record, window, address)
-        return self._by_feed
+                touched |= self._add(record, window, address)
+        for feed_id in touched:  # windows loaded later are older: keep each feed's list in window order
+            self._by_feed[feed_id].sort(key=lambda a: (a.block, a.log_index))
 
     def _fetch(self, record: gateway.WindowRecord) -> Window | None:
         cid = unpack(record.cid_digest, record.codec)
@@ -139,8 +154,8 @@ class WindowIndex:
             return None
         return window
 
-    def _add(self, record: gateway.WindowRecord, window: Window, address: str) -> None:
-        assert self._by_feed is not None
+    def _add(self, record: gateway.WindowRecord, window: Window, address: str) -> set[int]:
+        """Index the window's leaves; returns the feeds it holds."""
         calls = []
         for leaf in window.leaves:
             self._by_feed.setdefault(leaf.feed_id, []).append(AnchorRecord(
@@ -151,6 +166,7 @@ class WindowIndex:
                                     leaf.t_last, bytes(leaf.signature)))
         self._txs[record.tx_hash] = AnchorTx(record.tx_hash, record.gateway, address, tuple(calls))
         self._places[record.tx_hash] = (record.window_id, window)
+        return {call.feed_id for call in calls}
 
 
 def check_leaf_signature(anchor: AnchorRecord, tx: AnchorTx, expected_key: str | None,

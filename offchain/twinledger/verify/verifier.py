@@ -79,7 +79,8 @@ class Verifier:
     def verify_batch(self, feed_id: int, seq: int, *, keep_tree: bool = False) -> BatchResult:
         """One batch: content, head (from the previous anchor), signature and the on-chain head (`verifyBatch`)."""
         self.ledger.require_feed(feed_id)
-        found = self.ledger.anchors(feed_id, seq) or [a for a in self.windows.anchors(feed_id) if a.seq == seq]
+        since = _registered_at(self.ledger.key_history(feed_id))
+        found = self.ledger.anchors(feed_id, seq) or [a for a in self.windows.anchors(feed_id, since) if a.seq == seq]
         if not found:
             raise LookupError(f"no batch {seq} in feed {feed_id} (it has {self.ledger.feed_state(feed_id).next_seq}): "
                               f"see `twinledger verify feed {feed_id}`")
@@ -87,7 +88,7 @@ class Verifier:
         prev_head = GENESIS_HEAD
         if seq > 0:
             prev = self.ledger.anchors(feed_id, seq - 1, to_block=anchor.block) or [
-                a for a in self.windows.anchors(feed_id) if a.seq == seq - 1 and a.block <= anchor.block]
+                a for a in self.windows.anchors(feed_id, since) if a.seq == seq - 1 and a.block <= anchor.block]
             prev_head = prev[0].head if prev else GENESIS_HEAD
         state = self.ledger.feed_state(feed_id)
         history = self.ledger.key_history(feed_id)
@@ -177,9 +178,9 @@ class Verifier:
         ledger = self.ledger
         ledger.require_feed(feed_id)
         state = ledger.feed_state(feed_id)
-        windowed = self.windows.anchors(feed_id)
-        anchors = sorted(ledger.anchors(feed_id) + windowed, key=lambda a: (a.seq, a.block, a.log_index))
         history = ledger.key_history(feed_id)
+        windowed = self.windows.anchors(feed_id, _registered_at(history))
+        anchors = sorted(ledger.anchors(feed_id) + windowed, key=lambda a: (a.seq, a.block, a.log_index))
         findings: list[Finding] = []
         # a feed in windows has no per-feed nextSeq or head on SensorFeed: its windows' leaves are its chain
         next_seq = max([state.next_seq] + [a.seq + 1 for a in windowed])
@@ -459,3 +460,8 @@ def _one_unavailable(findings: list[Finding], total: int) -> list[Finding]:
     summary = Finding.of(Kind.STORE_UNAVAILABLE, Location(feed=first.feed, seq=first.seq),
                          f"{len(down)} of {total} batches not checked: {down[0].message}")
     return [f for f in findings if f.kind is not Kind.STORE_UNAVAILABLE] + [summary]
+
+
+def _registered_at(history: Sequence[KeyChange]) -> int | None:
+    """The block that registered the feed (its first key), None if the range does not hold its registration."""
+    return history[0].block if history and history[0].previous is None else None
