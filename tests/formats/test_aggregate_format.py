@@ -9,8 +9,8 @@ from eth_abi import encode as abi_encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twinledger.formats.aggregate import (Window, WindowFormatError, WindowLeaf, decode_window, encode_window,
-                                          encode_window_reference)
+from twinledger.formats.aggregate import (Window, WindowFormatError, WindowLeaf, _decode_canonical, _decode_checked,
+                                          decode_window, encode_window, encode_window_reference)
 from twinledger.formats.headchain import next_head
 from twinledger.formats.merkle import MerkleTree, keccak256, leaf_hash, verify
 
@@ -79,3 +79,49 @@ def test_encoding_is_canonical_and_strict() -> None:
         decode_window(dag_cbor.encode({"v": 1, "leaves": [[1, 2]]}))
     with pytest.raises(WindowFormatError, match="32 bytes"):
         decode_window(dag_cbor.encode({"v": 1, "leaves": [[1, 0, b"x", b"", b"", 1, 0, 0, b""]]}))
+
+
+def _through_dag_cbor(data: bytes) -> tuple[WindowLeaf, ...] | str:
+    try:
+        return _decode_checked(data).leaves
+    except WindowFormatError as exc:
+        return f"rejected: {exc}"
+
+
+@settings(max_examples=150)
+@given(st.lists(LEAF, min_size=1, max_size=12), st.data())
+def test_the_fast_decoder_accepts_only_what_dag_cbor_accepts_and_reads_the_same(leaves: list[WindowLeaf],
+                                                                               data: st.DataObject) -> None:
+    raw = bytearray(encode_window(leaves))
+    for _ in range(data.draw(st.integers(0, 3))):  # flip, insert or cut bytes anywhere
+        at = data.draw(st.integers(0, len(raw) - 1))
+        action = data.draw(st.sampled_from(["flip", "insert", "cut"]))
+        if action == "flip":
+            raw[at] ^= data.draw(st.integers(1, 255))
+        elif action == "insert":
+            raw.insert(at, data.draw(st.integers(0, 255)))
+        elif len(raw) > 1:
+            del raw[at]
+    fast = _decode_canonical(bytes(raw))
+    if fast is not None:
+        assert fast.leaves == _through_dag_cbor(bytes(raw))
+    assert _leaves_or_reason(bytes(raw)) == _through_dag_cbor(bytes(raw))
+
+
+def _leaves_or_reason(data: bytes) -> tuple[WindowLeaf, ...] | str:
+    try:
+        return decode_window(data).leaves
+    except WindowFormatError as exc:
+        return f"rejected: {exc}"
+
+
+def test_non_canonical_bytes_that_cbor2_reads_fall_through_to_dag_cbor() -> None:
+    import cbor2
+
+    leaves = [_leaf(1), _leaf(2)]
+    # a uint in a longer head than needed: cbor2 reads it, canonical DAG-CBOR forbids it
+    long_head = encode_window(leaves).replace(b"\x89\x01\x00", b"\x89\x18\x01\x00", 1)
+    assert [x[0] for x in cbor2.loads(long_head)["leaves"]] == [1, 2]
+    assert _decode_canonical(long_head) is None
+    with pytest.raises(WindowFormatError, match="DAG-CBOR"):
+        decode_window(long_head)

@@ -16,7 +16,10 @@ The window's content, stored on IPFS and named on-chain by its CID, is the DAG-C
 ``{"v": 1, "leaves": [[feedId, seq, prevHead, root, cid, count, tFirst, tLast, signature], ...]}``
 (byte strings for the 32-byte fields and the signature); anyone can rebuild the root from it.
 ``encode_window`` writes those bytes directly (a 10,000-feed window in about 0.3 s, with its tree), and
-``encode_window_reference`` through ``dag_cbor``; decoding goes through ``dag_cbor`` and checks every field.
+``encode_window_reference`` through ``dag_cbor``. ``decode_window`` parses with ``cbor2`` (C) and accepts the
+bytes only if they are exactly ``encode_window`` of what it read, i.e. the canonical encoding; anything else goes
+through ``dag_cbor``, which gives the reason (0.56 s of pure-Python decoding per 10,000-feed window, against
+about 0.15 s this way, with every field checked either way).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cbor2
 import dag_cbor
 
 from ..errors import TwinLedgerError
@@ -180,8 +184,29 @@ def encode_window_reference(leaves: Sequence[WindowLeaf]) -> bytes:
 
 def decode_window(data: bytes) -> Window:
     """Parses and checks a window's content; raises :class:`WindowFormatError` on anything else."""
+    data = bytes(data)
+    fast = _decode_canonical(data)
+    return fast if fast is not None else _decode_checked(data)
+
+
+def _decode_canonical(data: bytes) -> Window | None:
+    """The window, if `data` is exactly the canonical encoding of one; None for anything else (the caller then
+    finds out why through ``dag_cbor``)."""
+    if not data.startswith(_PREFIX):
+        return None
     try:
-        obj = dag_cbor.decode(bytes(data))
+        obj = cbor2.loads(data)
+        leaves = [WindowLeaf(*item) for item in obj["leaves"]]
+        if encode_window(leaves) != data:
+            return None
+        return Window(leaves)
+    except Exception:  # noqa: BLE001 - whatever cbor2 or the fields reject, dag_cbor's path names it
+        return None
+
+
+def _decode_checked(data: bytes) -> Window:
+    try:
+        obj = dag_cbor.decode(data)
     except Exception as exc:  # noqa: BLE001 - dag_cbor raises several unrelated classes
         raise WindowFormatError(f"not a DAG-CBOR window: {exc}") from None
     if not isinstance(obj, dict) or set(obj) != {"v", "leaves"}:
