@@ -52,7 +52,7 @@ def plans(quick: bool) -> dict[str, dict[str, Any]]:
     return {
         "gas": dict(runs=5),
         "aggregate": dict(runs=5),
-        "verify": dict(runs=3, batches=100, batch_size=1000),
+        "verify": dict(runs=5, batches=100, batch_size=1000),
         "agent": dict(plan=agent.AgentPlan()),
         "realtime": dict(plan=realtime.RealtimePlan(seconds=float(os.environ.get("BENCH_REALTIME_S", "30")))),
         "soak": dict(seconds=float(os.environ.get("BENCH_SOAK_S", "600"))),
