@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ipfs_testdata import seeded
 from twinledger.ipfs import (
@@ -23,6 +25,7 @@ from twinledger.ipfs import (
     open_store,
     parse_cid,
 )
+from twinledger.ipfs.cids import cid_str
 
 MB = 1024 * 1024
 
@@ -113,6 +116,57 @@ def test_block_put_get_has_stat(store: EmbeddedStore) -> None:
         store.block_get(missing)
     with pytest.raises(BlockNotFound):
         store.block_stat(missing)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([0x55, 0x70, 0x71, 0x72, 0x0129]), st.sampled_from(["sha2-256", "sha2-512", "identity"]),
+       st.binary(max_size=80))
+def test_cid_strings_built_by_hand_are_multiformats_strings(codec: int, mhtype: str, data: bytes) -> None:
+    from multiformats import CID, multihash as mh_lib
+
+    from twinledger.ipfs.cids import block_key, cid_v1_str, multihash_key
+
+    mh = bytes(mh_lib.get(mhtype).digest(data))
+    reference = CID("base32", 1, codec, mh)
+    assert cid_v1_str(codec, mh) == reference.encode("base32") == cid_str(reference)
+    assert multihash_key(mh) == block_key(reference)
+
+
+def test_block_put_many_is_block_put_of_each_and_pins_them_in_one_go(store: EmbeddedStore, tmp_path: Path) -> None:
+    blocks = [b"abc", b"", b"abc"] + [random.Random(i).randbytes(300) for i in range(20)]
+    stats = store.block_put_many(blocks, pin=True)
+    assert stats[0].cid == "bafkreif2pall7dybz7vecqka3zo24irdwabwdi4wc55jznaq75q7eaavvu"
+    other = EmbeddedStore(tmp_path / "one-by-one")
+    assert stats == [other.block_put(b, pin=True) for b in blocks]
+    assert [store.block_get(s.cid) for s in stats] == blocks
+    assert {p.cid for p in store.pin_ls(type="direct")} == {s.cid for s in stats}
+    assert not os.listdir(tmp_path / "store" / "tmp")
+    assert store.block_put_many([b"\xa0"] * 5, codec="dag-cbor", mhtype="identity")[0].cid == cid_str(
+        parse_cid(other.block_put(b"\xa0", codec="dag-cbor", mhtype="identity").cid))
+    with pytest.raises(ValueError, match="CIDv0"):
+        store.block_put_many([b"x"] * 5, cid_version=0)
+
+
+def test_block_put_many_names_no_block_before_its_bytes_are_flushed(store: EmbeddedStore, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flush of the temp files fails (a disk error): no block has its name, no temp file is left."""
+    from twinledger.ipfs import embedded
+
+    if embedded._SYNCFS is None:
+        pytest.skip("no syncfs on this platform: each block is fsynced before its rename")
+
+    def failing(fd: int) -> int:
+        import ctypes
+
+        ctypes.set_errno(5)
+        return -1
+
+    monkeypatch.setattr(embedded, "_SYNCFS", failing)
+    blocks = [random.Random(i).randbytes(100) for i in range(8)]
+    with pytest.raises(OSError, match="syncfs"):
+        store.block_put_many(blocks, pin=True)
+    assert not any(files for _, _, files in os.walk(tmp_path / "store" / "blocks"))
+    assert not os.listdir(tmp_path / "store" / "tmp") and store.pin_ls() == []
 
 
 def test_pins(store: EmbeddedStore) -> None:

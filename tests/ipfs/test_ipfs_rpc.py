@@ -134,6 +134,8 @@ def test_kubo_backend_against_the_rpc_server(kubo: KuboStore, tmp_path: Path) ->
     stat = kubo.block_put(b"abc", pin=True)
     assert kubo.block_get(stat.cid) == b"abc" and kubo.block_has(stat.cid)
     assert kubo.block_stat(stat.cid) == stat
+    many = kubo.block_put_many([b"abc", b"de", b"fgh"], pin=True)
+    assert many[0] == stat and [kubo.block_get(s.cid) for s in many] == [b"abc", b"de", b"fgh"]
     assert not kubo.block_has("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")
     with pytest.raises(BlockNotFound):
         kubo.block_get("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")

@@ -12,6 +12,8 @@ import ipaddress
 import logging
 import os
 import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Callable, Iterator, Optional, TypeVar
 from urllib.parse import urlsplit
 
@@ -32,6 +34,7 @@ warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer n
 T = TypeVar("T")
 
 DEFAULT_KUBO_ADDR = "http://127.0.0.1:5001"
+PUT_MANY_REQUESTS = 8  # block_put_many: requests to the daemon at once
 
 
 def to_multiaddr(addr: str) -> str:
@@ -184,6 +187,17 @@ class KuboStore(CarFiles):
         body, headers = multipart.stream_files(io.BytesIO(data), chunk_size=1 << 20)
         res = self._request("/block/put", decoder="json", opts=opts, data=body, headers=headers)[0]
         return BlockStat(cid_str(res["Key"]), int(res["Size"]))
+
+    def block_put_many(self, blocks: Sequence[bytes], *, codec: str = "raw", mhtype: str = "sha2-256",
+                       cid_version: int = 1, pin: bool = False) -> list[BlockStat]:
+        """`block_put` of each, several requests at once (the daemon syncs each block itself)."""
+        def put(data: bytes) -> BlockStat:
+            return self.block_put(data, codec=codec, mhtype=mhtype, cid_version=cid_version, pin=pin)
+
+        if len(blocks) <= 1:
+            return [put(data) for data in blocks]
+        with ThreadPoolExecutor(max_workers=min(PUT_MANY_REQUESTS, len(blocks))) as pool:
+            return list(pool.map(put, blocks))
 
     def block_has(self, cid: CidLike) -> bool:
         try:
