@@ -85,7 +85,7 @@ class Anchorer:
         self._last_send = 0.0
         self._gas_per_item = DEFAULT_GAS_PER_ITEM
         self._gas_limit: int | None = None
-        self._storer = BatchStorer(outbox, store, sealer, "anchor-store")
+        self._storer = BatchStorer(outbox, store, sealer)
 
     # -- the round ---------------------------------------------------------------------------
 

@@ -129,7 +129,7 @@ class WindowAnchorer:
         self._mined: dict[int, tuple[InFlight, int, int]] = {}  # nonce -> (window, block, gas) until confirmed
         self._recovering = True  # at start: whatever a previous run left in flight is settled first
         self._cancel_factor: dict[int, float] = {}  # nonce -> fee factor of the next cancel there
-        self._storer = BatchStorer(outbox, store, sealer, "window-store")
+        self._storer = BatchStorer(outbox, store, sealer)
         self._last_send = 0.0
         self._last_round = 0.0
         self._round_gap = 0.05  # seconds between rounds, smoothed

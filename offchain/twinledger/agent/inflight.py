@@ -1,6 +1,6 @@
 """What both anchorers share: anchoring transactions in flight in nonce order (receipts, fee bumps on a stuck or
 dropped one, giving up on one whose nonce another transaction took), the chain's block time, and the store step
-(every batch without a CID to IPFS, several at once, the CIDs recorded in one outbox commit).
+(every batch without a CID to IPFS in one `block_put_many`, the CIDs recorded in one outbox commit).
 
 `InFlightTxs.poll` only reports what happened; what a mined, reverted or lost transaction means for the outbox
 and the feeds' tips is each anchorer's business (agent/anchorer.py, agent/gateway.py).
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -17,12 +16,9 @@ import structlog
 
 from ..chain.tx import SentTx, TxSender
 from .outbox import BatchRecord, BatchState, Outbox, ReconcileReport
-from .publish import PreparedAnchor, store_batch
+from .publish import PreparedAnchor, store_batches
 
 log = structlog.get_logger(__name__)
-
-STORE_THREADS = 16
-
 
 class Sealer(Protocol):
     """Turns a batch's encoded bytes into what is stored (agent/sealing.py's BatchSealer encrypts them)."""
@@ -230,16 +226,14 @@ class BlockClock:
 
 
 class BatchStorer:
-    """Stores every batch that has no CID yet, several at once (each store waits on its own fsyncs), and records
-    the CIDs in one commit; a crash before it only stores the same blocks again. A sealer may publish a key epoch,
-    so with one the batches are stored one at a time."""
+    """Stores every batch that has no CID yet in one `block_put_many` (the blocks' fsyncs overlap, the pins are
+    one commit) and records the CIDs in one outbox commit; a crash before it only stores the same blocks again.
+    A sealer (which may publish a key epoch) seals each batch first, one at a time, in seq order."""
 
-    def __init__(self, outbox: Outbox, store: object, sealer: Sealer | None, thread_name: str) -> None:
+    def __init__(self, outbox: Outbox, store: object, sealer: Sealer | None) -> None:
         self.outbox = outbox
         self.store = store
         self.sealer = sealer
-        self.thread_name = thread_name
-        self._pool: ThreadPoolExecutor | None = None
 
     def store_all(self, records: list[BatchRecord], data: dict[tuple[int, int], bytes],
                   wanted: Callable[[BatchRecord], bool] = lambda r: True) -> list[BatchRecord]:
@@ -247,18 +241,13 @@ class BatchStorer:
         new = [r for r in records if r.cid is None and wanted(r)]
         if not new:
             return records
-        if len(new) == 1 or self.sealer is not None:
-            found = [self._store(r, data[(r.feed, r.seq)]) for r in new]
-        else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix=self.thread_name)
-            found = list(self._pool.map(lambda r: self._store(r, data[(r.feed, r.seq)]), new))
+        found = store_batches(self.store, [self._sealed(r, data[(r.feed, r.seq)]) for r in new])
         by_key = {(r.feed, r.seq): cid for r, cid in zip(new, found)}
         self.outbox.move_many([(f, q, {"cid": cid}) for (f, q), cid in by_key.items()], BatchState.STORED)
         return [replace(r, cid=by_key[(r.feed, r.seq)], state=BatchState.STORED) if (r.feed, r.seq) in by_key
                 else r for r in records]
 
-    def _store(self, record: BatchRecord, data: bytes) -> str:
-        if self.sealer is not None:  # the CID is of what is stored; the root stays over the plaintext
-            data = self.sealer.seal(record.feed, record.seq, data)
-        return store_batch(self.store, data)
+    def _sealed(self, record: BatchRecord, data: bytes) -> bytes:
+        if self.sealer is None:
+            return data
+        return self.sealer.seal(record.feed, record.seq, data)  # the CID is of what is stored; the root stays over the plaintext

@@ -49,6 +49,11 @@ def store_batch(store, encoded: bytes) -> str:
     return str(stat.cid)
 
 
+def store_batches(store, encoded: Sequence[bytes]) -> list[str]:
+    """`store_batch` of each, in one `block_put_many` (every block durable and pinned when it returns)."""
+    return [str(stat.cid) for stat in store.block_put_many(list(encoded), codec="raw", pin=True)]
+
+
 def prepare_anchor(batch: Batch, cid: str, prev_head: bytes, device_key: bytes | str | None,
                    chain_id: int, feed_contract: str, root: bytes | None = None) -> PreparedAnchor:
     """Compute root and head and sign; `device_key=None` leaves the signature empty (ANCHOR-permission path)."""
