@@ -241,7 +241,7 @@ class Anchorer:
                 self.outbox.mark_confirmed(record.feed, record.seq)
 
     def _prepare(self, records: list[BatchRecord]) -> list[tuple[BatchRecord, PreparedAnchor]]:
-        data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in records}
+        data = self.outbox.batch_data_many((r.feed, r.seq) for r in records)
         unread = sorted({r.feed for r in records} - self._tip.keys())
         if len(unread) > 1:  # the chain tips of a round's new feeds in one round trip (_chain_tip reads one)
             self._tip.update(contracts.tips_of(self.chain, unread))

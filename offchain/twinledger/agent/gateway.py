@@ -204,7 +204,7 @@ class WindowAnchorer:
             self._store(records)  # ahead of the send: a cut's round then stores only what the cut closed
             return done
         records = self._store(records)
-        data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in records if r.root is None}
+        data = self.outbox.batch_data_many((r.feed, r.seq) for r in records if r.root is None)
         prepared: list[tuple[BatchRecord, PreparedAnchor]] = []
         for feed, group in groupby(records, key=lambda r: r.feed):
             prepared.extend(self._prepare_feed(feed, list(group), data))
@@ -215,7 +215,7 @@ class WindowAnchorer:
     def _store(self, records: list[BatchRecord]) -> list[BatchRecord]:
         """`records`, each batch of a feed with a device key on IPFS (those without a CID stored now)."""
         new = [r for r in records if r.cid is None]
-        data = {(r.feed, r.seq): self.outbox.batch_data(r.feed, r.seq) for r in new}
+        data = self.outbox.batch_data_many((r.feed, r.seq) for r in new)
         return self._storer.store_all(records, data, lambda r: self.device_keys.get(r.feed) is not None)
 
     def _observe_round(self) -> None:

@@ -7,6 +7,7 @@ and the feeds' tips is each anchorer's business (agent/anchorer.py, agent/gatewa
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -59,9 +60,10 @@ class InFlight:
     sent_at: float  # monotonic time of the latest (re)broadcast
     hashes: list[str] = field(default_factory=list)
 
-    @property
-    def feeds(self) -> set[int]:
-        return {a.feed for _, a in self.prepared}
+    @functools.cached_property
+    def feeds(self) -> frozenset[int]:
+        """The feeds it carries (`prepared` is fixed once the transaction is sent)."""
+        return frozenset(a.feed for _, a in self.prepared)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class InFlightTxs:
         self.receipt_timeout = receipt_timeout
         self.txs: dict[int, InFlight] = {}
         self._polled_block = -1
+        self._busy: tuple[tuple[tuple[int, int], ...], frozenset[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.txs)
@@ -104,8 +107,13 @@ class InFlightTxs:
         self._record_sent(flight)
         return flight
 
-    def busy_feeds(self) -> set[int]:
-        return {feed for f in self.txs.values() for feed in f.feeds}
+    def busy_feeds(self) -> frozenset[int]:
+        """The feeds of every transaction in flight; asked once per feed per round, so kept until the set of
+        transactions changes (at 1,000 feeds rebuilding it each time was a quadratic second per round)."""
+        key = tuple((nonce, id(f)) for nonce, f in self.txs.items())
+        if self._busy is None or self._busy[0] != key:
+            self._busy = (key, frozenset().union(*(f.feeds for f in self.txs.values())))
+        return self._busy[1]
 
     def taken(self) -> set[tuple[int, int]]:
         """(feed, seq) of every batch in flight."""

@@ -412,13 +412,21 @@ class Outbox:
 
     def batch_data(self, feed: int, seq: int) -> bytes:
         """The exact encoded bytes stored when the batch was claimed."""
+        return self.batch_data_many([(feed, seq)])[(feed, seq)]
+
+    def batch_data_many(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """`batch_data` of each (feed, seq), read under one hold of the lock: a round of 1,000 feeds' batches
+        waited for the ingest thread's commits once per batch."""
+        out: dict[tuple[int, int], bytes] = {}
         with self._lock:
-            row = self._db.execute("SELECT data FROM batches WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
-        if row is None:
-            raise KeyError((feed, seq))
-        if row[0] is None:
-            raise OutboxError(f"feed {feed} seq {seq}: bytes were pruned")
-        return bytes(row[0])
+            for feed, seq in keys:
+                row = self._db.execute("SELECT data FROM batches WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
+                if row is None:
+                    raise KeyError((feed, seq))
+                if row[0] is None:
+                    raise OutboxError(f"feed {feed} seq {seq}: bytes were pruned")
+                out[(feed, seq)] = bytes(row[0])
+        return out
 
     def load_batch(self, feed: int, seq: int) -> Batch:
         return decode_batch(self.batch_data(feed, seq))

@@ -88,7 +88,7 @@ class _BlockWriter:
         self._dirty_dirs: set[str] = set()
         self._lock = threading.Lock()
         self._pending: deque[Future[None]] = deque()
-        self._unsynced: list[tuple[str, str]] = []  # (temp file, final name), synced_once only
+        self._unsynced: list[tuple[Future[str | None], str]] = []  # (temp file being written, final): synced_once
         self._synced_once = synced_once and store.fsync and _SYNCFS is not None
         self.written = 0
         self.bytes = 0
@@ -98,13 +98,11 @@ class _BlockWriter:
 
     def put_at(self, final: str, data: bytes | memoryview) -> None:
         """Install `data` as the block file `final` (its path in the store)."""
+        if self._synced_once:  # the file system calls on several threads: their waits overlap
+            self._unsynced.append((_pool().submit(self._write_tmp_if_new, final, data), final))
+            return
         if os.path.exists(final):
             return  # content-addressed: identical bytes are already there
-        if self._synced_once:
-            self._unsynced.append((self._write_tmp(data, fsync=False), final))
-            self.written += 1
-            self.bytes += len(data)
-            return
         if not self._store.fsync:
             self._install(final, data)
             return
@@ -126,6 +124,15 @@ class _BlockWriter:
             os.unlink(tmp)
             raise
         os.close(fd)
+        return tmp
+
+    def _write_tmp_if_new(self, final: str, data: bytes | memoryview) -> str | None:
+        if os.path.exists(final):
+            return None  # content-addressed: identical bytes are already there
+        tmp = self._write_tmp(data, fsync=False)
+        with self._lock:
+            self.written += 1
+            self.bytes += len(data)
         return tmp
 
     def _rename(self, tmp: str, final: str) -> tuple[str, ...]:
@@ -166,10 +173,24 @@ class _BlockWriter:
         self._dirty_dirs.clear()
 
     def _finish_synced_once(self) -> None:
-        pending, self._unsynced = self._unsynced, []
-        if not pending:
+        writing, self._unsynced = self._unsynced, []
+        if not writing:
+            return
+        pending: list[tuple[str, str]] = []
+        failure: BaseException | None = None
+        for future, final in writing:  # every write is waited for, so none is left running on a failure
+            try:
+                tmp = future.result()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the written ones are removed
+                failure = failure or exc
+                continue
+            if tmp is not None:
+                pending.append((tmp, final))
+        if not pending and failure is None:
             return
         try:
+            if failure is not None:
+                raise failure
             _syncfs(self._store._tmp_dir)  # the bytes, before any of them has its name
         except BaseException:
             for tmp, _ in pending:
