@@ -131,7 +131,8 @@ def realtime_section(r: dict[str, Any]) -> str:
         "every batch shortly before the block is due and sends them in one window, so p99 ≈ block time + the "
         "cut's lead (twice what the last cut took from the cut to its broadcast, starting at a tenth of the block "
         "time). A cut that misses its block costs a whole block for the readings it carries. At 1,000 feeds the "
-        "cut's round itself (store and sign 1,000 batches in Python on 2 cores) is most of the lead.",
+        "cut's round itself (store, sign and put in a window about 2,000 batches per 2 s block, in one Python "
+        "process on 2 cores) is most of the lead; its profile is under \"Where the agent's time goes\".",
         "",
         f"Memory of the bench process (all the agent's stages run in it; anvil is separate; the bench's own record "
         f"of the readings is constant in size), sampled every second at 100 × 100 Hz and 2 s blocks: the soak "
