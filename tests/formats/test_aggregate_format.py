@@ -125,3 +125,12 @@ def test_non_canonical_bytes_that_cbor2_reads_fall_through_to_dag_cbor() -> None
     assert _decode_canonical(long_head) is None
     with pytest.raises(WindowFormatError, match="DAG-CBOR"):
         decode_window(long_head)
+
+
+def test_a_list_head_claiming_more_leaves_than_the_bytes_hold_never_reaches_cbor2() -> None:
+    from twinledger.formats.aggregate import _PREFIX
+
+    huge = _PREFIX + b"\x9b" + (2**40).to_bytes(8, "big") + encode_window([_leaf(1)])[len(_PREFIX) + 1:]
+    assert _decode_canonical(huge) is None
+    with pytest.raises(WindowFormatError):
+        decode_window(huge)

@@ -192,8 +192,8 @@ def decode_window(data: bytes) -> Window:
 def _decode_canonical(data: bytes) -> Window | None:
     """The window, if `data` is exactly the canonical encoding of one; None for anything else (the caller then
     finds out why through ``dag_cbor``)."""
-    if not data.startswith(_PREFIX):
-        return None
+    if not data.startswith(_PREFIX) or _claimed_leaves(data) * _MIN_LEAF_BYTES > len(data):
+        return None  # a list head claiming more leaves than the bytes can hold is not handed to cbor2
     try:
         obj = cbor2.loads(data)
         leaves = [WindowLeaf(*item) for item in obj["leaves"]]
@@ -202,6 +202,23 @@ def _decode_canonical(data: bytes) -> Window | None:
         return Window(leaves)
     except Exception:  # noqa: BLE001 - whatever cbor2 or the fields reject, dag_cbor's path names it
         return None
+
+
+_MIN_LEAF_BYTES = 1 + 2 + 3 * 33 + 3 + 1  # the list head, two 1-byte uints, three 32-byte strings, three more, a signature
+
+
+def _claimed_leaves(data: bytes) -> int:
+    """The length the leaves' list head after `_PREFIX` claims (an unknown head claims too many)."""
+    at = len(_PREFIX)
+    if at >= len(data) or data[at] >> 5 != 4:
+        return len(data)
+    info = data[at] & 0x1F
+    if info < 24:
+        return info
+    width = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
+    if width is None or at + 1 + width > len(data):
+        return len(data)
+    return int.from_bytes(data[at + 1:at + 1 + width], "big")
 
 
 def _decode_checked(data: bytes) -> Window:
