@@ -36,8 +36,6 @@ from __future__ import annotations
 import heapq
 import sqlite3
 import threading
-from bisect import bisect_right
-from itertools import accumulate
 from operator import itemgetter
 import time
 from dataclasses import dataclass
@@ -51,7 +49,6 @@ from twinledger.formats.batch import (
     BATCH_SIZE_LIMIT,
     Batch,
     Reading,
-    batch_overhead,
     decode_batch,
     encode_batch_of_encoded,
     encode_reading_fields,
@@ -60,7 +57,7 @@ from twinledger.formats.batch import (
 from twinledger.formats.merkle import fast_root, leaf_hashes
 from ..errors import TwinLedgerError
 from . import checkpoints as checkpoints_sql
-from .outbox_rows import Appended, Param, Row, UnbatchedRows, insert_all, insert_one_by_one, row_params
+from .outbox_rows import Appended, Param, Row, UnbatchedRows, insert_all, insert_one_by_one, readings_fitting, row_params
 from .outbox_tx import Transaction, Transactions
 from .outbox_schema import BATCH_COLUMNS, MIGRATABLE, SCHEMA, SCHEMA_VERSION, migrate_v4
 
@@ -141,16 +138,6 @@ class ReconcileReport:
     reverted: tuple[int, ...]
     next_seq: int
 
-
-
-def _fitting(feed: int, seq: int, sizes: list[int], max_bytes: int) -> int:
-    """How many readings of encoded ``sizes`` one batch holds within ``max_bytes``; at least one. The array
-    head grows with the count, so the exact test only runs near the limit."""
-    ends = list(accumulate(sizes))
-    n = bisect_right(ends, max_bytes - batch_overhead(feed, seq, 2**64 - 1))
-    while n < len(sizes) and batch_overhead(feed, seq, n + 1) + ends[n] <= max_bytes:
-        n += 1
-    return max(n, 1)
 
 
 # A reading's batch: the feed's batch whose rid range holds it (index batches_rids), NULL while unbatched.
@@ -370,7 +357,7 @@ class Outbox:
                 return None
             encode = encode_reading_fields  # the fields were checked when appended
             encoded = [encode(rid, sensor, t_ms, value, quality) for rid, _, sensor, t_ms, value, quality, _ in rows]
-            n = _fitting(feed, seq, list(map(len, encoded)), max_bytes)
+            n = readings_fitting(feed, seq, list(map(len, encoded)), max_bytes)
             rows, encoded = rows[:n], encoded[:n]
             blob = encode_batch_of_encoded(feed, seq, encoded)
             if len(blob) > max_bytes:
@@ -415,18 +402,15 @@ class Outbox:
         return self.batch_data_many([(feed, seq)])[(feed, seq)]
 
     def batch_data_many(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """`batch_data` of each (feed, seq), read under one hold of the lock: a round of 1,000 feeds' batches
-        waited for the ingest thread's commits once per batch."""
-        out: dict[tuple[int, int], bytes] = {}
+        """`batch_data` of each (feed, seq) under one hold of the lock: one wait for the ingest thread's commit
+        per round of batches, not one per batch."""
         with self._lock:
-            for feed, seq in keys:
-                row = self._db.execute("SELECT data FROM batches WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
-                if row is None:
-                    raise KeyError((feed, seq))
-                if row[0] is None:
-                    raise OutboxError(f"feed {feed} seq {seq}: bytes were pruned")
-                out[(feed, seq)] = bytes(row[0])
-        return out
+            rows = {(f, q): self._db.execute("SELECT data FROM batches WHERE feed = ? AND seq = ?", (f, q)).fetchone()
+                    for f, q in keys}
+        for (feed, seq), row in rows.items():
+            if row is None or row[0] is None:
+                raise KeyError((feed, seq)) if row is None else OutboxError(f"feed {feed} seq {seq}: bytes were pruned")
+        return {key: bytes(row[0]) for key, row in rows.items()}
 
     def load_batch(self, feed: int, seq: int) -> Batch:
         return decode_batch(self.batch_data(feed, seq))

@@ -10,16 +10,17 @@ from __future__ import annotations
 import sqlite3
 from bisect import bisect_right
 from operator import itemgetter
-from itertools import chain
+from itertools import accumulate, chain
 from math import inf
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from twinledger.formats.batch import MAX_UINT64, Quality, Reading, reading_encoded_size
+from twinledger.formats.batch import MAX_UINT64, Quality, Reading, batch_overhead, reading_encoded_size
 
 from .outbox_schema import INSERT_READING
 
-__all__ = ["Appended", "Param", "Row", "UnbatchedRows", "insert_all", "insert_one_by_one", "row_params"]
+__all__ = ["Appended", "Param", "Row", "UnbatchedRows", "insert_all", "insert_one_by_one", "readings_fitting",
+           "row_params"]
 
 Row = tuple[int, str, int, float, int]  # feed, sensor, t_ms, value, quality
 Param = tuple[int, int, str, int, float, int, int]  # rid, feed, sensor, t_ms, value, quality, encoded size
@@ -172,3 +173,13 @@ class UnbatchedRows:
         n = bisect_right(rows, upto_rid, key=itemgetter(0))
         self._held -= n
         self._rows[feed] = rows[n:]
+
+
+def readings_fitting(feed: int, seq: int, sizes: list[int], max_bytes: int) -> int:
+    """How many readings of encoded ``sizes`` one batch holds within ``max_bytes``; at least one. The array
+    head grows with the count, so the exact test only runs near the limit."""
+    ends = list(accumulate(sizes))
+    n = bisect_right(ends, max_bytes - batch_overhead(feed, seq, 2**64 - 1))
+    while n < len(sizes) and batch_overhead(feed, seq, n + 1) + ends[n] <= max_bytes:
+        n += 1
+    return max(n, 1)
