@@ -85,6 +85,7 @@ class KuboStore(CarFiles):
     def __init__(self, addr: str = DEFAULT_KUBO_ADDR, *, timeout: float = 120.0,
                  connect_timeout: float = 5.0, verify_reads: bool = True) -> None:
         self.addr = addr
+        self._put_pool: ThreadPoolExecutor | None = None  # block_put_many's requests, made on first use
         self.multiaddr = to_multiaddr(addr)
         self.timeout = (connect_timeout, timeout)
         self.verify_reads = verify_reads
@@ -196,8 +197,9 @@ class KuboStore(CarFiles):
 
         if len(blocks) <= 1:
             return [put(data) for data in blocks]
-        with ThreadPoolExecutor(max_workers=min(PUT_MANY_REQUESTS, len(blocks))) as pool:
-            return list(pool.map(put, blocks))
+        if self._put_pool is None:
+            self._put_pool = ThreadPoolExecutor(max_workers=PUT_MANY_REQUESTS, thread_name_prefix="kubo-put")
+        return list(self._put_pool.map(put, blocks))
 
     def block_has(self, cid: CidLike) -> bool:
         try:
@@ -257,6 +259,9 @@ class KuboStore(CarFiles):
         return CarImportResult(roots, blocks, size, errors)
 
     def close(self) -> None:
+        if self._put_pool is not None:
+            self._put_pool.shutdown(wait=True)
+            self._put_pool = None
         self._client.close()
 
     def __repr__(self) -> str:
