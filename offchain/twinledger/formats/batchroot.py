@@ -1,0 +1,54 @@
+"""The Merkle root a batch's bytes commit to (docs/formats.md §2): each reading's own bytes, exactly as the batch
+stores them, are one leaf. A function of the bytes alone and of this layer alone, so that a helper process can run
+it after importing nothing more than the formats (`verify.roots`); `serve` is that process."""
+from __future__ import annotations
+
+import sys
+from typing import BinaryIO
+
+from .batch import BatchFormatError, decode_batch_columns
+from .merkle import fast_root, leaf_hashes
+
+__all__ = ["MAX_REQUEST", "batch_root", "batch_root_or_none", "serve"]
+
+
+def batch_root(data: bytes) -> bytes:
+    """The root over the readings of a plaintext batch; raises `BatchFormatError` for bytes that are no batch."""
+    return fast_root(leaf_hashes(decode_batch_columns(data)[1]))
+
+
+def batch_root_or_none(data: bytes) -> bytes | None:
+    """`batch_root`, or None for bytes that are no batch (the caller's own decode then names the fault)."""
+    try:
+        return batch_root(data)
+    except BatchFormatError:
+        return None
+
+
+# ---- the helper process (`python -m twinledger.formats.batchroot`, started by `verify.roots`) ----------------
+# Each request on stdin is a 4-byte big-endian length and that many bytes of one batch; each answer on stdout is
+# one byte (1: a root follows, 0: the bytes are no batch) and the 32-byte root. End of stdin ends the process.
+
+MAX_REQUEST = 1 << 24  # far above any batch (BATCH_SIZE_LIMIT): a longer request is a broken pipe, not a batch
+_NO_ROOT = b"\x00" + bytes(32)
+
+
+def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+    """Answer requests until `requests` ends."""
+    while True:
+        head = requests.read(4)
+        if len(head) < 4:
+            return
+        size = int.from_bytes(head, "big")
+        if size > MAX_REQUEST:
+            raise SystemExit(f"batchroot: a request of {size} bytes is no batch; the pipe is out of step")
+        data = requests.read(size)
+        if len(data) < size:
+            return
+        root = batch_root_or_none(data)
+        answers.write(_NO_ROOT if root is None else b"\x01" + root)
+        answers.flush()
+
+
+if __name__ == "__main__":
+    serve(sys.stdin.buffer, sys.stdout.buffer)
