@@ -3,6 +3,8 @@ history is caught and named at its exact place (feed, seq, CID, reading)."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 
 import pytest
 
@@ -11,6 +13,7 @@ from twinledger.crypto.context import Context, Subject
 from twinledger.crypto.payload import seal
 from twinledger.formats.batch import Batch, encode_batch
 from twinledger.verify import Kind, Severity, StaticKeys, Status
+from twinledger.verify.roots import cores_here, shared_helpers
 
 from verify_support import GATEWAY, INSIDER, World, make_world, synthetic_batch
 
@@ -188,3 +191,57 @@ def test_verify_a_large_feed(world: World) -> None:
     assert result.ok and result.readings_checked == 40_000
     assert len(result.batches) == 20 and all(b.verified for b in result.batches)
     assert not result.findings and result.gaps == []
+
+
+# ---- root helpers (verify.roots): other processes hash, the verdict stays the verifier's ---------------------
+
+
+def verdicts(result) -> tuple:
+    return (result.status, result.readings_checked, [str(f) for f in result.findings],
+            [(b.anchor.seq, b.root_checked, b.encrypted, [str(f) for f in b.findings]) for b in result.batches])
+
+
+@pytest.fixture()
+def helpers():
+    if cores_here() < 2:
+        pytest.skip("one core: the verifier never starts root helpers here")
+    started = shared_helpers()
+    assert started is not None and not started.failed
+    return started
+
+
+def test_root_helpers_change_no_verdict(world: World, helpers) -> None:
+    """Good batches, one anchored with the root of other readings, one whose bytes are no batch and one sealed:
+    with helpers hashing the roots the verdict is exactly the one the verifier reaches alone."""
+    from twinledger.agent.publish import merkle_tree
+
+    feed = world.new_feed("pipe_flow")
+    feed.anchor_many(2)
+    feed.anchor(synthetic_batch(feed.feed, 2), root=merkle_tree(synthetic_batch(feed.feed, 3)).root)
+    feed.anchor(synthetic_batch(feed.feed, 3), data=b"\xa1\x61x\x00 not a batch")
+    sealed = synthetic_batch(feed.feed, 4)
+    feed.anchor(sealed, data=seal(encode_batch(sealed), bytes(range(32)),
+                                  Context(world.twin, Subject.feed(feed.feed), 4, 0),
+                                  envelope="bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"))
+    alone = world.verifier(parallel_from=None).verify_feed(feed.feed)
+    answered = helpers.answered
+    helped = world.verifier(parallel_from=0).verify_feed(feed.feed)
+    assert verdicts(helped) == verdicts(alone)
+    assert kinds(alone.findings) == {(Kind.TAMPERED, 2), (Kind.UNDECODABLE, 3)}
+    assert [b.root_checked for b in helped.batches] == [True, True, False, False, False]
+    assert helpers.answered - answered == 4  # seq 0-2 a root each, seq 3 "no batch"; the sealed one not sent
+
+
+def test_a_helper_killed_with_sigkill_costs_no_verdict(world: World, helpers) -> None:
+    feed = world.new_feed("valve_position")
+    feed.anchor_many(4)
+    first = helpers.pids[0]  # lent out first: the feed's first batch goes to it
+    os.kill(first, signal.SIGKILL)
+    result = world.verifier(parallel_from=0).verify_feed(feed.feed)
+    assert result.status is Status.PASS and result.readings_checked == 80
+    assert all(b.verified and b.root_checked for b in result.batches)
+    assert helpers.failed
+    fresh = shared_helpers()  # the next feed starts new helpers
+    assert fresh is not None and fresh is not helpers and first not in fresh.pids
+    again = world.verifier(parallel_from=0).verify_feed(feed.feed)
+    assert verdicts(again) == verdicts(result) and fresh.answered == 4

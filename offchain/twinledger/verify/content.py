@@ -58,8 +58,12 @@ def store_unavailable(loc: Location, exc: Exception) -> Finding:
 
 
 def check_batch_bytes(data: bytes, anchor: AnchorRecord, *, twin: int | None = None,
-                      keys: KeySource | None = None, keep_tree: bool = False) -> BatchContent:
-    """Decode one batch's bytes and compare it with its anchor (place, count, times, Merkle root)."""
+                      keys: KeySource | None = None, keep_tree: bool = False,
+                      known_root: bytes | None = None) -> BatchContent:
+    """Decode one batch's bytes and compare it with its anchor (place, count, times, Merkle root).
+
+    `known_root` is the root of exactly `data` if a helper computed it (`verify.roots`); it is used only once
+    `data` decoded here as a plaintext batch, and without it the root is computed here."""
     loc = Location(feed=anchor.feed_id, seq=anchor.seq, cid=anchor.cid)
     if _looks_sealed(data):
         opened = _open_sealed_batch(data, anchor, twin, keys, loc)
@@ -74,9 +78,14 @@ def check_batch_bytes(data: bytes, anchor: AnchorRecord, *, twin: int | None = N
     except BatchFormatError as exc:
         return BatchContent([Finding.of(Kind.UNDECODABLE, loc, f"not a valid batch: {exc}")], encrypted=encrypted)
     findings = _batch_header_findings(columns, anchor, loc)
-    leaves = leaf_hashes(encoded)
-    tree = MerkleTree(leaves) if keep_tree else None
-    root = tree.root if tree is not None else merkle_root(leaves)
+    given = known_root if not encrypted and not keep_tree else None
+    tree = None
+    if given is not None:
+        root = given
+    else:
+        leaves = leaf_hashes(encoded)
+        tree = MerkleTree(leaves) if keep_tree else None
+        root = tree.root if tree is not None else merkle_root(leaves)
     root_ok = root == anchor.root
     if not root_ok:
         findings.append(Finding.of(Kind.TAMPERED, loc, "the batch's readings do not give the anchored Merkle root "

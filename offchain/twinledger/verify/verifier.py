@@ -28,6 +28,7 @@ from .findings import Finding, Kind, Location
 from .keys import KeySource
 from .signatures import AnchorRecoverer, SignatureCheck, check_signature, key_at
 from .content import check_batch_bytes, fetch_block, store_unavailable
+from .roots import PARALLEL_FROM_READINGS, RootHelpers, shared_helpers
 from .feed import (
     ReadingIndex, _batch_time_order, _gc_paused, _head_fields, coverage, head_chain, key_findings,
     sequence_findings,
@@ -58,11 +59,15 @@ class Verifier:
     the feed's sensor in the twin's latest specification; a pause between two readings longer than
     `gap_tolerance` sample intervals is a DATA_GAP. Without a rate, `gap_ms` (or an adaptive threshold)
     only notes long pauses between batches (COVERAGE_GAP).
+
+    A feed of at least `parallel_from` readings has its batch roots hashed in helper processes as well
+    (`verify.roots`; None: never); the findings are the same either way.
     """
 
     def __init__(self, ledger: Ledger, store: Any, *, keys: KeySource | None = None,
                  trusted_keys: Iterable[str] | None = None, gap_ms: int | None = None, rate_hz: float | None = None,
-                 gap_tolerance: float = DEFAULT_GAP_TOLERANCE) -> None:
+                 gap_tolerance: float = DEFAULT_GAP_TOLERANCE,
+                 parallel_from: int | None = PARALLEL_FROM_READINGS) -> None:
         self.ledger = ledger
         self.store = store
         self.keys = keys
@@ -70,6 +75,7 @@ class Verifier:
         self.gap_ms = gap_ms
         self.rate_hz = rate_hz
         self.gap_tolerance = gap_tolerance
+        self.parallel_from = parallel_from
         self.recoverer = AnchorRecoverer(ledger.chain_id, ledger.feeds.address)
         self._rates: dict[int, dict[bytes, tuple[float, str]]] = {}
         self.windows = WindowIndex(ledger, store)  # the gateway-aggregated mode's anchors, checked alike
@@ -242,9 +248,10 @@ class Verifier:
                        progress: ProgressFn | None) -> tuple[list[BatchResult], int]:
         batches: list[BatchResult] = []
         readings = 0
-        for i, (anchor, data, tx) in enumerate(self._prefetch(selected)):
+        roots = self._root_helpers(selected)
+        for i, (anchor, data, tx, root) in enumerate(self._prefetch(selected, roots)):
             result, columns = self._check_anchor(anchor, prev_heads.get(anchor.seq, GENESIS_HEAD), state.twin,
-                                                 state.component, history, data=data, tx=tx)
+                                                 state.component, history, data=data, tx=tx, known_root=root)
             if columns is not None:
                 readings += len(columns)
                 result.findings += index.add_columns(anchor, columns)
@@ -255,9 +262,16 @@ class Verifier:
                 progress(i + 1, len(selected), readings)
         return batches, readings
 
-    def _prefetch(self, anchors: Sequence[AnchorRecord]) -> Iterator[tuple[AnchorRecord, tuple[bytes | None,
-                                                                                                  Finding | None], AnchorTx]]:
-        """Blocks and transactions fetched ahead in threads (I/O), verified in order in this thread."""
+    def _root_helpers(self, selected: Sequence[AnchorRecord]) -> RootHelpers | None:
+        """The helpers that hash these batches' roots, if there are enough readings to make them worth it."""
+        if self.parallel_from is None or sum(a.count for a in selected) < self.parallel_from:
+            return None
+        return shared_helpers()
+
+    def _prefetch(self, anchors: Sequence[AnchorRecord], roots: RootHelpers | None = None) -> Iterator[
+            tuple[AnchorRecord, tuple[bytes | None, Finding | None], AnchorTx, bytes | None]]:
+        """Blocks and transactions fetched ahead in threads (I/O), each block handed to the root helpers as it
+        arrives, verified in order in this thread."""
         with ThreadPoolExecutor(FETCH_THREADS) as pool:
             window: deque[tuple[AnchorRecord, Future[Any], Future[AnchorTx]]] = deque()
             txs: dict[str, Future[AnchorTx]] = {}  # one fetch per transaction (anchorMany carries many anchors)
@@ -271,16 +285,21 @@ class Verifier:
                 tx = txs.get(a.tx_hash)
                 if tx is None:
                     tx = txs[a.tx_hash] = pool.submit(self.anchor_tx, a.tx_hash)
-                window.append((a, pool.submit(fetch_block, self.store, a.cid, loc), tx))
+                window.append((a, pool.submit(fetch, a.cid, loc), tx))
                 return True
+
+            def fetch(cid: str, loc: Location) -> tuple[tuple[bytes | None, Finding | None], bytes | None]:
+                data = fetch_block(self.store, cid, loc)
+                return data, roots.root(data[0]) if roots is not None and data[0] is not None else None
 
             for _ in range(PREFETCH_WINDOW):
                 if not submit():
                     break
             while window:
-                a, data, tx = window.popleft()
+                a, fetched, tx = window.popleft()
                 submit()
-                yield a, data.result(), tx.result()
+                data, root = fetched.result()
+                yield a, data, tx.result(), root
 
     def check_anchor(self, anchor: AnchorRecord, prev_head: bytes, twin: int, component: bytes,
                      history: Sequence[KeyChange], *, data: tuple[bytes | None, Finding | None] | None = None,
@@ -294,8 +313,10 @@ class Verifier:
 
     def _check_anchor(self, anchor: AnchorRecord, prev_head: bytes, twin: int, component: bytes,
                       history: Sequence[KeyChange], *, data: tuple[bytes | None, Finding | None] | None = None,
-                      tx: AnchorTx | None = None, keep_tree: bool = False) -> tuple[BatchResult, BatchColumns | None]:
-        """`check_anchor` with the decoded readings as columns (None if unread), not yet as `Reading` objects."""
+                      tx: AnchorTx | None = None, keep_tree: bool = False,
+                      known_root: bytes | None = None) -> tuple[BatchResult, BatchColumns | None]:
+        """`check_anchor` with the decoded readings as columns (None if unread), not yet as `Reading` objects;
+        `known_root` as in `check_batch_bytes`."""
         loc = Location(feed=anchor.feed_id, seq=anchor.seq, cid=anchor.cid)
         result = BatchResult(anchor)
         columns = None
@@ -303,7 +324,8 @@ class Verifier:
         if problem is not None:
             result.findings.append(problem)
         elif raw is not None:
-            content = check_batch_bytes(raw, anchor, twin=twin, keys=self.keys, keep_tree=keep_tree)
+            content = check_batch_bytes(raw, anchor, twin=twin, keys=self.keys, keep_tree=keep_tree,
+                                        known_root=known_root)
             result.findings += content.findings
             columns = content.columns
             result.encrypted = content.encrypted
