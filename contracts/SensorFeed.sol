@@ -77,6 +77,8 @@ contract SensorFeed is ISensorFeed, EIP712, AccessControl, Pausable {
     mapping(uint256 feedId => FeedState) private _state;
     mapping(uint256 feedId => mapping(uint256 seq => bytes32)) private _heads;
     mapping(uint256 feedId => FeedInfo) private _info;
+    /// @dev Apart from `FeedInfo`: only a rotation writes it, so registering a feed costs no extra slot.
+    mapping(uint256 feedId => uint64) private _keyRotatedAt;
 
     // ---------------------------------------------------------------------------------------------
     // Construction
@@ -143,6 +145,7 @@ contract SensorFeed is ISensorFeed, EIP712, AccessControl, Pausable {
         if (newKey == address(0)) revert ZeroAddress();
         (FeedState memory s,) = _manageable(feedId, true);
         _state[feedId].deviceKey = newKey;
+        _keyRotatedAt[feedId] = uint64(block.timestamp);
         emit DeviceKeyRotated(feedId, s.deviceKey, newKey);
     }
 
@@ -238,6 +241,12 @@ contract SensorFeed is ISensorFeed, EIP712, AccessControl, Pausable {
             schemaCid: info.schemaCid,
             successor: info.successor
         });
+    }
+
+    /// @inheritdoc ISensorFeed
+    function keyRotatedAt(uint256 feedId) external view returns (uint64) {
+        _existing(feedId);
+        return _keyRotatedAt[feedId];
     }
 
     /// @inheritdoc ISensorFeed

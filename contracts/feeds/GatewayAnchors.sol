@@ -89,7 +89,7 @@ contract GatewayAnchors is IGatewayAnchors, AccessControl {
         _requireChallengeable(windowId, leaf, proof);
         if (keccak256(signature) != leaf.signatureHash) revert SignatureNotCommitted(leaf.feedId, leaf.seq);
 
-        _mark(windowId, leaf, _signatureFault(leaf, signature));
+        _mark(windowId, leaf, _signatureFault(windowId, leaf, signature));
     }
 
     /// @inheritdoc IGatewayAnchors
@@ -191,12 +191,21 @@ contract GatewayAnchors is IGatewayAnchors, AccessControl {
     }
 
     /// @dev The fault of a leaf whose signature is not its device's; reverts `SignatureValid` if it is.
-    function _signatureFault(BatchLeaf calldata leaf, bytes calldata signature) private view returns (Fault) {
+    function _signatureFault(uint256 windowId, BatchLeaf calldata leaf, bytes calldata signature)
+        private
+        view
+        returns (Fault)
+    {
         address key;
         try sensorFeed.feed(leaf.feedId) returns (ISensorFeedRegistry.FeedRecord memory f) {
             key = f.deviceKey;
         } catch {
             return Fault.UnknownFeed; // SensorFeed refuses the id: no device ever signed for it
+        }
+        uint64 rotatedAt = sensorFeed.keyRotatedAt(leaf.feedId);
+        uint64 anchoredAt = _windows[windowId].anchoredAt;
+        if (rotatedAt != 0 && rotatedAt >= anchoredAt) {
+            revert KeyRotatedSinceWindow(windowId, leaf.feedId, rotatedAt, anchoredAt);
         }
         bytes32 digest = MessageHashUtils.toTypedDataHash(sensorFeed.domainSeparator(), _anchorStructHash(leaf));
         // slither-disable-next-line unused-return (the third value only details `err`, which is checked)

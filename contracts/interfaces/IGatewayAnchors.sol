@@ -31,6 +31,11 @@ interface ISensorFeedRegistry {
     /// @param seq The batch.
     /// @return The stored head.
     function headAt(uint256 feedId, uint64 seq) external view returns (bytes32);
+
+    /// @notice When the feed's device key was last rotated (seconds), 0 if never.
+    /// @param feedId The feed.
+    /// @return The timestamp.
+    function keyRotatedAt(uint256 feedId) external view returns (uint64);
 }
 
 /// @title Gateway-aggregated anchors: one root per window over the batches of many feeds.
@@ -140,6 +145,11 @@ interface IGatewayAnchors {
     /// @notice The leaf's signature is the feed's device key's: nothing is forged.
     error SignatureValid(uint256 feedId, uint64 seq, address signer);
 
+    /// @notice The feed's device key was rotated at `rotatedAt`, not before window `windowId` was anchored at
+    ///         `anchoredAt` (seconds): today's key is not the one the window's leaves had to be signed with, and
+    ///         the old one is not kept on-chain, so the signature cannot be judged here.
+    error KeyRotatedSinceWindow(uint256 windowId, uint256 feedId, uint64 rotatedAt, uint64 anchoredAt);
+
     /// @notice The two leaves belong to different feeds.
     error DifferentFeeds(uint256 feedA, uint256 feedB);
 
@@ -192,7 +202,11 @@ interface IGatewayAnchors {
         returns (bool);
 
     /// @notice Proves that a leaf of window `windowId` carries a signature that is not its feed's device key's
-    ///         (or that its feed is unknown or has no device key). Marks the window and the gateway.
+    ///         (or that its feed is unknown or has no device key). Marks the window and the gateway. The key is
+    ///         the feed's current one, which must have been in force when the window was anchored: a window
+    ///         anchored before the key's last rotation, or in the same second, reverts with
+    ///         `KeyRotatedSinceWindow` (an honest old window is never marked; a forged one must be challenged
+    ///         before the key is rotated).
     /// @param windowId The window.
     /// @param leaf The forged leaf.
     /// @param proof Sibling hashes from the leaf up to the window root.

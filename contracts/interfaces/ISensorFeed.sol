@@ -289,6 +289,13 @@ interface ISensorFeed is ISensorFeedProofs {
     /// @return The feed's twin, component, device key, next seq, head, status, schema CID digest and successor.
     function feed(uint256 feedId) external view returns (FeedView memory);
 
+    /// @notice When the feed's device key was last replaced (`rotateDeviceKey`), as a block timestamp in
+    ///         seconds; 0 if it never was. Reverts with `UnknownFeed` for an unregistered id. Lets a judge of an
+    ///         old signature (`GatewayAnchors.challengeSignature`) tell whether today's key was in force then.
+    /// @param feedId The feed.
+    /// @return The timestamp of the last rotation, or 0.
+    function keyRotatedAt(uint256 feedId) external view returns (uint64);
+
     /// @notice The feed's current head (`bytes32(0)` before its first anchor).
     /// @param feedId The feed.
     /// @return The head after the last anchored batch.

@@ -102,6 +102,52 @@ def test_forged_device_signature_is_caught_by_the_challenge(
         gateways.challengeSignature(wid, forged.as_struct(), window.proof(i), forged.signature, sender=outsider)
 
 
+def _next_second() -> None:
+    """Mine the next block one second on: a window and a key rotation in the same second cannot be ordered."""
+    ape.chain.pending_timestamp += 1
+    ape.chain.mine()
+
+
+def test_a_window_from_before_a_key_rotation_is_judged_by_the_key_of_its_time(
+    gateways: Any, gateway: Any, sensor_feed: Any, feeds: list[int], builder: WindowBuilder, device_key: Any,
+    other_key: Any, owner: Any, outsider: Any
+) -> None:
+    f = feeds[0]
+    old = Window([builder.leaf(f, 0), builder.leaf(feeds[1], 0)])  # honest, signed by today's device key
+    old_id, _ = anchor_window(gateways, old, gateway)
+    _next_second()
+    assert sensor_feed.keyRotatedAt(f) == 0
+    rotation = sensor_feed.rotateDeviceKey(f, other_key.address, sender=owner)
+    rotated_at = sensor_feed.keyRotatedAt(f)
+    assert rotated_at == ape.chain.blocks[rotation.block_number].timestamp > gateways.window(old_id).anchoredAt
+    leaf = old.leaves[0]
+    # today's key did not sign it, yet nothing is forged: the contract refuses to judge it by the new key
+    with ape.reverts(gateways.KeyRotatedSinceWindow, windowId=old_id, feedId=f, rotatedAt=rotated_at,
+                     anchoredAt=gateways.window(old_id).anchoredAt):
+        gateways.challengeSignature(old_id, leaf.as_struct(), old.proof(0), leaf.signature, sender=outsider)
+    assert not gateways.window(old_id).challenged and gateways.gatewayFaults(gateway) == 0
+
+    _next_second()
+    # after the rotation the old key's signature is a forgery, and the new key's is valid
+    stale = Window([builder.leaf(f, 1, key=device_key.key), builder.leaf(f, 2, key=other_key.key)])
+    stale_id, _ = anchor_window(gateways, stale, gateway)
+    assert gateways.window(stale_id).anchoredAt > rotated_at
+    fresh = stale.leaves[stale.index_of(f, 2)]
+    with ape.reverts(gateways.SignatureValid, feedId=f, seq=2, signer=other_key.address):
+        gateways.challengeSignature(stale_id, fresh.as_struct(), stale.proof(stale.index_of(f, 2)), fresh.signature,
+                                    sender=outsider)
+    i = stale.index_of(f, 1)
+    receipt = gateways.challengeSignature(stale_id, stale.leaves[i].as_struct(), stale.proof(i),
+                                          stale.leaves[i].signature, sender=outsider)
+    assert receipt.events.filter(gateways.WindowChallenged)[0].fault == FORGED_SIGNATURE
+    assert gateways.gatewayFaults(gateway) == 1
+
+
+def test_key_rotated_at_of_an_unknown_feed_reverts(sensor_feed: Any) -> None:
+    with ape.reverts(sensor_feed.UnknownFeed, feedId=9999):
+        sensor_feed.keyRotatedAt(9999)
+
+
 def test_challenging_an_honest_leaf_reverts(gateways: Any, gateway: Any, feeds: list[int], builder: WindowBuilder,
                                            device_key: Any, outsider: Any) -> None:
     window = Window([builder.leaf(f, 0) for f in feeds])

@@ -118,8 +118,8 @@ class ChallengeFinder:
     def _signature_problem(self, leaf: WindowLeaf, position: tuple[int, int]) -> str | None:
         """Whether the leaf's signer is not the feed's device key in force when the window was anchored.
 
-        The contract compares with the key at challenge time; asking the key history first means an honest
-        window from before a key rotation is never offered as forged (docs/security.md)."""
+        The contract judges with the current key and refuses a window anchored before its last rotation
+        (`KeyRotatedSinceWindow`); the key history here names the key each window was bound to (docs/security.md)."""
         expected = key_at(self._key_history(leaf.feed_id), position)
         if expected is None:
             return "its feed is unknown or has no device key"
