@@ -126,8 +126,9 @@ class Batcher:
         """Close every batch that is full or whose window has passed."""
         now = self.clock() if now is None else now
         cut = self.cuts.due(now) if self.cuts is not None else None
+        expired_of = {feed: self._expired(state, now, cut) for feed, state in self._open.items()}
         due = [feed for feed, state in sorted(self._open.items())
-               if state.count and (self._expired(state, now, cut) or self._full(feed, state))]
+               if state.count and (expired_of[feed] or self._full(feed, state))]
         closed: list[ClosedBatch] = []
         next_feed = 0
         while next_feed < len(due):
@@ -135,8 +136,7 @@ class Batcher:
                 held = 0  # (a cut's batches all commit together: the anchorer sends them as one window)
                 while (held < CLOSE_COMMIT_READINGS or cut is not None) and next_feed < len(due):
                     feed, next_feed = due[next_feed], next_feed + 1
-                    state = self._open[feed]
-                    expired = self._expired(state, now, cut)
+                    state, expired = self._open[feed], expired_of[feed]
                     while state.count and (expired or self._full(feed, state)):
                         closed.append(self._claim(feed, state))
                         held += closed[-1].count
