@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from twinledger.formats.aggregate import Window
+from twinledger.formats.cids import pack, raw_cid_of
 from twinledger.formats.merkle import keccak256
 from twinledger.ledger.names import GATEWAY_ROLE, GatewayFault
 
@@ -139,6 +140,41 @@ def test_a_window_from_before_a_key_rotation_is_judged_by_the_key_of_its_time(
     i = stale.index_of(f, 1)
     receipt = gateways.challengeSignature(stale_id, stale.leaves[i].as_struct(), stale.proof(i),
                                           stale.leaves[i].signature, sender=outsider)
+    assert receipt.events.filter(gateways.WindowChallenged)[0].fault == FORGED_SIGNATURE
+    assert gateways.gatewayFaults(gateway) == 1
+
+
+def test_a_window_in_the_same_second_as_a_key_rotation_is_not_judged(
+    gateways: Any, gateway: Any, sensor_feed: Any, feeds: list[int], builder: WindowBuilder, other_key: Any,
+    owner: Any, outsider: Any
+) -> None:
+    """The boundary of `rotatedAt >= anchoredAt`: a window and a rotation in one block share a timestamp, and the
+    chain cannot tell which came first, so no key can judge the window: not the honest leaf, not a forged one."""
+    f = feeds[0]
+    forger = builder.leaf(feeds[1], 0, key=other_key.key)  # forged, but its feed's key is not rotated
+    window = Window([builder.leaf(f, 0), forger])  # f's leaf is signed by the key f had until this block
+    digest, codec = pack(raw_cid_of(window.encode()))
+    ape.chain.provider.auto_mine = False  # both transactions in the next block
+    try:
+        gateways.anchorWindow(window.root, digest, codec, 2, window.reading_count, sender=gateway,
+                              gas=1_000_000)  # ape's default, the block's whole limit, fits one transaction
+        sensor_feed.rotateDeviceKey(f, other_key.address, sender=owner, gas=1_000_000)
+        ape.chain.mine()
+    finally:
+        ape.chain.provider.auto_mine = True
+    wid = gateways.windowCount()
+    anchored_at = gateways.window(wid).anchoredAt
+    assert sensor_feed.keyRotatedAt(f) == anchored_at == ape.chain.blocks.head.timestamp
+    i = window.index_of(f, 0)
+    leaf = window.leaves[i]
+    with ape.reverts(gateways.KeyRotatedSinceWindow, windowId=wid, feedId=f, rotatedAt=anchored_at,
+                     anchoredAt=anchored_at):
+        gateways.challengeSignature(wid, leaf.as_struct(), window.proof(i), leaf.signature, sender=outsider)
+    assert not gateways.window(wid).challenged
+    # the rule is per feed: the same window's forged leaf of a feed whose key did not change is still caught
+    i = window.index_of(feeds[1], 0)
+    receipt = gateways.challengeSignature(wid, forger.as_struct(), window.proof(i), forger.signature,
+                                          sender=outsider)
     assert receipt.events.filter(gateways.WindowChallenged)[0].fault == FORGED_SIGNATURE
     assert gateways.gatewayFaults(gateway) == 1
 
