@@ -54,7 +54,7 @@ from twinledger.formats.batch import (
     encode_reading_fields,
     trusted_reading,
 )
-from twinledger.formats.merkle import fast_root, leaf_hashes
+from twinledger.formats.merkle import root_of_readings
 from ..errors import TwinLedgerError
 from . import checkpoints as checkpoints_sql
 from .outbox_rows import Appended, Param, Row, UnbatchedRows, insert_all, insert_one_by_one, readings_fitting, row_params
@@ -367,7 +367,7 @@ class Outbox:
             readings = [trusted_reading(rid, sensor, t_ms, value, quality)
                         for rid, _, sensor, t_ms, value, quality, _ in rows] if keep else []
             closed = ClosedBatch(feed, seq, len(rows), first_rid, last_rid, t_first, t_last, len(blob))
-            root = fast_root(leaf_hashes(encoded))  # the leaves are the readings' own bytes (formats.md §2)
+            root = root_of_readings(encoded)
             now = _now_ms()
             db.execute(
                 "INSERT INTO batches (feed, seq, state, count, first_rid, last_rid, t_first, t_last, size,"

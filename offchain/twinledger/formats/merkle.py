@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 __all__ = ["FORMAT_VERSION", "keccak256", "keccak_each", "leaf_hash", "leaf_hashes", "node_hash", "MerkleTree", "verify",
-           "root_of"]
+           "root_of", "root_of_readings"]
 
 FORMAT_VERSION = 1
 
@@ -151,3 +151,9 @@ def fast_root(leaves: Sequence[bytes]) -> bytes:
             nxt.append(level[-1])  # the odd node moves up unchanged
         level = nxt
     return level[0]
+
+
+def root_of_readings(encoded: Iterable[bytes]) -> bytes:
+    """The root a batch anchors: its readings' own bytes (``encoded``, in batch order) leaf-hashed and paired up
+    (formats.md §2). The one definition the agent's batch close, the helper processes and the verifier share."""
+    return fast_root(leaf_hashes(encoded))

@@ -28,7 +28,8 @@ This package only computes results (`Finding`s with an exact `Location`); the CL
 from .findings import Finding, Kind, Location, Severity, Status, errors, status_of
 from .keys import ChainedKeys, EnvelopeKeys, KeySource, PublishedKeys, StaticKeys
 from .signatures import AnchorRecoverer, SignatureCheck, check_signature, key_at
-from .content import BatchContent, check_batch_bytes, fetch_block, merkle_root
+from ..formats.merkle import fast_root as merkle_root
+from .content import BatchContent, check_batch_bytes, fetch_block
 from .feed import ReadingIndex, coverage, head_chain, key_findings, sequence_findings
 from .results import BatchResult, DocumentResult, FeedResult, ProgressFn, ReadingResult, TwinResult, VersionResult
 from .twin import succession_findings

@@ -12,8 +12,7 @@ from ..crypto.errors import CryptoError
 from ..crypto.payload import looks_sealed as _looks_sealed
 from ..crypto.payload import open_sealed, read_header
 from ..formats.batch import BatchColumns, BatchFormatError, Reading, decode_batch_columns
-from ..formats.merkle import MerkleTree, leaf_hashes
-from ..formats.merkle import fast_root as merkle_root
+from ..formats.merkle import MerkleTree, leaf_hashes, root_of_readings
 from ..ipfs.errors import BlockNotFound, IntegrityError, IpfsError
 from ..ledger.reader import AnchorRecord
 from .findings import Finding, Kind, Location
@@ -79,13 +78,8 @@ def check_batch_bytes(data: bytes, anchor: AnchorRecord, *, twin: int | None = N
         return BatchContent([Finding.of(Kind.UNDECODABLE, loc, f"not a valid batch: {exc}")], encrypted=encrypted)
     findings = _batch_header_findings(columns, anchor, loc)
     given = known_root if not encrypted and not keep_tree else None
-    tree = None
-    if given is not None:
-        root = given
-    else:
-        leaves = leaf_hashes(encoded)
-        tree = MerkleTree(leaves) if keep_tree else None
-        root = tree.root if tree is not None else merkle_root(leaves)
+    tree = MerkleTree(leaf_hashes(encoded)) if keep_tree else None
+    root = tree.root if tree is not None else given if given is not None else root_of_readings(encoded)
     root_ok = root == anchor.root
     if not root_ok:
         findings.append(Finding.of(Kind.TAMPERED, loc, "the batch's readings do not give the anchored Merkle root "
