@@ -24,7 +24,7 @@ from twinledger.verify import (
     Location,
     Status,
 )
-from twinledger.verify.feed import ReadingIndex
+from twinledger.verify.feed import ReadingIndex, repeated_batches, sequence_findings
 from twinledger.formats import cids
 from twinledger.formats.batch import Batch, Reading, encode_batch
 from twinledger.formats.merkle import MerkleTree, leaf_hash
@@ -189,3 +189,23 @@ def test_cli_parsers() -> None:
 
     with pytest.raises(click.BadParameter):
         _parse_data_key("nonsense")
+
+
+def _leaf_anchor(seq: int, head: bytes, block: int) -> AnchorRecord:
+    return AnchorRecord(1, seq, b"r", b"c", 1, seq, seq, head, block, 0, f"0x{block:064x}")
+
+
+def test_a_repeated_batch_counts_once_as_its_copy_that_follows_the_batch_before() -> None:
+    """seq 1 mined in block 5 before seq 0 (block 6), then again in block 6: the block-6 copy extends the chain;
+    seq 2 twice after it: the first counts. A seq with two different heads is no repeat: both stay."""
+    h0, h1, h2, other = b"\x00" * 32, b"\x01" * 32, b"\x02" * 32, b"\x09" * 32
+    orphan, s0, s1, s2, s2_again = (_leaf_anchor(1, h1, 5), _leaf_anchor(0, h0, 6), _leaf_anchor(1, h1, 6),
+                                    _leaf_anchor(2, h2, 7), _leaf_anchor(2, h2, 9))
+    kept, findings = repeated_batches([s2_again, orphan, s1, s2, s0])
+    assert kept == [s0, s1, s2]
+    assert [(f.kind, f.location.seq, f.location.block, f.severity) for f in findings] == [
+        (Kind.REPEATED, 1, 5, Severity.WARNING), (Kind.REPEATED, 2, 9, Severity.WARNING)]
+    conflict = _leaf_anchor(2, other, 8)
+    kept, findings = repeated_batches([s0, s1, s2, conflict])
+    assert kept == [s0, s1, s2, conflict] and not findings
+    assert [f.kind for f in sequence_findings(kept, 3, 1)] == [Kind.CHAIN_MISMATCH]

@@ -42,6 +42,39 @@ def sequence_findings(anchors: Sequence[AnchorRecord], next_seq: int, feed_id: i
     return findings
 
 
+def counted_copy(copies: Sequence[AnchorRecord], before: Sequence[AnchorRecord]) -> AnchorRecord:
+    """Of one batch's identical copies (same seq and head, in block order), the one counted: the first mined no
+    earlier than a copy of the batch `before` it (the one that extends the chain in block order), else the first."""
+    first_before = min((b.position for b in before), default=None)
+    for a in copies:
+        if first_before is None or a.position >= first_before:
+            return a
+    return copies[0]
+
+
+def repeated_batches(anchors: Sequence[AnchorRecord]) -> tuple[list[AnchorRecord], list[Finding]]:
+    """Each batch once. A gateway can put one batch in two windows (one mined before the anchorer could cancel
+    it, agent/gateway.py): the same seq and head twice, the same device signature, nothing to challenge. Such a
+    batch counts once (`counted_copy`) and each other copy is a REPEATED warning. Copies of one seq with different
+    heads all stay, for `sequence_findings` to report (a CHAIN_MISMATCH, provable on-chain as DuplicateSeq)."""
+    by_key: dict[tuple[int, bytes], list[AnchorRecord]] = {}
+    for a in sorted(anchors, key=lambda a: (a.seq, a.position)):
+        by_key.setdefault((a.seq, a.head), []).append(a)
+    of_seq: dict[int, list[AnchorRecord]] = {}
+    findings: list[Finding] = []
+    for (seq, _head), copies in by_key.items():  # in seq order: the batch before is settled first
+        kept = counted_copy(copies, of_seq.get(seq - 1, ()))
+        of_seq.setdefault(seq, []).append(kept)
+        for a in copies:
+            if a is not kept:
+                findings.append(Finding.of(Kind.REPEATED, Location(feed=a.feed_id, seq=seq, block=a.block,
+                                                                   tx=a.tx_hash),
+                                           f"this batch (same seq and head) is in another window too, in block "
+                                           f"{a.block}; it counts once, as anchored in block {kept.block}"))
+    kept_all = [a for batches in of_seq.values() for a in batches]
+    return sorted(kept_all, key=lambda a: (a.seq, a.position)), findings
+
+
 def _ranges(values: Sequence[int]) -> Iterator[tuple[int, int]]:
     start = prev = None
     for v in values:

@@ -31,6 +31,7 @@ class Kind(str, Enum):
     GAP = "GAP"  # sequence numbers without an Anchored event
     REORDERED = "REORDERED"  # readings/batches out of time order; document versions out of order
     DUPLICATE = "DUPLICATE"  # two readings of one sensor with the same source time (docs/formats.md section 1)
+    REPEATED = "REPEATED"  # one batch (same seq and head) in a second window: counted once, the copy reported
     WRONG_SIGNER = "WRONG_SIGNER"  # the signature is not by the device key valid then (or not by a trusted key)
     BAD_SIGNATURE = "BAD_SIGNATURE"  # a malformed signature in the calldata
     UNSIGNED = "UNSIGNED"  # anchored without a device signature (ANCHOR-permission path)
@@ -58,6 +59,7 @@ _SEVERITY: dict[Kind, Severity] = {
     Kind.GAP: Severity.ERROR,
     Kind.REORDERED: Severity.WARNING,
     Kind.DUPLICATE: Severity.ERROR,
+    Kind.REPEATED: Severity.WARNING,
     Kind.WRONG_SIGNER: Severity.ERROR,
     Kind.BAD_SIGNATURE: Severity.ERROR,
     Kind.UNSIGNED: Severity.WARNING,

@@ -30,8 +30,8 @@ from .signatures import AnchorRecoverer, SignatureCheck, check_signature, key_at
 from .content import check_batch_bytes, fetch_block, store_unavailable
 from .roots import PARALLEL_FROM_READINGS, RootHelpers, shared_helpers
 from .feed import (
-    ReadingIndex, _batch_time_order, _gc_paused, _head_fields, coverage, head_chain, key_findings,
-    sequence_findings,
+    ReadingIndex, _batch_time_order, _gc_paused, _head_fields, counted_copy, coverage, head_chain, key_findings,
+    repeated_batches, sequence_findings,
 )
 from .results import BatchResult, DocumentResult, FeedResult, ProgressFn, ReadingResult, TwinResult, VersionResult
 from .twin import (
@@ -90,12 +90,11 @@ class Verifier:
         if not found:
             raise LookupError(f"no batch {seq} in feed {feed_id} (it has {self.ledger.feed_state(feed_id).next_seq}): "
                               f"see `twinledger verify feed {feed_id}`")
-        anchor = found[0]
-        prev_head = GENESIS_HEAD
-        if seq > 0:
-            prev = self.ledger.anchors(feed_id, seq - 1, to_block=anchor.block) or [
-                a for a in self.windows.anchors(feed_id, since) if a.seq == seq - 1 and a.block <= anchor.block]
-            prev_head = prev[0].head if prev else GENESIS_HEAD
+        before = (self.ledger.anchors(feed_id, seq - 1) or [a for a in self.windows.anchors(feed_id, since)
+                                                             if a.seq == seq - 1]) if seq > 0 else []
+        anchor = counted_copy(found, before)  # found holds more than one only where a gateway repeated a batch
+        prev = [b for b in before if b.position <= anchor.position]
+        prev_head = prev[0].head if prev else GENESIS_HEAD
         state = self.ledger.feed_state(feed_id)
         history = self.ledger.key_history(feed_id)
         result = self.check_anchor(anchor, prev_head, state.twin, state.component, history, keep_tree=keep_tree)
@@ -186,8 +185,7 @@ class Verifier:
         state = ledger.feed_state(feed_id)
         history = ledger.key_history(feed_id)
         windowed = self.windows.anchors(feed_id, _registered_at(history))
-        anchors = sorted(ledger.anchors(feed_id) + windowed, key=lambda a: (a.seq, a.block, a.log_index))
-        findings: list[Finding] = []
+        anchors, findings = repeated_batches(ledger.anchors(feed_id) + windowed)
         # a feed in windows has no per-feed nextSeq or head on SensorFeed: its windows' leaves are its chain
         next_seq = max([state.next_seq] + [a.seq + 1 for a in windowed])
         findings += sequence_findings(anchors, next_seq, feed_id)
