@@ -7,7 +7,7 @@ import os
 import random
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -44,11 +44,13 @@ class Windowed:
     windows: int
     seqs: dict[int, list[int]]
     rids: dict[int, list[int]]
+    orphans: dict[int, list[int]] = field(default_factory=dict)  # per feed, seqs of leaves that extend no chain
 
 
-def windowed_feeds(plant) -> Windowed:
+def windowed_feeds(plant, *, chained_only: bool = False) -> Windowed:
     """An independent oracle: every window from its event and IPFS, its root recomputed, each leaf's batch
-    fetched by CID with its Merkle root recomputed, and each feed's head chain followed leaf by leaf."""
+    fetched by CID with its Merkle root recomputed, and each feed's head chain followed leaf by leaf. A leaf that
+    does not extend its feed's chain fails the oracle, or with `chained_only` is set aside as an orphan."""
     chain, store = plant.stack.chain(), plant.stack.store()
     contract = gateway.gateways(chain)
     events = sorted(contract.events.WindowAnchored.get_logs(from_block=0),
@@ -56,20 +58,25 @@ def windowed_feeds(plant) -> Windowed:
     heads: dict[int, bytes] = {}
     seqs: dict[int, list[int]] = {}
     rids: dict[int, list[int]] = {}
+    orphans: dict[int, list[int]] = {}
     for e in events:
         a = e["args"]
         window = decode_window(store.cat(unpack(a["cid"], a["codec"])))
         assert window.root == bytes(a["root"]) and len(window.leaves) == a["feedCount"]
         assert window.reading_count == a["readingCount"]
         for leaf in window.leaves:
-            assert leaf.prev_head == heads.get(leaf.feed_id, GENESIS_HEAD), f"feed {leaf.feed_id}: head chain broken"
+            extends = leaf.prev_head == heads.get(leaf.feed_id, GENESIS_HEAD)
+            if chained_only and not extends:
+                orphans.setdefault(leaf.feed_id, []).append(leaf.seq)
+                continue
+            assert extends, f"feed {leaf.feed_id}: head chain broken"
             heads[leaf.feed_id] = leaf.head()
             batch = decode_batch(store.block_get(raw_cid_from_digest(leaf.cid)))
             assert (batch.feed, batch.seq) == (leaf.feed_id, leaf.seq)
             assert merkle_tree(batch).root == leaf.root
             seqs.setdefault(leaf.feed_id, []).append(leaf.seq)
             rids.setdefault(leaf.feed_id, []).extend(r.rid for r in batch.readings)
-    return Windowed(len(events), seqs, rids)
+    return Windowed(len(events), seqs, rids, orphans)
 
 
 def assert_exactly_once(plant, outbox, *, all_anchored: bool) -> int:

@@ -22,6 +22,9 @@ from twinledger.chain.devnet import free_port
 from twinledger.chain.devnet import test_account as account_of
 from twinledger.formats.batch import Reading
 from twinledger.ledger import gateway
+from twinledger.ledger.reader import Ledger
+from twinledger.verify import Kind, Verifier
+from twinledger.verify.challenges import ChallengeFinder
 
 pytestmark = [pytest.mark.timeout(600),
               pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")]
@@ -175,6 +178,50 @@ def test_windows_a_dead_run_left_in_the_pool_are_cancelled_and_their_batches_sen
     w3.provider.make_request("anvil_mine", [1])
     drive(restarted, outbox, feeds, 2)
     assert assert_windows_hold(plant, feeds, 2) == 1
+
+
+def test_a_window_mined_before_its_cancel_leaves_an_orphan_leaf_and_every_batch_in_the_chain_once(plant, tmp_path):
+    """Window 1's nonce is taken by another transaction of the gateway's key (another process sharing it), and
+    window 2, whose leaves chain on window 1's, is mined in the same block, before the anchorer can cancel it.
+    Its leaves extend no chain: the anchorer re-derives the tips from the chain, sends both batches again in one
+    window, and verification passes on the chain as it is, the orphan leaf reported but no batch missing or
+    doubled."""
+    earlier = Outbox(tmp_path / "earlier.sqlite")  # a window before: window 2's gas, estimated behind window 1,
+    add_batches(earlier, [plant.feeds[SENSORS[2]]], 0)  # then fits without it (the window count is not new)
+    drive(window_anchorer(plant, earlier, confirmations=0), earlier, [plant.feeds[SENSORS[2]]], 1)
+    feeds = [plant.feeds[s] for s in SENSORS[:2]]
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    anchorer = two_windows_in_flight(plant, outbox, feeds, receipt_timeout=1)
+    w3 = anchorer.chain.w3
+    first, second = outbox.get_batch(feeds[0], 0), outbox.get_batch(feeds[0], 1)
+    intruder = plant.stack.chain(AGENT).sender  # the same key in another process
+    intruder.cancel(first.nonce, factor=10.0)  # priced well above window 1: it replaces it in the pool
+    w3.provider.make_request("anvil_mine", [1])  # the intruder's transfer and window 2 are mined
+    assert anchorer.chain.sender.receipt(first.txhash) is None
+    assert anchorer.chain.sender.receipt(second.txhash)["status"] == 1
+    time.sleep(1.2)
+    anchorer.run_once()  # window 1 lost, window 2 mined: too late to cancel it; the anchorer recovers
+    w3.provider.make_request("evm_setIntervalMining", [1])
+    drive(anchorer, outbox, feeds, 2)
+
+    w = windowed_feeds(plant, chained_only=True)
+    assert w.windows == 3  # the earlier one, window 2 (the orphan) and the one that carried both batches again
+    for feed in feeds:
+        assert w.seqs[feed] == [0, 1] and len(w.rids[feed]) == len(set(w.rids[feed])) == 6
+        assert w.orphans[feed] == [1]
+    verifier = Verifier(Ledger(anchorer.chain), plant.stack.store())
+    for feed in feeds:
+        result = verifier.verify_feed(feed)
+        assert [b.anchor.seq for b in result.batches] == [0, 1]  # the repeated batch counted once
+        assert all(b.verified and b.signature.status == "signed" for b in result.batches)
+        findings = [f for f in result.findings if f.kind is not Kind.DATA_GAP]  # 3 readings a second, at 10 Hz
+        assert [(f.kind, f.location.seq, f.location.tx, f.severity.name) for f in findings] == [
+            (Kind.REPEATED, 1, second.txhash, "WARNING")], [str(f) for f in result.findings]
+        assert result.batches[1].anchor.tx_hash != second.txhash  # the copy that extends the chain in block order
+        reading = verifier.verify_reading(feed, 1, 2)
+        assert reading.proof_ok and reading.onchain_ok and reading.batch.anchor == result.batches[1].anchor
+    # and nothing to challenge: both copies carry the device's signature and one head
+    assert ChallengeFinder(Ledger(anchorer.chain), plant.stack.store(), account_of(AGENT).address).faults() == []
 
 
 def test_windows_removed_by_a_reorganisation_are_broadcast_again(plant, tmp_path):

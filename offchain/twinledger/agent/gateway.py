@@ -32,7 +32,10 @@ policy below makes sure a batch is never in two windows that can both be mined:
   the chain, whatever is in a window on-chain is marked anchored and the rest goes into the next windows, byte
   for byte as claimed. A window gas-estimated on top of the ones in flight reverts only if the gateway role was
   revoked meanwhile, which reverts the later ones too; one mined before its cancel could be is the single case
-  that can leave leaves on-chain that extend no chain (`chain_tips` skips them, verifiers report them).
+  that can leave leaves on-chain that extend no chain (window 1's nonce taken by another transaction of this
+  key, window 2 mined behind it): `chain_tips` skips them, their batches go again into the next windows byte for
+  byte, and verifiers count each such batch once, warning of the copy (REPEATED; it carries the same head and
+  signature, so there is nothing to challenge).
 """
 from __future__ import annotations
 
