@@ -1,15 +1,21 @@
 """The Merkle root a batch's bytes commit to (docs/formats.md §2): each reading's own bytes, exactly as the batch
 stores them, are one leaf. A function of the bytes alone and of this layer alone, so that a helper process can run
-it after importing nothing more than the formats (`verify.roots`); `serve` is that process."""
+it after importing nothing more than the formats; `serve` is that process, `start_helper` starts one and
+`request` frames a batch for it. Two layers use helpers: the verifier (`verify.roots`) and the agent's batcher
+(`agent.batch_roots`)."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import BinaryIO
 
 from .batch import BatchFormatError, decode_batch_columns
 from .merkle import root_of_readings
 
-__all__ = ["MAX_REQUEST", "batch_root", "batch_root_or_none", "serve"]
+__all__ = ["ANSWER_SIZE", "MAX_REQUEST", "batch_root", "batch_root_or_none", "cores_here", "request", "serve",
+           "start_helper"]
 
 
 def batch_root(data: bytes) -> bytes:
@@ -30,7 +36,29 @@ def batch_root_or_none(data: bytes) -> bytes | None:
 # one byte (1: a root follows, 0: the bytes are no batch) and the 32-byte root. End of stdin ends the process.
 
 MAX_REQUEST = 1 << 24  # far above any batch (BATCH_SIZE_LIMIT): a longer request is a broken pipe, not a batch
+ANSWER_SIZE = 33
 _NO_ROOT = b"\x00" + bytes(32)
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])  # the directory holding `twinledger`
+
+
+def start_helper(*, unbuffered: bool = False) -> subprocess.Popen[bytes]:
+    """One helper process on pipes (`unbuffered`: raw pipes, so that `select` on its stdout sees every answer
+    not read yet); raises OSError when no process can be started."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+    return subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env=env, bufsize=0 if unbuffered else -1)
+
+
+def cores_here() -> int:
+    """The cores this process may run on (helpers only pay where there is a core beside this process's)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
+def request(data: bytes) -> bytes:
+    """The bytes that ask a helper for the root of `data`."""
+    return len(data).to_bytes(4, "big") + data
 
 
 def serve(requests: BinaryIO, answers: BinaryIO) -> None:

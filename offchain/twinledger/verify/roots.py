@@ -15,29 +15,24 @@ computes it itself, so the findings never depend on whether helpers ran.
 from __future__ import annotations
 
 import atexit
-import os
 import queue
 import subprocess
-import sys
 import threading
-from pathlib import Path
 
 from ..crypto.payload import looks_sealed
 from ..formats import batchroot
+from ..formats.batchroot import cores_here
 
 __all__ = ["MAX_WORKERS", "PARALLEL_FROM_READINGS", "RootHelpers", "cores_here", "shared_helpers"]
 
 PARALLEL_FROM_READINGS = 20_000  # below this, starting the helpers costs more than they save
 MAX_WORKERS = 4
-_PACKAGE_PARENT = str(Path(batchroot.__file__).resolve().parents[2])  # the directory holding `twinledger`
 
 
 class RootHelpers:
     """`workers` helper processes; `root` lends one to the calling thread for one batch."""
 
     def __init__(self, workers: int) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
         self._idle: queue.SimpleQueue[subprocess.Popen[bytes]] = queue.SimpleQueue()
         self._procs: list[subprocess.Popen[bytes]] = []
         self.failed = False  # a helper died or answered out of step: this set is done
@@ -45,8 +40,7 @@ class RootHelpers:
         self._count = threading.Lock()
         try:
             for _ in range(workers):
-                proc = subprocess.Popen([sys.executable, "-m", batchroot.__name__], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, env=env)
+                proc = batchroot.start_helper()
                 self._procs.append(proc)
                 self._idle.put(proc)
         except OSError:
@@ -68,10 +62,10 @@ class RootHelpers:
                 self.failed = True
                 return None
             assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(len(data).to_bytes(4, "big") + data)
+            proc.stdin.write(batchroot.request(data))
             proc.stdin.flush()
-            answer = proc.stdout.read(33)
-            if len(answer) != 33 or answer[0] not in (0, 1):
+            answer = proc.stdout.read(batchroot.ANSWER_SIZE)
+            if len(answer) != batchroot.ANSWER_SIZE or answer[0] not in (0, 1):
                 self.failed = True
                 return None
             with self._count:
@@ -100,12 +94,6 @@ class RootHelpers:
                 proc.wait()
             if proc.stdout is not None:
                 proc.stdout.close()
-
-
-def cores_here() -> int:
-    """The cores this process may run on."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
 _lock = threading.Lock()
