@@ -1,7 +1,7 @@
 """Durable outbox: the single source of truth for accepted readings and the batches made of them.
 
-Storage is one SQLite file in WAL mode (schema in ``agent/outbox_schema.py``). Invariants, each held by
-one transaction:
+Storage is one SQLite file in WAL mode (schema in ``agent/outbox_schema.py``, a batch's rows and bytes in
+``agent/outbox_batches.py``). Invariants, each held by one transaction:
 
 - A reading counts as received only once ``append_many``/``append_rows`` has committed it. Its ``rid``
   comes from the ``rid_counter`` row, moved in the same transaction, so ids are unique, increasing and
@@ -36,7 +36,6 @@ from __future__ import annotations
 import heapq
 import sqlite3
 import threading
-from operator import itemgetter
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -45,30 +44,22 @@ from typing import Iterable, Iterator, Literal, Mapping, Protocol, Sequence
 
 import structlog
 
-from twinledger.formats.batch import (
-    BATCH_SIZE_LIMIT,
-    Batch,
-    Reading,
-    decode_batch,
-    encode_batch_of_encoded,
-    encode_reading_fields,
-    trusted_reading,
-)
+from twinledger.formats.batch import BATCH_SIZE_LIMIT, Batch, Reading, decode_batch, trusted_reading
 from twinledger.formats.merkle import root_of_readings
-from ..errors import TwinLedgerError
 from . import checkpoints as checkpoints_sql
-from .outbox_rows import Appended, Param, Row, UnbatchedRows, insert_all, insert_one_by_one, readings_fitting, row_params
+from .outbox_batches import ClosedBatch, OutboxError, PreparedBatch, check_limits, insert, prepare
+from .outbox_rows import Appended, Row, UnbatchedRows, insert_all, insert_one_by_one, row_params
 from .outbox_tx import Transaction, Transactions
 from .outbox_schema import BATCH_COLUMNS, MIGRATABLE, SCHEMA, SCHEMA_VERSION, migrate_v4
 
-__all__ = ["Appended", "BatchRecord", "BatchState", "ClosedBatch", "Outbox", "OutboxError", "ReadingIn",
-           "ReconcileReport", "Row"]
+__all__ = ["Appended", "BatchRecord", "BatchState", "ClosedBatch", "Outbox", "OutboxError", "PreparedBatch",
+           "ReadingIn", "ReconcileReport", "Row"]
 
 log = structlog.get_logger(__name__)
 
 
-class OutboxError(TwinLedgerError, RuntimeError):
-    """An outbox operation that would break one of its invariants."""
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class ReadingIn(Protocol):
@@ -104,21 +95,6 @@ _TRANSITIONS: dict[BatchState, frozenset[BatchState]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class ClosedBatch:
-    """What closing a batch made (``Outbox.close_batch``): its place, size and time span, no readings. A
-    ``BatchRecord`` is one of these with its state and chain bookkeeping added."""
-
-    feed: int
-    seq: int
-    count: int
-    first_rid: int
-    last_rid: int
-    t_first: int
-    t_last: int
-    size: int
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BatchRecord(ClosedBatch):
     """A batch's bookkeeping row (without its bytes; see ``Outbox.batch_data``)."""
@@ -143,10 +119,6 @@ class ReconcileReport:
 # A reading's batch: the feed's batch whose rid range holds it (index batches_rids), NULL while unbatched.
 _BATCH_OF_READING = ("(SELECT CASE WHEN b.last_rid >= r.rid THEN b.seq END FROM batches b"
                      " WHERE b.feed = r.feed AND b.first_rid <= r.rid ORDER BY b.first_rid DESC LIMIT 1)")
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Outbox:
@@ -343,59 +315,45 @@ class Outbox:
         closed = self._close(feed, max_readings, max_bytes, keep=False)
         return None if closed is None else closed[0]
 
+    def prepare_batch(self, feed: int, max_readings: int = 10_000, max_bytes: int = BATCH_SIZE_LIMIT - 1, *,
+                      after: PreparedBatch | None = None) -> PreparedBatch | None:
+        """The feed's next batch as ``close_batch`` would close it, encoded but not stored: nothing is written,
+        so its root can be hashed elsewhere (``BackgroundRoots``) and the batch stored by ``commit_batch``.
+        ``after`` is the feed's previous prepared batch, not committed yet: this one follows it."""
+        check_limits(max_readings, max_bytes)
+        with self._lock, self._tx() as db:
+            if after is None:
+                row = db.execute("SELECT next_seq, batched_rid FROM feeds WHERE feed = ?", (feed,)).fetchone()
+                seq, after_rid = (int(row[0]), int(row[1])) if row else (0, 0)
+            else:
+                seq, after_rid = after.closed.seq + 1, after.closed.last_rid
+            return prepare(db, self._unbatched, feed, seq, after_rid, max_readings, max_bytes)
+
+    def commit_batch(self, prepared: PreparedBatch, root: bytes) -> ClosedBatch:
+        """Store a prepared batch with its ``root`` (of ``prepared.encoded``) as ``close_batch`` would have: only
+        if the feed's batches still end where the batch starts, else ``OutboxError`` and nothing is written."""
+        closed = prepared.closed
+        with self._lock, self._tx() as db:
+            row = db.execute("SELECT next_seq, batched_rid FROM feeds WHERE feed = ?", (closed.feed,)).fetchone()
+            if ((int(row[0]), int(row[1])) if row else (0, 0)) != (closed.seq, prepared.after_rid):
+                raise OutboxError(f"feed {closed.feed}: batch {closed.seq} was prepared after rid "
+                                  f"{prepared.after_rid}, but the outbox's batches of the feed moved on since")
+            insert(db, self._unbatched, prepared, root, _now_ms())
+        return closed
+
     def _close(self, feed: int, max_readings: int, max_bytes: int,
                keep: bool) -> tuple[ClosedBatch, list[Reading]] | None:
-        if max_readings < 1:
-            raise ValueError("max_readings must be at least 1")
-        if max_bytes >= BATCH_SIZE_LIMIT:
-            raise ValueError(f"max_bytes must be below {BATCH_SIZE_LIMIT}")
+        check_limits(max_readings, max_bytes)
         with self._lock, self._tx() as db:
             row = db.execute("SELECT next_seq, batched_rid FROM feeds WHERE feed = ?", (feed,)).fetchone()
             seq, after = (int(row[0]), int(row[1])) if row else (0, 0)
-            rows = self._unbatched_rows(db, feed, after, max_readings)
-            if not rows:
+            prepared = prepare(db, self._unbatched, feed, seq, after, max_readings, max_bytes)
+            if prepared is None:
                 return None
-            encode = encode_reading_fields  # the fields were checked when appended
-            encoded = [encode(rid, sensor, t_ms, value, quality) for rid, _, sensor, t_ms, value, quality, _ in rows]
-            n = readings_fitting(feed, seq, list(map(len, encoded)), max_bytes)
-            rows, encoded = rows[:n], encoded[:n]
-            blob = encode_batch_of_encoded(feed, seq, encoded)
-            if len(blob) > max_bytes:
-                raise OutboxError(f"feed {feed} seq {seq}: a reading of {len(blob)} bytes is above {max_bytes}")
-            times = list(map(itemgetter(3), rows))
-            first_rid, last_rid, t_first, t_last = rows[0][0], rows[-1][0], min(times), max(times)
-            readings = [trusted_reading(rid, sensor, t_ms, value, quality)
-                        for rid, _, sensor, t_ms, value, quality, _ in rows] if keep else []
-            closed = ClosedBatch(feed, seq, len(rows), first_rid, last_rid, t_first, t_last, len(blob))
-            root = root_of_readings(encoded)
-            now = _now_ms()
-            db.execute(
-                "INSERT INTO batches (feed, seq, state, count, first_rid, last_rid, t_first, t_last, size,"
-                " data, root, created_ms, updated_ms) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (feed, seq, closed.count, first_rid, last_rid, t_first, t_last, len(blob), blob, root, now, now),
-            )
-            db.execute(
-                "INSERT INTO feeds (feed, next_seq, batched_rid) VALUES (?, ?, ?) ON CONFLICT (feed)"
-                " DO UPDATE SET next_seq = excluded.next_seq, batched_rid = excluded.batched_rid",
-                (feed, seq + 1, last_rid),
-            )
-            self._unbatched.batched(feed, last_rid)  # within the lock; after a failed commit it only reads more
-        log.debug("batch claimed", feed=feed, seq=seq, count=closed.count, bytes=closed.size)
-        return closed, readings
-
-    def _unbatched_rows(self, db: sqlite3.Connection, feed: int, after: int, limit: int) -> list[Param]:
-        """The feed's oldest ``limit`` readings after rid ``after``, as ``Param`` rows in rid order: from the copy
-        this connection kept when it committed them if that copy is whole (counted in this transaction), else
-        from the file."""
-        count = db.execute("SELECT count(*) FROM readings WHERE feed = ? AND rid > ?", (feed, after)).fetchone()[0]
-        if not count:
-            return []
-        kept = self._unbatched.matching(feed, after, count)
-        if kept is not None:
-            return kept[:limit]
-        return db.execute(
-            "SELECT rid, feed, sensor, t_ms, value, quality, size FROM readings WHERE feed = ? AND rid > ?"
-            " ORDER BY rid LIMIT ?", (feed, after, limit)).fetchall()  # one key range, in rid order
+            insert(db, self._unbatched, prepared, root_of_readings(prepared.encoded), _now_ms())
+        readings = [trusted_reading(rid, sensor, t_ms, value, quality)
+                    for rid, _, sensor, t_ms, value, quality, _ in prepared.rows] if keep else []
+        return prepared.closed, readings
 
     def batch_data(self, feed: int, seq: int) -> bytes:
         """The exact encoded bytes stored when the batch was claimed."""
