@@ -177,8 +177,8 @@ def test_a_config_with_two_unknown_keys_names_both(tmp_path):
         load_config(path)
     assert str(caught.value).splitlines() == [
         f"{path}: 2 problem(s):",
-        "  batching.window: unknown key 'window': remove it or fix its spelling (allowed here: group_commit, "
-        "group_delay_s, max_bytes, max_readings, window_s)",
+        "  batching.window: unknown key 'window': remove it or fix its spelling (allowed here: background_roots, "
+        "group_commit, group_delay_s, max_bytes, max_readings, window_s)",
         "  outbox: unknown key 'outbox': remove it or fix its spelling (allowed here: account, account_key_file, "
         "anchoring, batching, chain, device_account, device_key_file, encryption, feeds, ipfs, keystore_passphrase_env, "
         "outbox_path, retention, source, sources, synchronous, twin_id, validation)"]

@@ -4,20 +4,29 @@ A feed's batch closes when its oldest unbatched reading has waited ``window_s`` 
 EtherTwin), or earlier when it is full: ``max_readings`` readings or an encoding that would pass
 ``max_bytes`` (below 256 KiB). The outbox assigns the seq and stores the bytes (``claim_batch``),
 so the batcher holds only counters and can be rebuilt from the outbox after a restart.
+
+With ``roots`` (helper processes, ``BackgroundRoots``), a batch of at least ``BACKGROUND_FROM_READINGS``
+readings is encoded (``Outbox.prepare_batch``) and its root hashed by a helper while readings keep coming; it
+is stored, in seq order within its feed, by the first ``due`` after its root is back (a block cut and
+``flush`` wait for every root). A batch waiting for its root holds nothing anyone was promised: its readings
+were committed before, and are unbatched again after a crash.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 import structlog
 
-from twinledger.agent.outbox import Appended, ClosedBatch, Outbox, Row
+from twinledger.agent.batch_roots import BACKGROUND_FROM_READINGS, BackgroundRoots
+from twinledger.agent.outbox import Appended, ClosedBatch, Outbox, OutboxError, PreparedBatch, Row
 from twinledger.agent.sources import Sample, SensorSwapped, SourceItem
 from twinledger.agent.validation import Accepted, Rejected, Validator
 from twinledger.formats.batch import BATCH_SIZE_LIMIT, Reading, batch_overhead, trusted_reading
+from twinledger.formats.merkle import root_of_readings
 from ..errors import TwinLedgerError
 
 __all__ = ["Batcher", "BlockCuts", "IngestStats", "Pipeline", "UnknownSensorError"]
@@ -59,6 +68,16 @@ class _Open:
     size: int = 0
 
 
+@dataclass
+class _Hashing:
+    """A prepared batch waiting for its root (from a helper, or None once the helpers failed)."""
+
+    prepared: PreparedBatch
+    ticket: int | None
+    answered: bool = False
+    root: bytes | None = None
+
+
 class Batcher:
     def __init__(
         self,
@@ -69,6 +88,7 @@ class Batcher:
         max_readings: int = 10_000,
         max_bytes: int = BATCH_SIZE_LIMIT - 1,
         clock: Callable[[], float] = time.monotonic,
+        roots: BackgroundRoots | None = None,
     ) -> None:
         if window_s <= 0:
             raise ValueError("window_s must be positive")
@@ -81,7 +101,10 @@ class Batcher:
         self.max_bytes = max_bytes
         self.clock = clock
         self.cuts: BlockCuts | None = None  # set by the daemon for an anchorer that aligns to blocks
+        self.roots = roots
         self._open: dict[int, _Open] = {}
+        self._hashing: dict[int, deque[_Hashing]] = {}  # per feed, prepared batches in seq order
+        self._by_ticket: dict[int, _Hashing] = {}
         now = clock()
         for feed in outbox.feeds_with_unbatched():   # readings left unbatched by a previous run
             count, size = outbox.unbatched(feed)
@@ -123,13 +146,14 @@ class Batcher:
                 or batch_overhead(feed, 2**32, state.count) + state.size > self.max_bytes)
 
     def due(self, now: float | None = None) -> list[ClosedBatch]:
-        """Close every batch that is full or whose window has passed."""
+        """Close every batch that is full or whose window has passed, and store the batches whose roots came
+        back (all of them at a block cut or a flush)."""
         now = self.clock() if now is None else now
         cut = self.cuts.due(now) if self.cuts is not None else None
+        closed = self._store_hashed(wait=False)
         expired_of = {feed: self._expired(state, now, cut) for feed, state in self._open.items()}
         due = [feed for feed, state in sorted(self._open.items())
                if state.count and (expired_of[feed] or self._full(feed, state))]
-        closed: list[ClosedBatch] = []
         next_feed = 0
         while next_feed < len(due):
             with self.outbox.closing():  # small batches share a commit; a big one commits before the next
@@ -138,13 +162,88 @@ class Batcher:
                     feed, next_feed = due[next_feed], next_feed + 1
                     state, expired = self._open[feed], expired_of[feed]
                     while state.count and (expired or self._full(feed, state)):
+                        if self._in_background(feed, state):
+                            self._start_hashing(feed, state)
+                            continue
                         closed.append(self._claim(feed, state))
                         held += closed[-1].count
         for feed in [f for f, state in self._open.items() if not state.count]:
             del self._open[feed]
+        if self._hashing:
+            closed += self._store_hashed(wait=cut is not None or now == float("inf"))
         if cut is not None and self.cuts is not None:
             self.cuts.closed = cut
         return closed
+
+    def store_waiting(self) -> list[ClosedBatch]:
+        """Wait for every root still out and store those batches (the end of a run that does not flush)."""
+        return self._store_hashed(wait=True)
+
+    @property
+    def hashing(self) -> int:
+        """Batches prepared and waiting for their roots (stored by a later `due`)."""
+        return sum(map(len, self._hashing.values()))
+
+    def _in_background(self, feed: int, state: _Open) -> bool:
+        """Hash this feed's next batch in a helper: it is big, or one before it still waits for its root."""
+        if self.roots is None or self.roots.failed:
+            return feed in self._hashing
+        return feed in self._hashing or min(state.count, self.max_readings) >= BACKGROUND_FROM_READINGS
+
+    def _start_hashing(self, feed: int, state: _Open) -> None:
+        queue = self._hashing.get(feed)
+        prepared = self.outbox.prepare_batch(feed, self.max_readings, self.max_bytes,
+                                             after=queue[-1].prepared if queue else None)
+        if prepared is None:
+            self._out_of_step(feed, f"no unbatched readings although {state.count} were counted")
+            return
+        batch = prepared.closed
+        state.count -= batch.count
+        state.size -= batch.size - batch_overhead(feed, batch.seq, batch.count)
+        ticket = self.roots.submit(prepared.blob) if self.roots is not None else None
+        item = _Hashing(prepared, ticket)
+        if ticket is None:
+            item.answered = True
+        else:
+            self._by_ticket[ticket] = item
+        self._hashing.setdefault(feed, deque()).append(item)
+
+    def _store_hashed(self, *, wait: bool) -> list[ClosedBatch]:
+        """Store, in seq order per feed, every prepared batch whose root is known (each one, with `wait`)."""
+        if not self._hashing:
+            return []
+        if self.roots is not None and self._by_ticket:
+            for ticket, root in self.roots.collect(wait=wait).items():
+                item = self._by_ticket.pop(ticket, None)  # None: dropped as out of step
+                if item is not None:
+                    item.answered, item.root = True, root
+        stored: list[ClosedBatch] = []
+        with self.outbox.closing():
+            for feed in sorted(self._hashing):
+                queue = self._hashing[feed]
+                while queue and queue[0].answered:
+                    item = queue.popleft()
+                    root = item.root if item.root is not None else root_of_readings(item.prepared.encoded)
+                    try:
+                        stored.append(self.outbox.commit_batch(item.prepared, root))
+                    except OutboxError as exc:
+                        self._out_of_step(feed, str(exc))
+                        break
+                    log.debug("batch closed", feed=feed, seq=item.prepared.closed.seq,
+                              count=item.prepared.closed.count)
+                if not queue:
+                    self._hashing.pop(feed, None)
+        return stored
+
+    def _out_of_step(self, feed: int, why: str) -> None:
+        """Another writer moved the feed's batches on: drop what was prepared and count again from the outbox."""
+        for item in self._hashing.pop(feed, deque()):
+            if item.ticket is not None:
+                self._by_ticket.pop(item.ticket, None)  # its answer, when it comes, is dropped
+        count, size = self.outbox.unbatched(feed)
+        state = self._open.setdefault(feed, _Open(self.clock()))
+        state.count, state.size = count, size  # in place: a round closing this feed goes on with these
+        log.warning("batch counters out of step with the outbox; counted again", feed=feed, reason=why)
 
     def _expired(self, state: _Open, now: float, cut: float | None) -> bool:
         """Its window has passed, or a block cut is being closed (every open batch closes at a cut)."""
@@ -155,7 +254,10 @@ class Batcher:
         return self.due(now=float("inf"))
 
     def next_deadline(self) -> float | None:
-        """Clock time at which the next window expires, or None when nothing is open."""
+        """Clock time at which the next window expires (now while a batch waits for its root), or None when
+        nothing is open."""
+        if self._hashing:
+            return self.clock()
         return min((s.opened_at + self.window_s for s in self._open.values()), default=None)
 
     def _claim(self, feed: int, state: _Open) -> ClosedBatch:
@@ -228,6 +330,7 @@ class Pipeline:
             self.push(item)
         self.commit()
         self._close(self.batcher.due())
+        self._close(self.batcher.store_waiting())
         return self.stats
 
     def push(self, item: SourceItem) -> None:

@@ -50,6 +50,8 @@ class BatchingConfig(_Model):
     max_bytes: int = Field(BATCH_SIZE_LIMIT - 1, ge=256, lt=BATCH_SIZE_LIMIT)
     group_commit: int = Field(4096, ge=1, le=100_000)  # at most group_delay_s apart, so latency stays bounded
     group_delay_s: float = Field(0.05, ge=0)
+    # big batches' roots hashed by helper processes beside ingest, where there is a second core
+    background_roots: bool = True
 
 
 class RetentionConfig(_Model):

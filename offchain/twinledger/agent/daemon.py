@@ -27,6 +27,7 @@ from ..ipfs import open_store
 from ..ipfs.errors import IpfsError
 from .anchorer import OPEN_STATES, AnchoredBatch, Anchorer
 from .gateway import WindowAnchorer
+from .batch_roots import BackgroundRoots
 from .batcher import Batcher, Pipeline
 from .commands import PlantDriver, ProgramCallWatcher
 from .config import AgentConfig, FeedConfig
@@ -128,8 +129,10 @@ class AgentDaemon:
             self.outbox.close()
             raise
         self.validator = Validator(c.validation_rules())
+        self.roots = BackgroundRoots.for_this_machine() if c.batching.background_roots else None
         self.batcher = Batcher(self.outbox, c.feed_map(), window_s=c.batching.window_s,
-                               max_readings=c.batching.max_readings, max_bytes=c.batching.max_bytes)
+                               max_readings=c.batching.max_readings, max_bytes=c.batching.max_bytes,
+                               roots=self.roots)
         self.pipeline = Pipeline(self.validator, self.batcher, on_event=self._on_swap,
                                  group_size=c.batching.group_commit, group_delay_s=c.batching.group_delay_s)
         keys: dict[int, bytes | None] = {feed.feed_id: device_key for feed in c.feeds.values()}
@@ -369,6 +372,8 @@ class AgentDaemon:
         summary = self.summary()
         log.info("agent stopped", **summary)
         self.outbox.close()
+        if self.roots is not None:
+            self.roots.close()
         return summary
 
     def summary(self) -> dict[str, float | int]:
