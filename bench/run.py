@@ -39,7 +39,7 @@ def plans(quick: bool) -> dict[str, dict[str, Any]]:
             "gas": dict(runs=2, batch_sizes=(1, 10), feed_counts=(1, 2)),
             "aggregate": dict(runs=2, feeds_per_window=100),
             "verify": dict(runs=1, batches=4, batch_size=100),
-            "agent": dict(plan=agent.AgentPlan(runs=1, total=400, feeds=4, naive_total=20, latency_sensors=2,
+            "agent": dict(plan=agent.AgentPlan(runs=1, total=400, short_total=200, feeds=4, naive_total=20, latency_sensors=2,
                                                latency_hz=50.0, latency_s=1.6, batch_sizes=(1, 10),
                                                batch_size_batches=4, feed_counts=(1, 2), feed_scaling_s=1.3)),
             "realtime": dict(plan=realtime.RealtimePlan(runs=1, seconds=3.0, cases=(
