@@ -119,3 +119,28 @@ def test_a_failing_group_is_named_keeps_its_figures_and_the_others_still_run(tmp
     assert "group_seconds_ipfs" not in r["extra"] or r["extra"]["group_seconds_ipfs"] == previous["extra"].get(
         "group_seconds_ipfs")
     assert (tmp_path / "docs" / "benchmarks.md").stat().st_size > 0
+
+
+def test_ingest_commits_a_quiet_group_so_a_source_waiting_for_acks_goes_on(tmp_path):
+    """A broker that sends no more until what is in flight is acknowledged (MQTT's receive maximum) stalls a
+    group below the group size unless something commits it while no item arrives; `make bench` hung so."""
+    import threading
+
+    from bench.sources import SENSORS, ingest
+    from twinledger.agent.sources import Sample
+
+    window, total = 100, 300  # far below the group size (4096): only the ticker commits a window
+    acked = threading.Semaphore(0)
+
+    def acknowledge(items: list) -> None:
+        for _ in items:
+            acked.release()
+
+    def source():
+        for start in range(0, total, window):
+            for i in range(start, start + window):
+                yield Sample(SENSORS[i % 2], 1_700_000_000_000 + i, float(i))
+            for _ in range(window):  # the broker holds the next window back until this one is acknowledged
+                assert acked.acquire(timeout=10), "nothing acknowledged: the group was never committed"
+
+    assert ingest(source(), total, tmp_path / "o.sqlite", SENSORS, acknowledge) > 0
