@@ -11,11 +11,16 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from .batch import BatchFormatError, decode_batch_columns
+try:
+    import fcntl
+except ImportError:  # not on Windows; the helpers then work with the default pipe
+    fcntl = None  # type: ignore[assignment]
+
+from .batch import BATCH_SIZE_LIMIT, BatchFormatError, decode_batch_columns
 from .merkle import root_of_readings
 
-__all__ = ["ANSWER_SIZE", "MAX_REQUEST", "batch_root", "batch_root_or_none", "cores_here", "request", "serve",
-           "start_helper"]
+__all__ = ["ANSWER_SIZE", "MAX_REQUEST", "QUEUED_BATCHES", "batch_root", "batch_root_or_none", "cores_here",
+           "request", "request_pipe_size", "serve", "start_helper"]
 
 
 def batch_root(data: bytes) -> bytes:
@@ -37,6 +42,9 @@ def batch_root_or_none(data: bytes) -> bytes | None:
 
 MAX_REQUEST = 1 << 24  # far above any batch (BATCH_SIZE_LIMIT): a longer request is a broken pipe, not a batch
 ANSWER_SIZE = 33
+# Requests a helper's stdin holds while the helper hashes: the caller's write of the next batch returns at once
+# instead of waiting for the helper to read it (Linux's default pipe holds 64 KiB, a quarter of a full batch).
+QUEUED_BATCHES = 4
 _NO_ROOT = b"\x00" + bytes(32)
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])  # the directory holding `twinledger`
 
@@ -46,8 +54,36 @@ def start_helper(*, unbuffered: bool = False) -> subprocess.Popen[bytes]:
     not read yet); raises OSError when no process can be started."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
-    return subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             env=env, bufsize=0 if unbuffered else -1)
+    assert proc.stdin is not None
+    _grow_pipe(proc.stdin.fileno(), QUEUED_BATCHES * (4 + BATCH_SIZE_LIMIT))
+    return proc
+
+
+def _grow_pipe(fd: int, size: int) -> None:
+    """Ask the kernel for a pipe buffer of `size` bytes (less where the system caps it); where pipes cannot be
+    resized the default stays, and a write waits sooner for the helper."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if set_size is None:
+        return
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as cap:
+            size = min(size, int(cap.read()))
+    except (OSError, ValueError):
+        pass
+    try:
+        fcntl.fcntl(fd, set_size, size)
+    except OSError:
+        pass
+
+
+def request_pipe_size(proc: subprocess.Popen[bytes]) -> int | None:
+    """The bytes a helper's request pipe holds (None where the system does not tell)."""
+    get_size = getattr(fcntl, "F_GETPIPE_SZ", None) if fcntl is not None else None
+    if get_size is None or proc.stdin is None:
+        return None
+    return int(fcntl.fcntl(proc.stdin.fileno(), get_size))
 
 
 def cores_here() -> int:
