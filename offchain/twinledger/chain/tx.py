@@ -11,8 +11,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi.exceptions import EncodingError
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
+from eth_utils import function_abi_to_4byte_selector, get_abi_input_types
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
@@ -43,6 +45,20 @@ class TxFailed(ChainError):
 class TxRejected(ChainError, ValueError):
     """The node refused a raw transaction ("nonce too low", "replacement transaction underpriced", ...); a
     ValueError, as web3 raised before version 7."""
+
+
+def encoded_call(fn: Sendable) -> HexStr | None:
+    """The calldata of a contract call, encoded by the web3 codec straight from the arguments web3 matched to the
+    ABI when the call was made (strict sizes, as web3 checks them); the same bytes as web3's own encoding, about ten
+    times faster for an `anchorMany` of many items, which web3 maps through its normalisers item by item. None
+    where only web3's own path can encode it (a deployment, keyword arguments, an argument the codec refuses)."""
+    if not isinstance(fn, ContractFunction) or fn.kwargs or fn.abi is None or fn.abi.get("type") != "function":
+        return None
+    try:
+        types = get_abi_input_types(fn.abi)
+        return HexStr(Web3.to_hex(function_abi_to_4byte_selector(fn.abi) + fn.w3.codec.encode(types, fn.args)))
+    except (EncodingError, TypeError, ValueError):
+        return None
 
 
 class TxSender:
@@ -108,22 +124,43 @@ class TxSender:
                estimate_on: BlockIdentifier | None = None) -> SentTx:
         """Sign and broadcast; the gas estimate surfaces a custom error before anything is sent.
         `estimate_on="pending"` when the call builds on transactions of ours still in flight."""
-        gas = gas or int(self.estimate(fn, estimate_on) * GAS_MARGIN)
+        tx = self._build(fn)
+        gas = gas or int(self._estimate_built(tx, estimate_on) * GAS_MARGIN)
         with self._lock:
-            tx_nonce = self._take_nonce() if nonce is None else nonce
-            params: Any = {"from": self.account.address, "nonce": tx_nonce, "gas": gas, "chainId": self.chain_id,
-                           **self._fees()}
-            tx: Any = fn.build_transaction(params)
+            tx["nonce"] = self._take_nonce() if nonce is None else nonce
+            tx["gas"] = gas
             return self._send(tx)
 
     def sign(self, fn: Sendable, gas: int | None = None, estimate_on: BlockIdentifier | None = None) -> SentTx:
         """`submit` without the broadcast: the caller records the transaction first, then `broadcast`s it, so a
         failure or crash in between leaves a record of everything that may have reached the node."""
-        gas = gas or int(self.estimate(fn, estimate_on) * GAS_MARGIN)
+        tx = self._build(fn)
+        gas = gas or int(self._estimate_built(tx, estimate_on) * GAS_MARGIN)
         with self._lock:
-            params: Any = {"from": self.account.address, "nonce": self._take_nonce(), "gas": gas,
-                           "chainId": self.chain_id, **self._fees()}
-            return self._sign(fn.build_transaction(params))
+            tx["nonce"] = self._take_nonce()
+            tx["gas"] = gas
+            return self._sign(tx)
+
+    def _build(self, fn: Sendable) -> Any:
+        """The transaction for `fn` with today's fees, its call encoded once (web3's encoding of a big call, such
+        as an `anchorMany` of many batches, costs more than the rest of sending it); the nonce and the gas are
+        placeholders that `submit` and `sign` fill in."""
+        params: Any = {"from": self.account.address, "nonce": 0, "gas": 0, "chainId": self.chain_id,
+                       **self._fees()}
+        data = encoded_call(fn)
+        if data is None or not isinstance(fn, ContractFunction):
+            return dict(fn.build_transaction(params))
+        return {**params, "to": fn.address, "data": data, "value": 0}
+
+    def _estimate_built(self, tx: Any, block: BlockIdentifier | None) -> int:
+        """`estimate` for a transaction `_build` made, without encoding its call again."""
+        call: Any = {key: tx[key] for key in ("from", "to", "data", "value") if key in tx}
+        try:
+            if block is None:
+                return int(self.w3.eth.estimate_gas(call))
+            return int(self.w3.eth.estimate_gas(call, block))
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise self._decode(exc) from None
 
     def broadcast(self, sent: SentTx) -> None:
         try:
