@@ -321,9 +321,28 @@ def header(r: Figures) -> str:
         "- each figure is the median of several runs, with (min–max, n) beside it. Gas comes from receipts on "
         "anvil; figures compared with each other were measured in the same run.",
     ]
+    measured = _measured_by_group(r)
+    if len(set(measured.values())) > 1:
+        lines.append("- the groups come from more than one run (`--only` reruns some): " + "; ".join(
+            f"{group}: {when}" for group, when in measured.items()))
+    elif measured:
+        lines.append(f"- every group measured on {next(iter(measured.values()))}")
     if nulls:
         lines.append("- not available yet: " + "; ".join(f"`{k}` ({v})" for k, v in sorted(nulls.items())))
     return "\n".join(lines)
+
+
+def _measured_by_group(r: Figures) -> dict[str, str]:
+    """group -> "code <commit>, <day>" of the run that measured it, for every group measured so far."""
+    extra = r.get("extra", {})
+    out = {}
+    for key in sorted(extra):
+        if key.startswith("group_seconds_"):
+            group = key.removeprefix("group_seconds_")
+            value = extra.get(f"group_measured_{group}")
+            out[group] = (f"code {value.get('code', '?')}, {str(value.get('date', '?'))[:10]}"
+                          if isinstance(value, dict) else "an earlier run that did not record its code")
+    return out
 
 
 # ---- plots --------------------------------------------------------------------------------------

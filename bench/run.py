@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import time
 from functools import partial
@@ -96,6 +97,7 @@ def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str
             say(f"{group}: FAILED ({failed[group]})")
             return
         res.extra[f"group_seconds_{group}"] = time.perf_counter() - t0
+        res.extra[f"group_measured_{group}"] = {"code": code_version(), "date": _now()}
         say(f"{group}: {res.extra[f'group_seconds_{group}']:.1f} s")
 
     chain_groups = [g for g in groups if g in measures]
@@ -107,6 +109,23 @@ def run_groups(groups: list[str], workdir: Path, quick: bool, say: Callable[[str
         if group in chainless:
             run(group, chainless[group])
     return res
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def code_version() -> str:
+    """The commit the figures were measured on, `+changes` when the working tree differed from it (a `--only`
+    run merges its groups into earlier figures: each group records its own)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", "offchain", "bench", "contracts")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+changes" if changed else "")
 
 
 def _merged(*parts: Results) -> Results:
@@ -129,7 +148,7 @@ def assemble(res: Results, previous: dict[str, Any] | None, quick: bool, seconds
     out["unavailable"].update(res.unavailable)
     out["schema"] = SCHEMA
     out["machine"] = machine()
-    out["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    out["date"] = _now()
     out["quick"] = quick
     out["runtime_s"] = seconds
     out["block_capacity"] = limits.capacities(out)

@@ -6,6 +6,7 @@ the figures are positive numbers. Never asserts a timing.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -46,6 +47,9 @@ def test_bench_quick_end_to_end(tmp_path: Path) -> None:
     assert r["quick"] is True
     assert r["machine"]["cores"] >= 1 and r["machine"]["cpu_model"]
     assert r["date"]
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    for group in run.GROUPS:  # each group records the code it measured, so an --only rerun stays traceable
+        assert r["extra"][f"group_measured_{group}"]["code"].startswith(head.strip() or "unknown"), group
     for key in REQUIRED:
         assert key in r, key
         if r[key] is None:  # allowed only for a module that is not there yet, with the reason recorded
@@ -70,6 +74,7 @@ def test_bench_quick_end_to_end(tmp_path: Path) -> None:
                     "## Gateway-aggregated anchoring"):
         assert heading in md
     assert "3,639,536" in md  # EtherTwin's reference figure, side by side
+    assert "- every group measured on code " in md  # one run: one line naming its code
     for png in ("bench_gas_ops.png", "bench_scaling_batch.png", "bench_scaling_feeds.png"):
         assert (docs / "img" / png).stat().st_size > 0
 
