@@ -125,20 +125,7 @@ class BackgroundRoots:
     def close(self) -> None:
         """End the helpers (end of their stdin) and reap them."""
         self.failed = True
-        for proc in self._procs:
-            try:
-                if proc.stdin is not None:
-                    proc.stdin.close()
-            except OSError:
-                pass
-        for proc in self._procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+        batchroot.stop_helpers(self._procs)
 
     @property
     def pids(self) -> list[int]:

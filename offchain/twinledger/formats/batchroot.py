@@ -20,7 +20,7 @@ from .batch import BATCH_SIZE_LIMIT, BatchFormatError, decode_batch_columns
 from .merkle import root_of_readings
 
 __all__ = ["ANSWER_SIZE", "MAX_REQUEST", "QUEUED_BATCHES", "batch_root", "batch_root_or_none", "cores_here",
-           "request", "request_pipe_size", "serve", "start_helper"]
+           "request", "request_pipe_size", "serve", "start_helper", "stop_helpers"]
 
 
 def batch_root(data: bytes) -> bytes:
@@ -59,6 +59,24 @@ def start_helper(*, unbuffered: bool = False) -> subprocess.Popen[bytes]:
     assert proc.stdin is not None
     _grow_pipe(proc.stdin.fileno(), QUEUED_BATCHES * (4 + BATCH_SIZE_LIMIT))
     return proc
+
+
+def stop_helpers(procs: list[subprocess.Popen[bytes]]) -> None:
+    """End helpers (the end of their stdin) and reap them; one that does not end within 5 s is killed."""
+    for proc in procs:
+        if proc.stdin is not None:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def _grow_pipe(fd: int, size: int) -> None:

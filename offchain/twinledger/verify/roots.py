@@ -80,20 +80,7 @@ class RootHelpers:
     def close(self) -> None:
         """End the helpers (end of their stdin) and reap them."""
         self.failed = True
-        for proc in self._procs:
-            if proc.stdin is not None:
-                try:
-                    proc.stdin.close()
-                except OSError:
-                    pass
-        for proc in self._procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+        batchroot.stop_helpers(self._procs)
 
 
 _lock = threading.Lock()
